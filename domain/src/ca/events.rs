@@ -1,0 +1,159 @@
+//! CA events: stable type names (Lamassu's where one exists) and schema versions.
+//!
+//! Stored event types are strings, never Rust type names, so renaming code never breaks the log.
+//! Every past schema version stays readable: [`CaEvent::from_stored`] upcasts old versions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{CaType, IssuerMetadata, KeyRef, SecurityLevel};
+use crate::certificate::CertificateInfo;
+use crate::ids::{CaId, ProfileId};
+use crate::metadata::Metadata;
+use crate::status::{Revocation, Status};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaEvent {
+    Created(CaCreated),
+    Imported(CaCreated),
+    StatusChanged(CaStatusChanged),
+    MetadataUpdated(CaMetadataUpdated),
+    ProfileAssigned(CaProfileAssigned),
+    SubordinateAdded(CaSubordinateAdded),
+    Deleted(CaDeleted),
+}
+
+/// A CA came to exist, created by Shedu (`ca.create`) or imported (`ca.import`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaCreated {
+    pub id: CaId,
+    pub ca_type: CaType,
+    pub level: u32,
+    pub issuer_metadata: Option<IssuerMetadata>,
+    pub certificate: CertificateInfo,
+    pub key: Option<KeyRef>,
+    pub security_level: Option<SecurityLevel>,
+    pub profile_id: Option<ProfileId>,
+    pub metadata: Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaStatusChanged {
+    pub status: Status,
+    pub previous: Status,
+    pub revocation: Option<Revocation>,
+    /// Set when this change was cascaded from an ancestor's revocation.
+    pub cascaded_from: Option<CaId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaMetadataUpdated {
+    pub patch: Value,
+    pub metadata: Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaProfileAssigned {
+    pub profile_id: Option<ProfileId>,
+    pub previous: Option<ProfileId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A subordinate CA was signed by (or imported under) this CA. Recorded on the parent's stream so
+/// that a revocation of the parent sees every child that existed when it committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaSubordinateAdded {
+    pub child_id: CaId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaDeleted {
+    pub key_destroyed: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A stored event this build cannot read: an unknown type or a schema version from the future.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read event {event_type} v{schema_version}: {reason}")]
+pub struct UnknownEvent {
+    pub event_type: String,
+    pub schema_version: u32,
+    pub reason: String,
+}
+
+pub const CA_CREATE: &str = "ca.create";
+pub const CA_IMPORT: &str = "ca.import";
+pub const CA_STATUS_UPDATE: &str = "ca.status.update";
+pub const CA_METADATA_UPDATE: &str = "ca.metadata.update";
+pub const CA_PROFILE_UPDATE: &str = "ca.profile.update";
+pub const CA_SUBORDINATE_ADD: &str = "ca.subordinate.add";
+pub const CA_DELETE: &str = "ca.delete";
+
+impl CaEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            CaEvent::Created(_) => CA_CREATE,
+            CaEvent::Imported(_) => CA_IMPORT,
+            CaEvent::StatusChanged(_) => CA_STATUS_UPDATE,
+            CaEvent::MetadataUpdated(_) => CA_METADATA_UPDATE,
+            CaEvent::ProfileAssigned(_) => CA_PROFILE_UPDATE,
+            CaEvent::SubordinateAdded(_) => CA_SUBORDINATE_ADD,
+            CaEvent::Deleted(_) => CA_DELETE,
+        }
+    }
+
+    /// The schema version written today. Bump it (and teach `from_stored` the old one) when a
+    /// payload changes shape.
+    pub fn schema_version(&self) -> u32 {
+        1
+    }
+
+    pub fn to_data(&self) -> Value {
+        let data = match self {
+            CaEvent::Created(e) | CaEvent::Imported(e) => serde_json::to_value(e),
+            CaEvent::StatusChanged(e) => serde_json::to_value(e),
+            CaEvent::MetadataUpdated(e) => serde_json::to_value(e),
+            CaEvent::ProfileAssigned(e) => serde_json::to_value(e),
+            CaEvent::SubordinateAdded(e) => serde_json::to_value(e),
+            CaEvent::Deleted(e) => serde_json::to_value(e),
+        };
+        // Serialising plain data structs with string keys cannot fail.
+        data.unwrap_or(Value::Null)
+    }
+
+    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent {
+            event_type: event_type.to_owned(),
+            schema_version,
+            reason,
+        };
+        if schema_version != 1 {
+            return Err(unknown("no upcaster for this schema version".into()));
+        }
+        fn read<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, String> {
+            T::deserialize(data).map_err(|e| e.to_string())
+        }
+        let event = match event_type {
+            CA_CREATE => read(data).map(CaEvent::Created),
+            CA_IMPORT => read(data).map(CaEvent::Imported),
+            CA_STATUS_UPDATE => read(data).map(CaEvent::StatusChanged),
+            CA_METADATA_UPDATE => read(data).map(CaEvent::MetadataUpdated),
+            CA_PROFILE_UPDATE => read(data).map(CaEvent::ProfileAssigned),
+            CA_SUBORDINATE_ADD => read(data).map(CaEvent::SubordinateAdded),
+            CA_DELETE => read(data).map(CaEvent::Deleted),
+            _ => Err("not a CA event".into()),
+        };
+        event.map_err(unknown)
+    }
+}

@@ -1,0 +1,41 @@
+//! What Shedu records about an X.509 certificate, parsed from its DER by an outer crate.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::SerialNumber;
+use crate::key::KeyMetadata;
+use crate::subject::Subject;
+
+/// The facts of one certificate. The PEM is authoritative; the other fields are read from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    pub serial_number: SerialNumber,
+    pub certificate: String,
+    pub subject: Subject,
+    pub issuer: Subject,
+    pub subject_key_id: String,
+    pub authority_key_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_to: OffsetDateTime,
+    pub key_metadata: KeyMetadata,
+    pub key_usage: Vec<String>,
+    pub extended_key_usage: Vec<String>,
+    pub is_ca: bool,
+    pub path_len_constraint: Option<u32>,
+}
+
+impl CertificateInfo {
+    pub fn is_self_signed(&self) -> bool {
+        self.subject == self.issuer
+            && self.authority_key_id.as_ref().is_none_or(|aki| *aki == self.subject_key_id)
+    }
+
+    /// RFC 5280 §4.1.2.5: the certificate is valid through `valid_to`, so it has expired once
+    /// `now` is past it.
+    pub fn expired_at(&self, now: OffsetDateTime) -> bool {
+        now > self.valid_to
+    }
+}

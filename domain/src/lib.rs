@@ -1,0 +1,17 @@
+//! Shedu's domain: the CA aggregate, its commands and events, and the rules of a PKI hierarchy.
+//!
+//! Everything here is pure: no I/O, no async runtime, no clock. Time enters as a `now` argument,
+//! cryptographic results (keys, signed certificates) enter as values. Storage, HTTP and crypto
+//! engines live in outer crates and must not leak in here.
+
+pub mod ca;
+pub mod certificate;
+pub mod duration;
+pub mod error;
+pub mod ids;
+pub mod key;
+pub mod metadata;
+pub mod status;
+pub mod subject;
+
+pub use error::DomainError;

@@ -1,0 +1,104 @@
+//! Status of a CA or certificate, and RFC 5280 revocation reasons.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Active,
+    Expired,
+    Revoked,
+    Inactive,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Active, Status::Expired, Status::Revoked, Status::Inactive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "ACTIVE",
+            Status::Expired => "EXPIRED",
+            Status::Revoked => "REVOKED",
+            Status::Inactive => "INACTIVE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(raw))
+            .ok_or_else(|| DomainError::invalid("status", format!("unknown status '{raw}'")))
+    }
+}
+
+/// RFC 5280 §5.3.1 CRLReason. Code 7 is unused by the RFC, so no variant carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationReason {
+    Unspecified = 0,
+    KeyCompromise = 1,
+    CACompromise = 2,
+    AffiliationChanged = 3,
+    Superseded = 4,
+    CessationOfOperation = 5,
+    CertificateHold = 6,
+    RemoveFromCRL = 8,
+    PrivilegeWithdrawn = 9,
+    AACompromise = 10,
+}
+
+impl RevocationReason {
+    const ALL: [RevocationReason; 10] = [
+        RevocationReason::Unspecified,
+        RevocationReason::KeyCompromise,
+        RevocationReason::CACompromise,
+        RevocationReason::AffiliationChanged,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::CertificateHold,
+        RevocationReason::RemoveFromCRL,
+        RevocationReason::PrivilegeWithdrawn,
+        RevocationReason::AACompromise,
+    ];
+
+    /// Accepts the RFC name case-insensitively (`keyCompromise`, `KeyCompromise`) or its code.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        if let Ok(code) = raw.parse::<u8>() {
+            return RevocationReason::ALL
+                .into_iter()
+                .find(|r| *r as u8 == code)
+                .ok_or_else(|| DomainError::invalid("revocation_reason", format!("no reason has code {code}")));
+        }
+        RevocationReason::ALL
+            .into_iter()
+            .find(|r| format!("{r:?}").eq_ignore_ascii_case(raw))
+            .ok_or_else(|| DomainError::invalid("revocation_reason", format!("unknown reason '{raw}'")))
+    }
+
+    /// RemoveFromCRL only appears in delta CRLs; it cannot be a reason to revoke.
+    pub fn can_revoke(self) -> bool {
+        self != RevocationReason::RemoveFromCRL
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub reason: RevocationReason,
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_parse_by_name_or_code() {
+        assert_eq!(RevocationReason::parse("keycompromise").unwrap(), RevocationReason::KeyCompromise);
+        assert_eq!(RevocationReason::parse("6").unwrap(), RevocationReason::CertificateHold);
+        assert!(RevocationReason::parse("7").is_err());
+        assert!(RevocationReason::parse("Bored").is_err());
+    }
+}
