@@ -1,1 +1,15 @@
-//! placeholder
+//! Shedu's application layer: load an aggregate, decide, sign, append.
+//!
+//! Owns the ports the outer layers implement: [`event_store::EventStore`],
+//! [`crypto::CryptoEngine`], [`clock::Clock`] and [`ca_service::CaLookup`]. Depends on the domain
+//! only; never on a database driver, HTTP framework or HSM library.
+
+pub mod ca_service;
+pub mod canonical;
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod event_store;
+pub mod x509;
+
+pub use error::CommandError;

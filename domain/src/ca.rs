@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 pub use decide::{CaCommand, NewCa, check_can_sign_subordinate, decide};
 pub use events::{
+    CA_CREATE, CA_DELETE, CA_IMPORT, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE, CA_SUBORDINATE_ADD,
     CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
     UnknownEvent,
 };

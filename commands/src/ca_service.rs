@@ -1,0 +1,140 @@
+//! The CA application service: every CA command goes load → decide → (sign) → append.
+
+mod create;
+mod import;
+mod lifecycle;
+mod reads;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shedu_domain::DomainError;
+use shedu_domain::ca::{Ca, CaEvent, evolve};
+use shedu_domain::ids::CaId;
+use shedu_domain::subject::Subject;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use create::CreateCa;
+pub use import::ImportCa;
+
+use crate::CommandError;
+use crate::clock::Clock;
+use crate::crypto::Engines;
+use crate::event_store::{EventMetadata, EventStore, NewEvent, StoreError};
+
+/// How many times a command re-decides after losing a race on a stream it only touches as a side
+/// effect (a parent's subordinate list, a descendant revoked by cascade).
+const MAX_ATTEMPTS: usize = 8;
+
+/// Finds CAs that may have issued a certificate, for import. Backed by a query view, so it may
+/// lag the log; every candidate is re-read from the log and signature-checked before use.
+#[async_trait]
+pub trait CaLookup: Send + Sync {
+    async fn issuer_candidates(
+        &self,
+        authority_key_id: Option<&str>,
+        issuer: &Subject,
+    ) -> Result<Vec<CaId>, StoreError>;
+}
+
+/// Who issues a command, recorded on every event it causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandContext {
+    pub actor: String,
+    pub correlation_id: String,
+}
+
+/// A command's result: the CA after it, and the log position of its last event (or of the CA's
+/// last event when nothing changed).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ca: Ca,
+    pub position: i64,
+}
+
+pub struct CaService {
+    store: Arc<dyn EventStore>,
+    engines: Arc<Engines>,
+    clock: Arc<dyn Clock>,
+    lookup: Arc<dyn CaLookup>,
+}
+
+struct Loaded {
+    ca: Option<Ca>,
+    version: u64,
+    last_position: i64,
+}
+
+impl Loaded {
+    fn existing(self, id: &CaId) -> Result<(Ca, u64, i64), CommandError> {
+        match self.ca {
+            Some(ca) if !ca.deleted => Ok((ca, self.version, self.last_position)),
+            _ => Err(DomainError::NotFound(format!("CA '{id}'")).into()),
+        }
+    }
+}
+
+impl CaService {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        engines: Arc<Engines>,
+        clock: Arc<dyn Clock>,
+        lookup: Arc<dyn CaLookup>,
+    ) -> Self {
+        CaService { store, engines, clock, lookup }
+    }
+
+    pub fn engines(&self) -> &Engines {
+        &self.engines
+    }
+
+    async fn load(&self, id: &CaId) -> Result<Loaded, CommandError> {
+        let recorded = self.store.read_stream(&id.stream_id()).await?;
+        let mut ca = None;
+        for event in &recorded {
+            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
+        }
+        Ok(Loaded {
+            ca,
+            version: recorded.len() as u64,
+            last_position: recorded.last().map_or(0, |e| e.position),
+        })
+    }
+}
+
+fn to_new_events(
+    events: &[CaEvent],
+    ctx: &CommandContext,
+    causation_id: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|event| NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            data: event.to_data(),
+            metadata: EventMetadata {
+                actor: ctx.actor.clone(),
+                correlation_id: ctx.correlation_id.clone(),
+                causation_id: causation_id.map(|id| id.to_string()),
+            },
+            recorded_at: now,
+        })
+        .collect()
+}
+
+fn apply_all(ca: Ca, events: &[CaEvent]) -> Ca {
+    events.iter().fold(Some(ca.clone()), evolve).unwrap_or(ca)
+}
+
+/// Runs blocking engine work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| CommandError::Internal(format!("engine task failed: {e}")))?
+}

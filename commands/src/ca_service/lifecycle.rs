@@ -1,0 +1,123 @@
+//! Status changes (with cascading revocation), metadata, profile assignment and deletion.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use serde_json::Value;
+use shedu_domain::ca::{Ca, CaCommand, decide};
+use shedu_domain::ids::{CaId, ProfileId};
+use shedu_domain::status::{RevocationReason, Status};
+use time::OffsetDateTime;
+
+use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, apply_all, blocking, to_new_events};
+use crate::CommandError;
+use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
+
+impl CaService {
+    /// Sets ACTIVE, INACTIVE or REVOKED. A revocation for good also revokes every descendant CA
+    /// (CessationOfOperation) in the same atomic append; CertificateHold does not cascade, since a
+    /// hold is meant to be lifted.
+    pub async fn change_status(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        status: Status,
+        reason: Option<RevocationReason>,
+    ) -> Result<Outcome, CommandError> {
+        let stream = id.stream_id();
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let (ca, version, last_position) = self.load(id).await?.existing(id)?;
+            let events = decide(Some(&ca), &CaCommand::ChangeStatus { status, reason }, now)?;
+            if events.is_empty() {
+                return Ok(Outcome { ca, position: last_position });
+            }
+            let new_events = to_new_events(&events, ctx, None, now);
+            let cause = new_events[0].event_id;
+            let mut request = AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
+            if status == Status::Revoked && reason != Some(RevocationReason::CertificateHold) {
+                let cascade_ctx = ctx.clone();
+                request.writes.extend(self.cascade_writes(&ca, &cascade_ctx, cause, now).await?);
+            }
+            match self.store.append(request).await {
+                Ok(appended) => return Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position }),
+                // A descendant changed meanwhile: decide again. The target itself changing is a
+                // lost race the caller must hear about.
+                Err(StoreError::Conflict { stream_id, .. }) if stream_id != stream => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict { stream_id: stream, expected: "stable descendants".into(), actual: 0 }.into())
+    }
+
+    async fn cascade_writes(
+        &self,
+        root: &Ca,
+        ctx: &CommandContext,
+        cause: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<StreamWrite>, CommandError> {
+        let mut writes = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut queue: VecDeque<CaId> = root.subordinates.iter().cloned().collect();
+        while let Some(child_id) = queue.pop_front() {
+            if !seen.insert(child_id.clone()) {
+                continue;
+            }
+            let loaded = self.load(&child_id).await?;
+            let version = loaded.version;
+            let Some(child) = loaded.ca.filter(|c| !c.deleted) else { continue };
+            let events = decide(Some(&child), &CaCommand::CascadeRevoke { from: root.id.clone() }, now)?;
+            if !events.is_empty() {
+                writes.push(StreamWrite {
+                    stream_id: child_id.stream_id(),
+                    expected: ExpectedVersion::Exact(version),
+                    events: to_new_events(&events, ctx, Some(cause), now),
+                });
+            }
+            queue.extend(child.subordinates.iter().cloned());
+        }
+        Ok(writes)
+    }
+
+    pub async fn update_metadata(&self, ctx: &CommandContext, id: &CaId, patch: Value) -> Result<Outcome, CommandError> {
+        self.single_stream(ctx, id, CaCommand::UpdateMetadata { patch }).await
+    }
+
+    pub async fn assign_profile(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        profile_id: Option<ProfileId>,
+    ) -> Result<Outcome, CommandError> {
+        self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id }).await
+    }
+
+    /// Deletes a revoked, expired or keyless CA, then destroys its key. The deletion is recorded
+    /// first: a key whose destruction fails is logged and can be removed by hand, but a CA is
+    /// never left half-deleted in the log.
+    pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome, CommandError> {
+        let outcome = self.single_stream(ctx, id, CaCommand::Delete).await?;
+        if let Some(key) = outcome.ca.key.clone() {
+            let engine = self.engines.resolve(Some(&key.engine_id))?;
+            let key_id = key.key_id.clone();
+            if let Err(e) = blocking(move || Ok(engine.delete_key(&key_id)?)).await {
+                tracing::error!(ca = %id, engine = %key.engine_id, key_id = %key.key_id, error = %e,
+                    "CA deleted but its key could not be destroyed");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Commands on one stream: a lost optimistic-concurrency race surfaces as a conflict.
+    async fn single_stream(&self, ctx: &CommandContext, id: &CaId, command: CaCommand) -> Result<Outcome, CommandError> {
+        let now = self.clock.now();
+        let (ca, version, last_position) = self.load(id).await?.existing(id)?;
+        let events = decide(Some(&ca), &command, now)?;
+        if events.is_empty() {
+            return Ok(Outcome { ca, position: last_position });
+        }
+        let request = AppendRequest::single(id.stream_id(), ExpectedVersion::Exact(version), to_new_events(&events, ctx, None, now));
+        let appended = self.store.append(request).await?;
+        Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position })
+    }
+}

@@ -1,0 +1,57 @@
+//! Reads served from the log itself: a CA's history, its state at a past instant, its chain.
+
+use shedu_domain::DomainError;
+use shedu_domain::ca::{Ca, CaEvent, evolve};
+use shedu_domain::ids::CaId;
+use time::OffsetDateTime;
+
+use super::CaService;
+use crate::CommandError;
+use crate::event_store::RecordedEvent;
+
+/// A chain deeper than this is a cycle in corrupted data, not a real hierarchy.
+const MAX_CHAIN_DEPTH: usize = 32;
+
+impl CaService {
+    /// Every event of the CA's stream, oldest first (deleted CAs keep their history).
+    pub async fn history(&self, id: &CaId) -> Result<Vec<RecordedEvent>, CommandError> {
+        let events = self.store.read_stream(&id.stream_id()).await?;
+        if events.is_empty() {
+            return Err(DomainError::NotFound(format!("CA '{id}'")).into());
+        }
+        Ok(events)
+    }
+
+    /// The CA as it was at `at`, replayed from the log.
+    pub async fn ca_as_of(&self, id: &CaId, at: OffsetDateTime) -> Result<Ca, CommandError> {
+        let mut ca = None;
+        for event in self.store.read_stream(&id.stream_id()).await? {
+            if event.recorded_at > at {
+                break;
+            }
+            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
+        }
+        ca.filter(|ca| !ca.deleted)
+            .ok_or_else(|| DomainError::NotFound(format!("CA '{id}' at {at}")).into())
+    }
+
+    /// The CA's certificate followed by each known ancestor's, ending at a root or at the first
+    /// issuer Shedu does not hold.
+    pub async fn chain(&self, id: &CaId) -> Result<Vec<String>, CommandError> {
+        let (mut ca, _, _) = self.load(id).await?.existing(id)?;
+        let mut chain = vec![ca.certificate.certificate.clone()];
+        while let Some(issuer) = ca.issuer_metadata.clone().filter(|i| i.id != ca.id) {
+            if chain.len() > MAX_CHAIN_DEPTH {
+                return Err(CommandError::Internal(format!("CA '{id}' has a cyclic issuer chain")));
+            }
+            match self.load(&issuer.id).await?.ca {
+                Some(parent) => {
+                    chain.push(parent.certificate.certificate.clone());
+                    ca = parent;
+                }
+                None => break,
+            }
+        }
+        Ok(chain)
+    }
+}

@@ -1,0 +1,4 @@
+//! X.509: building CA certificates signed through a crypto engine, and reading certificates.
+
+pub mod build;
+pub mod parse;

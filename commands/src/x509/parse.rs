@@ -1,0 +1,209 @@
+//! Reading PEM and X.509 into the domain's [`CertificateInfo`], with x509-parser (not rcgen, which
+//! wrote most of these certificates).
+
+use sha1::{Digest, Sha1};
+use shedu_domain::DomainError;
+use shedu_domain::certificate::CertificateInfo;
+use shedu_domain::ids::SerialNumber;
+use shedu_domain::key::{KeyMetadata, KeyType};
+use shedu_domain::subject::Subject;
+use time::OffsetDateTime;
+use x509_parser::prelude::{
+    ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, SubjectPublicKeyInfo, X509Certificate, X509Name,
+};
+use x509_parser::public_key::PublicKey;
+
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_ED25519: &str = "1.3.101.112";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+const OID_P521: &str = "1.3.132.0.35";
+
+/// The DER of every `CERTIFICATE` block in `pem`, in order. Anything else is an error.
+pub fn certificates_from_pem(pem: &str, field: &str) -> Result<Vec<Vec<u8>>, DomainError> {
+    let blocks = pem::parse_many(pem).map_err(|e| DomainError::invalid(field, format!("not valid PEM: {e}")))?;
+    if blocks.is_empty() {
+        return Err(DomainError::invalid(field, "no PEM block found"));
+    }
+    blocks
+        .into_iter()
+        .map(|block| {
+            if block.tag() != "CERTIFICATE" {
+                return Err(DomainError::invalid(field, format!("expected CERTIFICATE, found {}", block.tag())));
+            }
+            Ok(block.into_contents())
+        })
+        .collect()
+}
+
+pub fn to_pem(der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// Parses a DER certificate completely (no trailing bytes) into its recorded facts.
+pub fn certificate_info(der: &[u8], field: &str) -> Result<CertificateInfo, DomainError> {
+    let cert = parse(der, field)?;
+    let bad = |m: String| DomainError::invalid(field, m);
+    let (key_type, bits) = key_spec(cert.public_key()).map_err(bad)?;
+    let subject_key_id = cert
+        .iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(hex::encode(id.0)),
+            _ => None,
+        })
+        .unwrap_or_else(|| hex::encode(Sha1::digest(cert.public_key().subject_public_key.as_ref())));
+    let authority_key_id = cert.iter_extensions().find_map(|ext| match ext.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|id| hex::encode(id.0)),
+        _ => None,
+    });
+    let basic = cert.basic_constraints().map_err(|e| bad(format!("bad BasicConstraints: {e}")))?;
+    let mut serial = cert.raw_serial();
+    while serial.len() > 1 && serial[0] == 0 {
+        serial = &serial[1..];
+    }
+    Ok(CertificateInfo {
+        serial_number: SerialNumber::from_bytes(serial),
+        certificate: to_pem(der),
+        subject: subject(cert.subject()),
+        issuer: subject(cert.issuer()),
+        subject_key_id,
+        authority_key_id,
+        valid_from: to_time(cert.validity().not_before)?,
+        valid_to: to_time(cert.validity().not_after)?,
+        key_metadata: KeyMetadata::new(key_type, bits),
+        key_usage: key_usage(&cert).map_err(bad)?,
+        extended_key_usage: extended_key_usage(&cert).map_err(bad)?,
+        is_ca: basic.as_ref().is_some_and(|b| b.value.ca),
+        path_len_constraint: basic.and_then(|b| b.value.path_len_constraint),
+    })
+}
+
+/// The DER SubjectPublicKeyInfo of a certificate.
+pub fn spki_der(certificate_der: &[u8]) -> Result<Vec<u8>, DomainError> {
+    Ok(parse(certificate_der, "certificate")?.public_key().raw.to_vec())
+}
+
+/// Whether `issuer_der`'s key made the signature on `child_der`.
+pub fn is_signed_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
+    match (parse(child_der, "certificate"), parse(issuer_der, "issuer")) {
+        (Ok(child), Ok(issuer)) => child.verify_signature(Some(issuer.public_key())).is_ok(),
+        _ => false,
+    }
+}
+
+/// The subjectPublicKey BIT STRING contents of a DER SubjectPublicKeyInfo.
+pub fn subject_public_key_bits(spki_der: &[u8]) -> Result<Vec<u8>, String> {
+    let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err("trailing bytes after SubjectPublicKeyInfo".into());
+    }
+    Ok(spki.subject_public_key.as_ref().to_vec())
+}
+
+/// Key type and size from a DER SubjectPublicKeyInfo.
+pub fn key_spec_of_spki(spki_der: &[u8]) -> Result<(KeyType, u32), String> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| e.to_string())?;
+    key_spec(&spki)
+}
+
+fn parse<'a>(der: &'a [u8], field: &str) -> Result<X509Certificate<'a>, DomainError> {
+    match X509Certificate::from_der(der) {
+        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(_) => Err(DomainError::invalid(field, "trailing bytes after the certificate")),
+        Err(e) => Err(DomainError::invalid(field, format!("not an X.509 certificate: {e}"))),
+    }
+}
+
+fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
+    match spki.algorithm.algorithm.to_id_string().as_str() {
+        OID_RSA => match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => {
+                let modulus = rsa.modulus.iter().skip_while(|b| **b == 0).copied().collect::<Vec<_>>();
+                let bits = modulus.first().map_or(0, |b| modulus.len() as u32 * 8 - b.leading_zeros());
+                Ok((KeyType::Rsa, bits))
+            }
+            _ => Err("unreadable RSA public key".into()),
+        },
+        OID_EC => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid.to_id_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                OID_P256 => Ok((KeyType::Ecdsa, 256)),
+                OID_P384 => Ok((KeyType::Ecdsa, 384)),
+                OID_P521 => Ok((KeyType::Ecdsa, 521)),
+                other => Err(format!("unsupported elliptic curve {other}")),
+            }
+        }
+        OID_ED25519 => Ok((KeyType::Ed25519, 256)),
+        other => Err(format!("unsupported public key algorithm {other}")),
+    }
+}
+
+fn subject(name: &X509Name<'_>) -> Subject {
+    let first = |mut it: Box<dyn Iterator<Item = &AttributeTypeAndValue<'_>> + '_>| {
+        it.next().and_then(|a| a.as_str().ok()).unwrap_or_default().to_owned()
+    };
+    Subject {
+        common_name: first(Box::new(name.iter_common_name())),
+        organization: first(Box::new(name.iter_organization())),
+        organization_unit: first(Box::new(name.iter_organizational_unit())),
+        country: first(Box::new(name.iter_country())),
+        state: first(Box::new(name.iter_state_or_province())),
+        locality: first(Box::new(name.iter_locality())),
+    }
+}
+
+fn to_time(t: ASN1Time) -> Result<OffsetDateTime, DomainError> {
+    Ok(t.to_datetime())
+}
+
+fn key_usage(cert: &X509Certificate<'_>) -> Result<Vec<String>, String> {
+    let Some(ku) = cert.key_usage().map_err(|e| format!("bad KeyUsage: {e}"))? else { return Ok(vec![]) };
+    let ku = ku.value;
+    Ok([
+        (ku.digital_signature(), "DigitalSignature"),
+        (ku.non_repudiation(), "ContentCommitment"),
+        (ku.key_encipherment(), "KeyEncipherment"),
+        (ku.data_encipherment(), "DataEncipherment"),
+        (ku.key_agreement(), "KeyAgreement"),
+        (ku.key_cert_sign(), "CertSign"),
+        (ku.crl_sign(), "CRLSign"),
+        (ku.encipher_only(), "EncipherOnly"),
+        (ku.decipher_only(), "DecipherOnly"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_owned())
+    .collect())
+}
+
+fn extended_key_usage(cert: &X509Certificate<'_>) -> Result<Vec<String>, String> {
+    let Some(eku) = cert.extended_key_usage().map_err(|e| format!("bad ExtendedKeyUsage: {e}"))? else {
+        return Ok(vec![]);
+    };
+    let eku = eku.value;
+    let mut names: Vec<String> = [
+        (eku.any, "Any"),
+        (eku.server_auth, "ServerAuth"),
+        (eku.client_auth, "ClientAuth"),
+        (eku.code_signing, "CodeSigning"),
+        (eku.email_protection, "EmailProtection"),
+        (eku.time_stamping, "TimeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_owned())
+    .collect();
+    names.extend(eku.other.iter().map(|oid| oid.to_id_string()));
+    Ok(names)
+}
