@@ -10,6 +10,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod event_store;
+pub mod idempotency;
 pub mod x509;
 
 pub use error::CommandError;

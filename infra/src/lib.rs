@@ -1,1 +1,15 @@
-//! placeholder
+//! Adapters: the event log and query views on SQLite (embedded default) and PostgreSQL, the
+//! software crypto engine, configuration, and wiring them into the ports of `shedu-commands` and
+//! `shedu-projections`. All SQL lives here; no HTTP.
+
+pub mod append;
+pub mod config;
+pub mod database;
+pub mod migrate;
+pub mod postgres;
+pub mod software_engine;
+pub mod sql;
+pub mod sqlite;
+pub mod timestamps;
+
+pub use database::Database;

@@ -1,1 +1,9 @@
-//! placeholder
+//! Query views built from the event log: the projector runner (checkpoint committed with the
+//! view rows), the view-store port the database adapters implement, and list queries (filters,
+//! sorting, keyset bookmarks) as plain data. No SQL here: `shedu-infra` translates queries.
+
+pub mod ca_projection;
+pub mod progress;
+pub mod query;
+pub mod runner;
+pub mod store;

@@ -1,0 +1,96 @@
+//! Opening the configured database and handing out its ports.
+
+use std::sync::Arc;
+
+use shedu_commands::ca_service::CaLookup;
+use shedu_commands::event_store::{EventStore, StoreError};
+use shedu_commands::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use shedu_projections::store::ViewStore;
+
+use crate::postgres::PgDb;
+use crate::sqlite::SqliteDb;
+
+/// The event log and views, on SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(SqliteDb),
+    Postgres(PgDb),
+}
+
+impl Database {
+    /// `postgres://…` opens PostgreSQL; `sqlite://…` or a path opens SQLite.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(PgDb::open(url, 16).await?))
+        } else {
+            Ok(Database::Sqlite(SqliteDb::open(url).await?))
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
+        match self {
+            Database::Sqlite(db) => db.migrate().await,
+            Database::Postgres(db) => db.migrate().await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite(db) => db.ping().await,
+            Database::Postgres(db) => db.ping().await,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn event_store(&self) -> Arc<dyn EventStore> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    pub fn views(&self) -> Arc<dyn ViewStore> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    pub fn ca_lookup(&self) -> Arc<dyn CaLookup> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    pub fn idempotency(&self) -> Arc<dyn IdempotencyStore> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+}
+
+/// Interprets an existing idempotency row for a new claim of its key.
+pub(crate) fn claim_from_row(
+    row: Option<(String, Option<i64>, Option<String>, Option<Vec<u8>>)>,
+    request_hash: &str,
+) -> Result<Claim, StoreError> {
+    match row {
+        // Released between our insert and this read: the caller may simply try again.
+        None => Ok(Claim::InFlight),
+        Some((hash, _, _, _)) if hash != request_hash => Ok(Claim::Mismatch),
+        Some((_, Some(status), headers, body)) => {
+            let headers: Vec<(String, String)> = serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Claim::Replay(StoredResponse { status: status as u16, headers, body: body.unwrap_or_default() }))
+        }
+        Some(_) => Ok(Claim::InFlight),
+    }
+}

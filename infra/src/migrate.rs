@@ -1,0 +1,22 @@
+//! Applies the SQL files in `migrations/` in order, once each. Files are embedded in the binary.
+
+pub struct Migration {
+    pub version: &'static str,
+    pub sql: &'static str,
+}
+
+macro_rules! migrations {
+    ($dir:literal: $($file:literal),* $(,)?) => {
+        &[$(Migration {
+            version: $file,
+            sql: include_str!(concat!("../../migrations/", $dir, "/", $file, ".sql")),
+        }),*]
+    };
+}
+
+pub const SQLITE: &[Migration] = migrations!("sqlite": "20261127000001_create_event_log", "20261127000002_create_views");
+pub const POSTGRES: &[Migration] =
+    migrations!("postgres": "20261127000001_create_event_log", "20261127000002_create_views");
+
+pub const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS shedu_migrations (version TEXT PRIMARY KEY, applied_at_us BIGINT NOT NULL)";

@@ -1,0 +1,83 @@
+//! PostgreSQL: the production event log and views. Many writers commit concurrently (group
+//! commit); readers stay gap-free by ordering on the writing transaction id (docs/adr/0002).
+
+mod event_store;
+mod views;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use shedu_commands::event_store::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+use crate::migrate::{CREATE_TABLE, POSTGRES};
+
+#[derive(Clone, Debug)]
+pub struct PgDb {
+    pool: PgPool,
+}
+
+/// Any fixed number serves, as long as every Shedu process uses the same one.
+const MIGRATION_LOCK: i64 = 0x5348_4544_5530_0001;
+
+impl PgDb {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(unavailable)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        Ok(PgDb { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations under an advisory lock, so replicas starting together apply
+    /// each migration once.
+    pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(unavailable)?;
+        let result = async {
+            conn.execute(CREATE_TABLE).await.map_err(unavailable)?;
+            let mut applied = Vec::new();
+            for migration in POSTGRES {
+                let done: Option<(String,)> = sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = $1")
+                    .bind(migration.version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                if done.is_some() {
+                    continue;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(unavailable)?;
+                tx.execute(sqlx::raw_sql(migration.sql)).await.map_err(unavailable)?;
+                sqlx::query("INSERT INTO shedu_migrations (version, applied_at_us) VALUES ($1, $2)")
+                    .bind(migration.version)
+                    .bind(crate::timestamps::now_us())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                tx.commit().await.map_err(unavailable)?;
+                applied.push(migration.version);
+            }
+            Ok(applied)
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(unavailable)?;
+        result
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}

@@ -1,0 +1,85 @@
+//! SQLite: the embedded default. One writer connection (appends and view updates serialise
+//! through it, as SQLite allows one writer anyway) and a small pool of readers, in WAL mode with
+//! `synchronous=FULL` because a 2xx promises the events are on disk.
+
+mod event_store;
+pub(crate) mod views;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use shedu_commands::event_store::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, SqlitePool};
+
+use crate::migrate::{CREATE_TABLE, SQLITE};
+
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteDb {
+    /// Opens (creating if missing) the database at a `sqlite://` URL or a file path.
+    pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
+        let options = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path).map_err(unavailable)?
+        } else {
+            SqliteConnectOptions::new().filename(Path::new(url_or_path))
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteDb { writer, reader })
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
+        self.writer.execute(CREATE_TABLE).await.map_err(unavailable)?;
+        let mut applied = Vec::new();
+        for migration in SQLITE {
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+            let done: Option<(String,)> = sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = ?")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            if done.is_some() {
+                continue;
+            }
+            tx.execute(sqlx::raw_sql(migration.sql)).await.map_err(unavailable)?;
+            sqlx::query("INSERT INTO shedu_migrations (version, applied_at_us) VALUES (?, ?)")
+                .bind(migration.version)
+                .bind(crate::timestamps::now_us())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            applied.push(migration.version);
+        }
+        Ok(applied)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}

@@ -1,0 +1,191 @@
+//! The event log on SQLite.
+
+use async_trait::async_trait;
+use shedu_commands::event_store::{
+    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{SqliteDb, unavailable};
+use crate::timestamps::{from_micros, micros};
+use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
+
+const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
+     data, metadata, recorded_at_us, prev_hash, hash FROM events";
+
+#[async_trait]
+impl EventStore for SqliteDb {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
+        let steps = steps(&request)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        match append_in(&mut tx, &steps).await {
+            Ok(appended) => {
+                tx.commit().await.map_err(unavailable)?;
+                Ok(appended)
+            }
+            Err(e) => {
+                tx.rollback().await.map_err(unavailable)?;
+                match e {
+                    StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) => {
+                        self.retried(&request).await?.ok_or(e)
+                    }
+                    e => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{SELECT_EVENT} WHERE stream_id = ? ORDER BY stream_version");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(stream_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(to_event).collect()
+    }
+
+    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{SELECT_EVENT} WHERE position > ? ORDER BY position LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.position)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(to_event).collect()
+    }
+
+    async fn cursor_of(&self, position: i64) -> Result<Option<LogCursor>, StoreError> {
+        let found: Option<(i64,)> = sqlx::query_as("SELECT position FROM events WHERE position = ?")
+            .bind(position)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.map(|(position,)| LogCursor { tx: 0, position }))
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(head)
+    }
+}
+
+impl SqliteDb {
+    /// After a failed append: was it a retry of events already stored?
+    async fn retried(&self, request: &AppendRequest) -> Result<Option<Appended>, StoreError> {
+        let mut found = Vec::new();
+        for id in event_ids(request) {
+            let row: Option<(i64, String, i64)> =
+                sqlx::query_as("SELECT position, stream_id, stream_version FROM events WHERE event_id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.reader)
+                    .await
+                    .map_err(unavailable)?;
+            if let Some((position, stream, version)) = row {
+                found.push((position, stream, version as u64));
+            }
+        }
+        idempotent_result(request, &found)
+    }
+}
+
+async fn append_in(tx: &mut Transaction<'static, Sqlite>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
+    let mut positions = Vec::new();
+    for step in steps {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT version, last_hash FROM streams WHERE stream_id = ?")
+            .bind(step.stream_id())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+        let current = row.as_ref().map_or(0, |r| r.0 as u64);
+        let write = match step {
+            Step::Guard(guard) => {
+                check_guard(guard, current)?;
+                continue;
+            }
+            Step::Write(write) => write,
+        };
+        check_expected(write, current)?;
+        if write.events.is_empty() {
+            continue;
+        }
+        let last_hash = match &row {
+            Some((_, hash)) => to_hash(hash)?,
+            None => [0; 32],
+        };
+        let mut head = last_hash;
+        for (event, version, prev, hash) in chained(&write.stream_id, current, last_hash, &write.events) {
+            let (position,): (i64,) = sqlx::query_as(
+                "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
+                 metadata, recorded_at_us, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+            )
+            .bind(event.event_id.to_string())
+            .bind(&write.stream_id)
+            .bind(version as i64)
+            .bind(&event.event_type)
+            .bind(event.schema_version as i64)
+            .bind(event.data.to_string())
+            .bind(serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?)
+            .bind(micros(event.recorded_at))
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| insert_error(e, event.event_id))?;
+            positions.push(position);
+            head = hash;
+        }
+        let new_version = current + write.events.len() as u64;
+        sqlx::query(
+            "INSERT INTO streams (stream_id, version, last_hash) VALUES (?, ?, ?) \
+             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash",
+        )
+        .bind(&write.stream_id)
+        .bind(new_version as i64)
+        .bind(head.as_slice())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(Appended {
+        first_position: positions.iter().copied().min().unwrap_or_default(),
+        last_position: positions.iter().copied().max().unwrap_or_default(),
+    })
+}
+
+fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.message().contains("events.event_id") => StoreError::DuplicateEvent(event_id),
+        _ => unavailable(e),
+    }
+}
+
+fn to_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let get_err = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let event_id: String = row.try_get("event_id").map_err(get_err)?;
+    let data: String = row.try_get("data").map_err(get_err)?;
+    let metadata: String = row.try_get("metadata").map_err(get_err)?;
+    let prev_hash: Vec<u8> = row.try_get("prev_hash").map_err(get_err)?;
+    let hash: Vec<u8> = row.try_get("hash").map_err(get_err)?;
+    Ok(RecordedEvent {
+        position: row.try_get("position").map_err(get_err)?,
+        tx: 0,
+        event_id: Uuid::parse_str(&event_id).map_err(|e| corrupt(e.to_string()))?,
+        stream_id: row.try_get("stream_id").map_err(get_err)?,
+        stream_version: row.try_get::<i64, _>("stream_version").map_err(get_err)? as u64,
+        event_type: row.try_get("event_type").map_err(get_err)?,
+        schema_version: row.try_get::<i64, _>("schema_version").map_err(get_err)? as u32,
+        data: serde_json::from_str(&data).map_err(|e| corrupt(e.to_string()))?,
+        metadata: serde_json::from_str::<EventMetadata>(&metadata).map_err(|e| corrupt(e.to_string()))?,
+        recorded_at: from_micros(row.try_get("recorded_at_us").map_err(get_err)?)?,
+        prev_hash: to_hash(&prev_hash)?,
+        hash: to_hash(&hash)?,
+    })
+}

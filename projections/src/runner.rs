@@ -1,0 +1,79 @@
+//! The projector: reads the log after its checkpoint, folds events into the views and commits the
+//! view rows with the new checkpoint in one transaction, so each event takes effect exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shedu_commands::event_store::{EventStore, StoreError};
+use shedu_domain::ca::UnknownEvent;
+use tokio::sync::{Notify, watch};
+
+use crate::ca_projection;
+use crate::progress::Progress;
+use crate::store::{ViewBatch, ViewStore};
+
+/// Events per view transaction: large enough to amortise commits during a rebuild, small enough
+/// to keep a live batch's latency low.
+const BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unreadable(#[from] UnknownEvent),
+}
+
+pub struct Projector {
+    store: Arc<dyn EventStore>,
+    views: Arc<dyn ViewStore>,
+    progress: Progress,
+}
+
+impl Projector {
+    pub fn new(store: Arc<dyn EventStore>, views: Arc<dyn ViewStore>, progress: Progress) -> Self {
+        Projector { store, views, progress }
+    }
+
+    /// Applies everything committed so far; returns the number of events applied.
+    pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        let mut applied = 0;
+        let mut checkpoint = self.views.checkpoint().await?;
+        loop {
+            let events = self.store.read_all(checkpoint, BATCH).await?;
+            let Some(last) = events.last() else { break };
+            let mut batch = ViewBatch { checkpoint: last.cursor(), ..ViewBatch::default() };
+            ca_projection::project(self.views.as_ref(), &events, &mut batch).await?;
+            self.views.commit(batch).await?;
+            checkpoint = last.cursor();
+            applied += events.len() as u64;
+            self.progress.advance(checkpoint);
+        }
+        Ok(applied)
+    }
+
+    /// Empties the views and replays the whole log into them.
+    pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
+        self.views.reset().await?;
+        self.catch_up().await
+    }
+
+    /// Runs until `shutdown` turns true: woken by local appends, and polling for appends made by
+    /// other processes.
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: Duration) {
+        loop {
+            if let Err(e) = self.catch_up().await {
+                tracing::error!(error = %e, "projector failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
