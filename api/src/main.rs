@@ -1,1 +1,53 @@
-fn main() {}
+use clap::Parser;
+use shedu_api::settings::{Cli, Command, ProjectionsCommand, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("SHEDU_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(&args.common, args.listen.as_deref(), args.nats_url.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let app = shedu_api::App::build(&settings).await?;
+            app.serve(settings.listen, shutdown_signal()).await
+        }
+        Command::Migrate(common) => {
+            let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
+            let applied = shedu_api::app::migrate(&settings).await?;
+            println!("applied {} migration(s): {applied:?}", applied.len());
+            Ok(())
+        }
+        Command::Projections { command: ProjectionsCommand::Rebuild(common) } => {
+            let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
+            let (events, elapsed) = shedu_api::app::rebuild_projections(&settings).await?;
+            println!("rebuilt the views from {events} event(s) in {:.3}s", elapsed.as_secs_f64());
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

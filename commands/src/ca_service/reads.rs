@@ -55,3 +55,10 @@ impl CaService {
         Ok(chain)
     }
 }
+
+impl CaService {
+    /// The current CA, read from its stream: never behind a command that returned.
+    pub async fn ca(&self, id: &CaId) -> Result<Ca, CommandError> {
+        Ok(self.load(id).await?.existing(id)?.0)
+    }
+}

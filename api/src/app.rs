@@ -1,0 +1,161 @@
+//! Wiring: open the database, build the engines and services, run the projector beside the HTTP
+//! server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::Router;
+use shedu_commands::ca_service::CaService;
+use shedu_commands::clock::{Clock, SystemClock};
+use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
+use shedu_commands::idempotency::IdempotencyStore;
+use shedu_infra::Database;
+use shedu_infra::config::build_engines;
+use shedu_projections::progress::Progress;
+use shedu_projections::runner::Projector;
+use shedu_projections::store::ViewStore;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::settings::Settings;
+
+/// How often the projector looks for events appended by other processes.
+const PROJECTOR_POLL: Duration = Duration::from_millis(250);
+
+/// What every handler reaches.
+pub struct AppState {
+    pub cas: CaService,
+    pub store: Arc<dyn EventStore>,
+    pub views: Arc<dyn ViewStore>,
+    pub progress: Progress,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub db: Database,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct App {
+    state: Arc<AppState>,
+    projector: Arc<Projector>,
+    wake: Arc<Notify>,
+}
+
+impl App {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let db = open(settings).await?;
+        let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
+        if settings.nats_url.is_some() {
+            tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
+        }
+        let wake = Arc::new(Notify::new());
+        let store: Arc<dyn EventStore> = Arc::new(Notifying { inner: db.event_store(), wake: wake.clone() });
+        let views = db.views();
+        let progress = Progress::default();
+        let cas = CaService::new(store.clone(), Arc::new(engines), clock.clone(), db.ca_lookup());
+        let projector = Arc::new(Projector::new(store.clone(), views.clone(), progress.clone()));
+        let state = Arc::new(AppState { cas, store, views, progress, idempotency: db.idempotency(), db, clock });
+        Ok(App { state, projector, wake })
+    }
+
+    pub fn router(&self) -> Router {
+        crate::cas::router(self.state.clone())
+    }
+
+    pub async fn serve(self, addr: SocketAddr, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(address = %addr, database = self.state.db.kind(), "Shedu is listening");
+        self.serve_on(listener, shutdown).await
+    }
+
+    pub async fn serve_on(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx, PROJECTOR_POLL));
+        let router = self.router();
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        let _ = stop_tx.send(true);
+        let _ = projector.await;
+        Ok(())
+    }
+}
+
+/// Starts Shedu on an already bound listener in the background (tests, embedding). Dropping the
+/// returned sender stops it.
+pub async fn spawn(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    let app = App::build_with_clock(settings, clock).await?;
+    let listener = TcpListener::bind(settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        if let Err(e) = app.serve_on(listener, async { let _ = rx.await; }).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok((addr, tx))
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Database> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    let db = Database::open(&settings.database_url).await.context("cannot open the database")?;
+    let applied = db.migrate().await.context("cannot migrate the database")?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(db)
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<&'static str>> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let db = Database::open(&settings.database_url).await?;
+    Ok(db.migrate().await?)
+}
+
+/// Drops the views and replays the whole log into them.
+pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Duration)> {
+    let db = open(settings).await?;
+    let projector = Projector::new(db.event_store(), db.views(), Progress::default());
+    let started = Instant::now();
+    let events = projector.rebuild().await?;
+    Ok((events, started.elapsed()))
+}
+
+/// Wakes the local projector after every append, so views follow commands within milliseconds.
+struct Notifying {
+    inner: Arc<dyn EventStore>,
+    wake: Arc<Notify>,
+}
+
+#[async_trait]
+impl EventStore for Notifying {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
+        let appended = self.inner.append(request).await?;
+        self.wake.notify_one();
+        Ok(appended)
+    }
+
+    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream_id).await
+    }
+
+    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+
+    async fn cursor_of(&self, position: i64) -> Result<Option<LogCursor>, StoreError> {
+        self.inner.cursor_of(position).await
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        self.inner.head().await
+    }
+}

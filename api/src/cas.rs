@@ -1,0 +1,219 @@
+//! CA endpoints: `/v2/cas…`.
+
+mod model;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use shedu_commands::ca_service::{CreateCa, ImportCa, Outcome};
+use shedu_commands::x509::parse::certificates_from_pem;
+use shedu_domain::duration::Validity;
+use shedu_domain::ids::{CaId, EngineId, ProfileId};
+use shedu_domain::key::KeySpec;
+use shedu_domain::status::{RevocationReason, Status};
+use shedu_domain::subject::Subject;
+use shedu_projections::ca_projection::{CA_FIELDS, CA_SORTABLE};
+use shedu_projections::query::{ListQuery, RawListQuery};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody, patch_operations};
+use crate::app::AppState;
+use crate::context::{Body, Ctx, LOG_POSITION, wait_for_views};
+use crate::problem::ApiError;
+use crate::{idempotency, ops};
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/v2/cas", post(create).get(list))
+        .route("/v2/cas/import", post(import))
+        .route("/v2/cas/{id}", get(one).delete(delete))
+        .route("/v2/cas/{id}/chain", get(chain))
+        .route("/v2/cas/{id}/status", post(status))
+        .route("/v2/cas/{id}/metadata", axum::routing::patch(metadata).put(metadata))
+        .route("/v2/cas/{id}/profile", axum::routing::put(profile))
+        .route("/v2/cas/{id}/events", get(events))
+        .route("/v2/engines", get(ops::engines))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn parse_id(raw: &str) -> Result<CaId, ApiError> {
+    CaId::parse(raw).map_err(ApiError::from)
+}
+
+fn optional<T>(raw: Option<String>, parse: impl Fn(&str) -> Result<T, shedu_domain::DomainError>) -> Result<Option<T>, ApiError> {
+    raw.filter(|s| !s.is_empty()).map(|s| parse(&s)).transpose().map_err(ApiError::from)
+}
+
+/// A command's response: the CA, with the log position of its last event.
+fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> Response {
+    let body = Json(json!(CaResponse::new(&outcome.ca, state.clock.now())));
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
+        response.headers_mut().insert(LOG_POSITION, value);
+    }
+    response
+}
+
+use axum::Json;
+
+async fn create(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Body(body): Body<CreateCaBody>) -> Result<Response, ApiError> {
+    let request = CreateCa {
+        id: optional(body.id, CaId::parse)?,
+        parent_id: optional(body.parent_id, CaId::parse)?,
+        subject: Subject::parse(body.subject)?,
+        key: KeySpec::parse(&body.key_metadata.key_type, body.key_metadata.bits)?,
+        validity: Validity::parse(&body.ca_expiration, "ca_expiration")?,
+        engine_id: optional(body.engine_id, EngineId::parse)?,
+        profile_id: optional(body.profile_id, ProfileId::parse)?,
+        metadata: body.metadata,
+    };
+    let outcome = state.cas.create_ca(&ctx, request).await?;
+    Ok(command_response(&state, StatusCode::CREATED, &outcome))
+}
+
+async fn import(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Body(body): Body<ImportCaBody>) -> Result<Response, ApiError> {
+    if let Some(chain) = body.chain.as_deref().filter(|c| !c.trim().is_empty()) {
+        certificates_from_pem(chain, "chain")?;
+    }
+    let request = ImportCa {
+        id: optional(body.id, CaId::parse)?,
+        certificate_pem: body.certificate,
+        private_key_pem: body.private_key.filter(|k| !k.trim().is_empty()),
+        engine_id: optional(body.engine_id, EngineId::parse)?,
+        profile_id: optional(body.profile_id, ProfileId::parse)?,
+        metadata: body.metadata,
+    };
+    let outcome = state.cas.import_ca(&ctx, request).await?;
+    Ok(command_response(&state, StatusCode::CREATED, &outcome))
+}
+
+async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let mut raw = RawListQuery::default();
+    let mut min_position = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
+            "filter" => raw.filters.push(value),
+            "sort_by" => raw.sort_by = Some(value),
+            "sort_mode" => raw.sort_mode = Some(value),
+            "page_size" => raw.page_size = Some(value),
+            "bookmark" => raw.bookmark = Some(value),
+            "min_position" => min_position = Some(value),
+            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+        }
+    }
+    let query = ListQuery::parse(&raw, CA_FIELDS, CA_SORTABLE)?;
+    wait_for_views(&state, &headers, min_position.as_deref()).await?;
+    let now = state.clock.now();
+    let page = state.views.list_cas(&query, now).await?;
+    let list: Vec<_> = page.items.iter().map(|ca| CaResponse::new(ca, now)).collect();
+    Ok(Json(json!({ "list": list, "next": page.next })).into_response())
+}
+
+/// One CA, read from its stream (always current); `?as_of=<RFC 3339>` replays it to that instant.
+async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let mut as_of = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "as_of" => {
+                as_of = Some(OffsetDateTime::parse(&value, &Rfc3339).map_err(|_| ApiError::bad_request("as_of", "must be an RFC 3339 time"))?)
+            }
+            "min_position" => {}
+            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+        }
+    }
+    let (ca, now) = match as_of {
+        Some(at) => (state.cas.ca_as_of(&id, at).await?, at),
+        None => (state.cas.ca(&id).await?, state.clock.now()),
+    };
+    Ok(Json(json!(CaResponse::new(&ca, now))).into_response())
+}
+
+async fn chain(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let chain = state.cas.chain(&parse_id(&id)?).await?;
+    let body: String = chain.concat();
+    Ok(([(header::CONTENT_TYPE, "application/pem-certificate-chain")], body).into_response())
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(body): Body<StatusBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let status = Status::parse(&body.status)?;
+    let reason = optional(body.revocation_reason, RevocationReason::parse)?;
+    let outcome = state.cas.change_status(&ctx, &id, status, reason).await?;
+    Ok(command_response(&state, StatusCode::OK, &outcome))
+}
+
+async fn metadata(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(body): Body<Value>,
+) -> Result<Response, ApiError> {
+    let outcome = state.cas.update_metadata(&ctx, &parse_id(&id)?, patch_operations(body)).await?;
+    Ok(command_response(&state, StatusCode::OK, &outcome))
+}
+
+async fn profile(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(body): Body<ProfileBody>,
+) -> Result<Response, ApiError> {
+    let profile_id = optional(body.profile_id, ProfileId::parse)?;
+    let outcome = state.cas.assign_profile(&ctx, &parse_id(&id)?, profile_id).await?;
+    Ok(command_response(&state, StatusCode::OK, &outcome))
+}
+
+async fn delete(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let outcome = state.cas.delete_ca(&ctx, &parse_id(&id)?).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
+        response.headers_mut().insert(LOG_POSITION, value);
+    }
+    Ok(response)
+}
+
+async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let events = state.cas.history(&parse_id(&id)?).await?;
+    let list: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "position": e.position,
+                "event_id": e.event_id,
+                "version": e.stream_version,
+                "type": e.event_type,
+                "schema_version": e.schema_version,
+                "time": e.recorded_at.format(&Rfc3339).unwrap_or_default(),
+                "actor": e.metadata.actor,
+                "correlation_id": e.metadata.correlation_id,
+                "causation_id": e.metadata.causation_id,
+                "hash": hex::encode(e.hash),
+                "prev_hash": hex::encode(e.prev_hash),
+                "data": e.data,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "list": list, "next": null })).into_response())
+}

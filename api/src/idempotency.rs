@@ -1,0 +1,86 @@
+//! `Idempotency-Key` on POST: the first response is stored and returned again for a retry with
+//! the same key and request; the same key with another request is refused with 422.
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use shedu_commands::idempotency::{Claim, StoredResponse};
+
+use crate::app::AppState;
+use crate::problem::ApiError;
+
+const MAX_BODY: usize = 1024 * 1024;
+/// Response headers worth replaying; the rest (dates, request ids) belong to each response.
+const KEPT_HEADERS: [&str; 3] = ["content-type", "shedu-log-position", "location"];
+
+pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let Some(key) = request.headers().get("idempotency-key").map(|v| v.to_str().map(str::to_owned)) else {
+        return next.run(request).await;
+    };
+    match run(state, key, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(
+    state: Arc<AppState>,
+    key: Result<String, axum::http::header::ToStrError>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let key = key.ok().filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
+        ApiError::bad_request("Idempotency-Key", "must be 1-255 visible ASCII characters")
+    })?;
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::bad_request("body", "larger than 1 MiB"))?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(parts.uri.to_string());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let request_hash = hex::encode(hasher.finalize());
+
+    match state.idempotency.claim(&key, &request_hash).await? {
+        Claim::Replay(stored) => Ok(replay(stored)),
+        Claim::Mismatch => Err(ApiError::IdempotencyMismatch),
+        Claim::InFlight => Err(ApiError::IdempotencyInFlight),
+        Claim::Claimed => {
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            if response.status().is_server_error() {
+                // Nothing was promised: let the client retry with the same key.
+                state.idempotency.release(&key).await?;
+                return Ok(response);
+            }
+            let (parts, body) = response.into_parts();
+            let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let headers = KEPT_HEADERS
+                .iter()
+                .filter_map(|name| parts.headers.get(*name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_owned())))
+                .collect();
+            let stored = StoredResponse { status: parts.status.as_u16(), headers, body: body.to_vec() };
+            state.idempotency.complete(&key, &stored).await?;
+            Ok(Response::from_parts(parts, Body::from(body)))
+        }
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = axum::http::StatusCode::from_u16(stored.status).unwrap_or_default();
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

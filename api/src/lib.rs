@@ -1,0 +1,14 @@
+//! Shedu's REST API and the `shedu` binary's wiring: axum routes for commands and queries,
+//! RFC 7807 errors, idempotency keys, read-your-writes, health. Handlers parse, call one command
+//! or query, and map the result; rules live in the domain.
+
+pub mod app;
+mod cas;
+mod context;
+mod idempotency;
+mod ops;
+mod problem;
+pub mod settings;
+
+pub use app::{App, spawn};
+pub use settings::Settings;

@@ -1,0 +1,95 @@
+//! Command line and configuration: flags override environment variables, which override the
+//! TOML file given by `--config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use shedu_infra::config::{EngineConfig, FileConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "shedu", version, about = "Shedu: an event-sourced Certificate Authority service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API, projectors and scheduler in one process.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(CommonArgs),
+    /// Manage the query views.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Drop every query view and rebuild it from the event log.
+    Rebuild(CommonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Directory for the SQLite log and views and the software engine's keys.
+    #[arg(long, env = "SHEDU_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`; default: SQLite in the data directory.
+    #[arg(long, env = "SHEDU_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// A TOML file for engines and the other settings.
+    #[arg(long, env = "SHEDU_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SHEDU_LISTEN")]
+    pub listen: Option<String>,
+    /// NATS server for the event relay (off when absent).
+    #[arg(long, env = "SHEDU_NATS_URL")]
+    pub nats_url: Option<String>,
+}
+
+/// Resolved settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub nats_url: Option<String>,
+    pub engines: Vec<EngineConfig>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Settings {
+    pub fn resolve(common: &CommonArgs, listen: Option<&str>, nats_url: Option<&str>) -> Result<Self, String> {
+        let file = match &common.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./shedu-data"));
+        let database_url = common
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("shedu.db").display()));
+        let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen.parse().map_err(|_| format!("--listen: '{listen}' is not an address like 127.0.0.1:8080"))?;
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            nats_url: nats_url.map(str::to_owned).or(file.nats_url),
+            engines: file.engines,
+        })
+    }
+}
