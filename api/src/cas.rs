@@ -30,7 +30,7 @@ use crate::context::{Body, Ctx, LOG_POSITION, wait_for_views};
 use crate::problem::ApiError;
 use crate::{idempotency, ops};
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/v2/cas", post(create).get(list))

@@ -12,13 +12,13 @@ use shedu_commands::ca_service::CommandContext;
 use crate::app::AppState;
 use crate::problem::ApiError;
 
-pub const LOG_POSITION: &str = "shedu-log-position";
-pub const MIN_POSITION: &str = "shedu-min-position";
+pub(crate) const LOG_POSITION: &str = "shedu-log-position";
+pub(crate) const MIN_POSITION: &str = "shedu-min-position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// The acting identity and correlation id. Authentication is not built yet: the actor is taken
 /// from the `Shedu-Actor` header as set by a trusted gateway, else "anonymous".
-pub struct Ctx(pub CommandContext);
+pub(crate) struct Ctx(pub CommandContext);
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
@@ -33,7 +33,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 /// A JSON body whose errors become problem+json (400, or 415 without a JSON content type).
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -54,7 +54,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Waits until the views include `min_position` (header `Shedu-Min-Position` or query
 /// parameter), at most five seconds.
-pub async fn wait_for_views(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+pub(crate) async fn wait_for_views(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
     let raw = headers.get(MIN_POSITION).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| query.map(str::to_owned));
     let Some(raw) = raw else { return Ok(()) };
     let position: i64 = raw.trim().parse().map_err(|_| ApiError::bad_request("min_position", "must be a log position"))?;

@@ -18,7 +18,7 @@ const MAX_BODY: usize = 1024 * 1024;
 /// Response headers worth replaying; the rest (dates, request ids) belong to each response.
 const KEPT_HEADERS: [&str; 3] = ["content-type", "shedu-log-position", "location"];
 
-pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }

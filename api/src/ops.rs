@@ -13,11 +13,11 @@ use crate::app::AppState;
 /// Readiness allows the views to trail the log by this many positions.
 const MAX_LAG: i64 = 1_000;
 
-pub async fn health() -> impl IntoResponse {
+pub(crate) async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let checks = async {
         state.db.ping().await?;
         let head = state.store.head().await?;
@@ -39,7 +39,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }
 }
 
-pub async fn engines(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+pub(crate) async fn engines(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let default = state.cas.engines().default_id().clone();
     let list: Vec<_> = state
         .cas

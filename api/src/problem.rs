@@ -10,7 +10,7 @@ use shedu_commands::event_store::StoreError;
 use shedu_domain::DomainError;
 
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     Command(CommandError),
     /// Malformed request: body, query string or header.
     BadRequest { field: Option<String>, message: String },
@@ -40,7 +40,7 @@ impl From<StoreError> for ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(field: &str, message: impl Into<String>) -> Self {
         ApiError::BadRequest { field: Some(field.to_owned()), message: message.into() }
     }
 }

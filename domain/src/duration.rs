@@ -8,8 +8,25 @@ use crate::DomainError;
 /// How long a certificate lives, as requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validity {
-    Duration(Duration),
+    Duration(Period),
     Until(OffsetDateTime),
+}
+
+/// A requested lifetime: calendar years plus a fixed duration, so "10y" from 27 November ends on
+/// 27 November ten years later whatever the leap days in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub years: i32,
+    pub rest: Duration,
+}
+
+impl Period {
+    pub fn after(&self, start: OffsetDateTime) -> Option<OffsetDateTime> {
+        let year = start.year().checked_add(self.years)?;
+        // 29 February plus whole years lands on 28 February in a common year.
+        let shifted = start.replace_year(year).or_else(|_| (start - Duration::DAY).replace_year(year)).ok()?;
+        shifted.checked_add(self.rest)
+    }
 }
 
 /// The wire shape of a validity, before parsing.
@@ -43,9 +60,11 @@ impl Validity {
 
     /// The notAfter of a certificate issued at `now`, truncated to whole seconds as X.509 stores it.
     pub fn not_after(&self, now: OffsetDateTime) -> Result<OffsetDateTime, DomainError> {
-        let end = match *self {
-            Validity::Duration(d) => now + d,
-            Validity::Until(t) => t,
+        let end = match self {
+            Validity::Duration(period) => {
+                period.after(now).ok_or_else(|| DomainError::Rule("the validity period is too long".into()))?
+            }
+            Validity::Until(t) => *t,
         };
         let end = end.replace_nanosecond(0).unwrap_or(end);
         if end <= now {
@@ -55,9 +74,10 @@ impl Validity {
     }
 }
 
-/// Parses `90d`, `10y`, `1y30d`: units s, m (minutes), h, d, w, y (365 days), summed. Lamassu's `y` is 364 days; Shedu uses 365 so that "10y" means what an
-/// operator reads.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+/// Parses `90d`, `10y`, `1y30d`: units s, m (minutes), h, d, w and y, summed. Lamassu's `y` is
+/// 364 days; Shedu's is a calendar year, so that "10y" means what an operator reads.
+pub fn parse_duration(raw: &str) -> Result<Period, String> {
+    let mut years: i32 = 0;
     let mut total = Duration::ZERO;
     let mut digits = String::new();
     let mut any = false;
@@ -68,13 +88,17 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         }
         let n: i64 = digits.parse().map_err(|_| format!("'{raw}' is not a duration like 10y or 90d"))?;
         digits.clear();
+        if c == 'y' {
+            years = i32::try_from(n).ok().and_then(|n| years.checked_add(n)).ok_or_else(|| format!("'{raw}' is too long"))?;
+            any = true;
+            continue;
+        }
         let unit = match c {
             's' => Duration::SECOND,
             'm' => Duration::MINUTE,
             'h' => Duration::HOUR,
             'd' => Duration::DAY,
             'w' => Duration::WEEK,
-            'y' => Duration::days(365),
             _ => return Err(format!("unknown unit '{c}' in '{raw}' (use s, m, h, d, w, y)")),
         };
         total = unit
@@ -86,10 +110,10 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     if !digits.is_empty() || !any {
         return Err(format!("'{raw}' is not a duration like 10y or 90d"));
     }
-    if total <= Duration::ZERO {
+    if years < 0 || total < Duration::ZERO || (years == 0 && total == Duration::ZERO) {
         return Err("duration must be positive".into());
     }
-    Ok(total)
+    Ok(Period { years, rest: total })
 }
 
 #[cfg(test)]
@@ -99,12 +123,21 @@ mod tests {
 
     #[test]
     fn durations_sum_their_parts() {
-        assert_eq!(parse_duration("10y").unwrap(), Duration::days(3650));
-        assert_eq!(parse_duration("1d12h").unwrap(), Duration::hours(36));
+        assert_eq!(parse_duration("10y").unwrap(), Period { years: 10, rest: Duration::ZERO });
+        assert_eq!(parse_duration("1d12h").unwrap(), Period { years: 0, rest: Duration::hours(36) });
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("0d").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn years_are_calendar_years() {
+        let start = datetime!(2026-11-27 13:10:08 UTC);
+        let ten_years = Validity::Duration(parse_duration("10y").unwrap());
+        assert_eq!(ten_years.not_after(start).unwrap(), datetime!(2036-11-27 13:10:08 UTC));
+        let leap = datetime!(2028-02-29 0:00 UTC);
+        assert_eq!(Validity::Duration(parse_duration("1y").unwrap()).not_after(leap).unwrap(), datetime!(2029-02-28 0:00 UTC));
     }
 
     #[test]

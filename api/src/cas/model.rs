@@ -12,7 +12,7 @@ use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
 
 #[derive(Debug, Serialize)]
-pub struct CaResponse<'a> {
+pub(super) struct CaResponse<'a> {
     pub id: &'a str,
     #[serde(rename = "type")]
     pub ca_type: CaType,
@@ -35,7 +35,7 @@ pub struct CaResponse<'a> {
 
 impl<'a> CaResponse<'a> {
     /// The CA as read at `now`: its status accounts for expiry.
-    pub fn new(ca: &'a Ca, now: OffsetDateTime) -> Self {
+    pub(super) fn new(ca: &'a Ca, now: OffsetDateTime) -> Self {
         CaResponse {
             id: ca.id.as_str(),
             ca_type: ca.ca_type,
@@ -58,7 +58,7 @@ impl<'a> CaResponse<'a> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeyMetadataBody {
+pub(super) struct KeyMetadataBody {
     #[serde(rename = "type")]
     pub key_type: String,
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct KeyMetadataBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateCaBody {
+pub(super) struct CreateCaBody {
     pub id: Option<String>,
     pub parent_id: Option<String>,
     pub subject: Subject,
@@ -81,7 +81,7 @@ pub struct CreateCaBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ImportCaBody {
+pub(super) struct ImportCaBody {
     pub id: Option<String>,
     pub certificate: String,
     /// Accepted for compatibility and checked to be PEM certificates; the chain served by
@@ -96,19 +96,19 @@ pub struct ImportCaBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StatusBody {
+pub(super) struct StatusBody {
     pub status: String,
     pub revocation_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProfileBody {
+pub(super) struct ProfileBody {
     pub profile_id: Option<String>,
 }
 
 /// RFC 6902 patch, or Lamassu's `{"patches": [...]}` wrapper around one.
-pub fn patch_operations(body: Value) -> Value {
+pub(super) fn patch_operations(body: Value) -> Value {
     match body {
         Value::Object(mut map) if map.contains_key("patches") => map.remove("patches").unwrap_or(Value::Null),
         other => other,
