@@ -1,1 +1,260 @@
-//! placeholder
+//! Test harness: fresh databases (a SQLite file or a new PostgreSQL database per test) and a
+//! `TestApp` that runs the real Shedu on 127.0.0.1:0 with one method per endpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shedu_api::Settings;
+use shedu_commands::clock::{Clock, SystemClock};
+use shedu_infra::Database;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where PostgreSQL tests create their databases. CI starts the server (see scripts/test.sh).
+pub fn pg_admin_url() -> String {
+    std::env::var("SHEDU_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shedu-{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let dir = temp_dir("test");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.join("shedu.db").display()),
+            Backend::Postgres => {
+                let name = format!("shedu_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = pg_admin_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test: {e}"));
+                sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
+                format!("{base}/{name}")
+            }
+        };
+        TestDb { url, dir }
+    }
+
+    pub async fn open(&self) -> Database {
+        let db = Database::open(&self.url).await.expect("open database");
+        db.migrate().await.expect("migrate");
+        db
+    }
+}
+
+/// What an HTTP call returned.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    pub fn position(&self) -> i64 {
+        self.headers
+            .get("shedu-log-position")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Shedu-Log-Position on {} {}", self.status, self.text))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub backend: Backend,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with_clock(backend, Arc::new(SystemClock)).await
+    }
+
+    pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestApp {
+        let db = TestDb::new(backend).await;
+        let mut app = TestApp { base: String::new(), client: reqwest::Client::new(), db, backend, stop: None, clock };
+        app.start().await;
+        app
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: self.db.dir.clone(),
+            database_url: self.db.url.clone(),
+            nats_url: None,
+            engines: vec![],
+        }
+    }
+
+    async fn start(&mut self) {
+        let (addr, stop) = shedu_api::spawn(&self.settings(), self.clock.clone()).await.expect("start Shedu");
+        self.base = format!("http://{addr}");
+        self.stop = Some(stop);
+    }
+
+    /// Stops the server and starts a new one on the same database and data directory.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.start().await;
+    }
+
+    /// Runs `shedu projections rebuild` against this app's database.
+    pub async fn rebuild_projections(&self) -> u64 {
+        shedu_api::app::rebuild_projections(&self.settings()).await.expect("rebuild").0
+    }
+
+    pub async fn log_head(&self) -> i64 {
+        self.db.open().await.event_store().head().await.expect("head")
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        Reply { status: response.status(), headers: response.headers().clone(), text: response.text().await.expect("body") }
+    }
+
+    pub async fn raw_post(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request");
+        Reply { status: response.status(), headers: response.headers().clone(), text: response.text().await.expect("body") }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::GET, path, None, &[]).await
+    }
+
+    pub async fn create_ca(&self, body: Value) -> Reply {
+        self.call(reqwest::Method::POST, "/v2/cas", Some(body), &[]).await
+    }
+
+    pub async fn import_ca(&self, body: Value) -> Reply {
+        self.call(reqwest::Method::POST, "/v2/cas/import", Some(body), &[]).await
+    }
+
+    pub async fn ca(&self, id: &str) -> Reply {
+        self.get(&format!("/v2/cas/{id}")).await
+    }
+
+    pub async fn list_cas(&self, query: &str) -> Reply {
+        self.get(&format!("/v2/cas?{query}")).await
+    }
+
+    pub async fn set_status(&self, id: &str, status: &str, reason: Option<&str>) -> Reply {
+        let body = json!({ "status": status, "revocation_reason": reason });
+        self.call(reqwest::Method::POST, &format!("/v2/cas/{id}/status"), Some(body), &[]).await
+    }
+
+    pub async fn patch_metadata(&self, id: &str, patch: Value) -> Reply {
+        self.call(reqwest::Method::PATCH, &format!("/v2/cas/{id}/metadata"), Some(patch), &[]).await
+    }
+
+    pub async fn set_profile(&self, id: &str, profile_id: &str) -> Reply {
+        self.call(reqwest::Method::PUT, &format!("/v2/cas/{id}/profile"), Some(json!({ "profile_id": profile_id })), &[])
+            .await
+    }
+
+    pub async fn delete_ca(&self, id: &str) -> Reply {
+        self.call(reqwest::Method::DELETE, &format!("/v2/cas/{id}"), None, &[]).await
+    }
+
+    pub async fn chain(&self, id: &str) -> Reply {
+        self.get(&format!("/v2/cas/{id}/chain")).await
+    }
+
+    pub async fn events(&self, id: &str) -> Reply {
+        self.get(&format!("/v2/cas/{id}/events")).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.db.dir);
+    }
+}
+
+/// A create-CA request body.
+pub fn ca_body(id: &str, parent: Option<&str>, cn: &str, key: (&str, u32), duration: &str) -> Value {
+    json!({
+        "id": id,
+        "parent_id": parent,
+        "subject": { "common_name": cn, "organization": "Shedu Test", "country": "ES" },
+        "key_metadata": { "type": key.0, "bits": key.1 },
+        "ca_expiration": { "type": "Duration", "duration": duration },
+    })
+}
+
+/// Runs openssl; returns (success, stdout + stderr).
+pub fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
+    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// Generates defining parameterised tests for both backends: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        })*
+    };
+}
