@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use axum::Router;
 use shedu_commands::ca_service::CaService;
 use shedu_commands::clock::{Clock, SystemClock};
-use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
+use shedu_commands::event_store::{
+    AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError,
+};
 use shedu_commands::idempotency::IdempotencyStore;
 use shedu_infra::Database;
 use shedu_infra::config::build_engines;
@@ -47,28 +49,64 @@ impl App {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let db = open(settings).await?;
-        let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
+        let engines =
+            build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
         if settings.nats_url.is_some() {
-            tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
+            tracing::warn!(
+                "--nats-url is set but this build has no NATS relay yet; events are not published"
+            );
         }
         let wake = Arc::new(Notify::new());
-        let store: Arc<dyn EventStore> = Arc::new(Notifying { inner: db.event_store(), wake: wake.clone() });
+        let store: Arc<dyn EventStore> = Arc::new(Notifying {
+            inner: db.event_store(),
+            wake: wake.clone(),
+        });
         let views = db.views();
         let progress = Progress::default();
-        let cas = CaService::new(store.clone(), Arc::new(engines), clock.clone(), db.ca_lookup());
-        let projector = Arc::new(Projector::new(store.clone(), views.clone(), progress.clone()));
-        let state = Arc::new(AppState { cas, store, views, progress, idempotency: db.idempotency(), db, clock });
-        Ok(App { state, projector, wake })
+        let cas = CaService::new(
+            store.clone(),
+            Arc::new(engines),
+            clock.clone(),
+            db.ca_lookup(),
+        );
+        let projector = Arc::new(Projector::new(
+            store.clone(),
+            views.clone(),
+            progress.clone(),
+        ));
+        let state = Arc::new(AppState {
+            cas,
+            store,
+            views,
+            progress,
+            idempotency: db.idempotency(),
+            db,
+            clock,
+        });
+        Ok(App {
+            state,
+            projector,
+            wake,
+        })
     }
 
     pub fn router(&self) -> Router {
         crate::cas::router(self.state.clone())
     }
 
-    pub async fn serve(self, addr: SocketAddr, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    pub async fn serve(
+        self,
+        addr: SocketAddr,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(address = %addr, database = self.state.db.kind(), "Shedu is listening");
         self.serve_on(listener, shutdown).await
     }
@@ -79,9 +117,15 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx, PROJECTOR_POLL));
+        let projector = tokio::spawn(self.projector.clone().run(
+            self.wake.clone(),
+            stop_rx,
+            PROJECTOR_POLL,
+        ));
         let router = self.router();
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         Ok(())
@@ -90,13 +134,21 @@ impl App {
 
 /// Starts Shedu on an already bound listener in the background (tests, embedding). Dropping the
 /// returned sender stops it.
-pub async fn spawn(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+pub async fn spawn(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
     let app = App::build_with_clock(settings, clock).await?;
     let listener = TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        if let Err(e) = app.serve_on(listener, async { let _ = rx.await; }).await {
+        if let Err(e) = app
+            .serve_on(listener, async {
+                let _ = rx.await;
+            })
+            .await
+        {
             tracing::error!(error = %e, "server stopped");
         }
     });
@@ -104,9 +156,15 @@ pub async fn spawn(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
-    let db = Database::open(&settings.database_url).await.context("cannot open the database")?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let db = Database::open(&settings.database_url)
+        .await
+        .context("cannot open the database")?;
     let applied = db.migrate().await.context("cannot migrate the database")?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
@@ -147,7 +205,11 @@ impl EventStore for Notifying {
         self.inner.read_stream(stream_id).await
     }
 
-    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        after: LogCursor,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(after, limit).await
     }
 

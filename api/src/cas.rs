@@ -24,7 +24,9 @@ use time::format_description::well_known::Rfc3339;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody, patch_operations};
+use self::model::{
+    CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody, patch_operations,
+};
 use crate::app::AppState;
 use crate::context::{Body, Ctx, LOG_POSITION, wait_for_views};
 use crate::problem::ApiError;
@@ -38,13 +40,19 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v2/cas/{id}", get(one).delete(delete))
         .route("/v2/cas/{id}/chain", get(chain))
         .route("/v2/cas/{id}/status", post(status))
-        .route("/v2/cas/{id}/metadata", axum::routing::patch(metadata).put(metadata))
+        .route(
+            "/v2/cas/{id}/metadata",
+            axum::routing::patch(metadata).put(metadata),
+        )
         .route("/v2/cas/{id}/profile", axum::routing::put(profile))
         .route("/v2/cas/{id}/events", get(events))
         .route("/v2/engines", get(ops::engines))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -55,8 +63,14 @@ fn parse_id(raw: &str) -> Result<CaId, ApiError> {
     CaId::parse(raw).map_err(ApiError::from)
 }
 
-fn optional<T>(raw: Option<String>, parse: impl Fn(&str) -> Result<T, shedu_domain::DomainError>) -> Result<Option<T>, ApiError> {
-    raw.filter(|s| !s.is_empty()).map(|s| parse(&s)).transpose().map_err(ApiError::from)
+fn optional<T>(
+    raw: Option<String>,
+    parse: impl Fn(&str) -> Result<T, shedu_domain::DomainError>,
+) -> Result<Option<T>, ApiError> {
+    raw.filter(|s| !s.is_empty())
+        .map(|s| parse(&s))
+        .transpose()
+        .map_err(ApiError::from)
 }
 
 /// A command's response: the CA, with the log position of its last event.
@@ -71,7 +85,11 @@ fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> 
 
 use axum::Json;
 
-async fn create(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Body(body): Body<CreateCaBody>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Body(body): Body<CreateCaBody>,
+) -> Result<Response, ApiError> {
     let request = CreateCa {
         id: optional(body.id, CaId::parse)?,
         parent_id: optional(body.parent_id, CaId::parse)?,
@@ -86,7 +104,11 @@ async fn create(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Body(body): B
     Ok(command_response(&state, StatusCode::CREATED, &outcome))
 }
 
-async fn import(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Body(body): Body<ImportCaBody>) -> Result<Response, ApiError> {
+async fn import(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Body(body): Body<ImportCaBody>,
+) -> Result<Response, ApiError> {
     if let Some(chain) = body.chain.as_deref().filter(|c| !c.trim().is_empty()) {
         certificates_from_pem(chain, "chain")?;
     }
@@ -102,7 +124,11 @@ async fn import(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Body(body): B
     Ok(command_response(&state, StatusCode::CREATED, &outcome))
 }
 
-async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let mut raw = RawListQuery::default();
     let mut min_position = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -114,28 +140,49 @@ async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(q
             "page_size" => raw.page_size = Some(value),
             "bookmark" => raw.bookmark = Some(value),
             "min_position" => min_position = Some(value),
-            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+            other => {
+                return Err(ApiError::bad_request(
+                    other,
+                    format!("unknown query parameter '{other}'"),
+                ));
+            }
         }
     }
     let query = ListQuery::parse(&raw, CA_FIELDS, CA_SORTABLE)?;
     wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     let page = state.views.list_cas(&query, now).await?;
-    let list: Vec<_> = page.items.iter().map(|ca| CaResponse::new(ca, now)).collect();
+    let list: Vec<_> = page
+        .items
+        .iter()
+        .map(|ca| CaResponse::new(ca, now))
+        .collect();
     Ok(Json(json!({ "list": list, "next": page.next })).into_response())
 }
 
 /// One CA, read from its stream (always current); `?as_of=<RFC 3339>` replays it to that instant.
-async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+async fn one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let mut as_of = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "as_of" => {
-                as_of = Some(OffsetDateTime::parse(&value, &Rfc3339).map_err(|_| ApiError::bad_request("as_of", "must be an RFC 3339 time"))?)
+                as_of = Some(
+                    OffsetDateTime::parse(&value, &Rfc3339)
+                        .map_err(|_| ApiError::bad_request("as_of", "must be an RFC 3339 time"))?,
+                )
             }
             "min_position" => {}
-            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+            other => {
+                return Err(ApiError::bad_request(
+                    other,
+                    format!("unknown query parameter '{other}'"),
+                ));
+            }
         }
     }
     let (ca, now) = match as_of {
@@ -145,10 +192,17 @@ async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>, RawQuer
     Ok(Json(json!(CaResponse::new(&ca, now))).into_response())
 }
 
-async fn chain(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn chain(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let chain = state.cas.chain(&parse_id(&id)?).await?;
     let body: String = chain.concat();
-    Ok(([(header::CONTENT_TYPE, "application/pem-certificate-chain")], body).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        body,
+    )
+        .into_response())
 }
 
 async fn status(
@@ -170,7 +224,10 @@ async fn metadata(
     Path(id): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.cas.update_metadata(&ctx, &parse_id(&id)?, patch_operations(body)).await?;
+    let outcome = state
+        .cas
+        .update_metadata(&ctx, &parse_id(&id)?, patch_operations(body))
+        .await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 
@@ -181,11 +238,18 @@ async fn profile(
     Body(body): Body<ProfileBody>,
 ) -> Result<Response, ApiError> {
     let profile_id = optional(body.profile_id, ProfileId::parse)?;
-    let outcome = state.cas.assign_profile(&ctx, &parse_id(&id)?, profile_id).await?;
+    let outcome = state
+        .cas
+        .assign_profile(&ctx, &parse_id(&id)?, profile_id)
+        .await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 
-async fn delete(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn delete(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let outcome = state.cas.delete_ca(&ctx, &parse_id(&id)?).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
@@ -194,7 +258,10 @@ async fn delete(State(state): State<Arc<AppState>>, Ctx(ctx): Ctx, Path(id): Pat
     Ok(response)
 }
 
-async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn events(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let events = state.cas.history(&parse_id(&id)?).await?;
     let list: Vec<Value> = events
         .iter()

@@ -82,7 +82,12 @@ impl CaService {
         clock: Arc<dyn Clock>,
         lookup: Arc<dyn CaLookup>,
     ) -> Self {
-        CaService { store, engines, clock, lookup }
+        CaService {
+            store,
+            engines,
+            clock,
+            lookup,
+        }
     }
 
     pub fn engines(&self) -> &Engines {
@@ -93,7 +98,10 @@ impl CaService {
         let recorded = self.store.read_stream(&id.stream_id()).await?;
         let mut ca = None;
         for event in &recorded {
-            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
+            ca = evolve(
+                ca,
+                &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?,
+            );
         }
         Ok(Loaded {
             ca,

@@ -50,7 +50,10 @@ impl SerialNumber {
         let hex: String = raw.chars().filter(|c| !matches!(c, ':' | '-')).collect();
         let hex = hex.to_ascii_lowercase();
         if hex.is_empty() || hex.len() > 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(DomainError::invalid("serial_number", "must be 1-20 octets of hex"));
+            return Err(DomainError::invalid(
+                "serial_number",
+                "must be 1-20 octets of hex",
+            ));
         }
         Ok(SerialNumber(hex))
     }

@@ -52,7 +52,11 @@ impl KeySpec {
                 ));
             }
         };
-        let bits = if key_type == KeyType::Ed25519 && bits == 0 { 256 } else { bits };
+        let bits = if key_type == KeyType::Ed25519 && bits == 0 {
+            256
+        } else {
+            bits
+        };
         let sizes = Self::SUPPORTED
             .iter()
             .find(|(t, _)| *t == key_type)
@@ -61,7 +65,10 @@ impl KeySpec {
         if !sizes.contains(&bits) {
             return Err(DomainError::invalid(
                 "key_metadata.bits",
-                format!("{} keys must be one of {sizes:?} bits, not {bits}", key_type.as_str()),
+                format!(
+                    "{} keys must be one of {sizes:?} bits, not {bits}",
+                    key_type.as_str()
+                ),
             ));
         }
         Ok(KeySpec { key_type, bits })
@@ -95,7 +102,11 @@ impl KeyMetadata {
             KeyType::Ecdsa if bits < 256 => KeyStrength::Medium,
             _ => KeyStrength::High,
         };
-        KeyMetadata { key_type, bits, strength }
+        KeyMetadata {
+            key_type,
+            bits,
+            strength,
+        }
     }
 }
 
@@ -115,8 +126,17 @@ mod tests {
 
     #[test]
     fn strength_follows_lamassu() {
-        assert_eq!(KeyMetadata::new(KeyType::Rsa, 2048).strength, KeyStrength::Medium);
-        assert_eq!(KeyMetadata::new(KeyType::Rsa, 3072).strength, KeyStrength::High);
-        assert_eq!(KeyMetadata::new(KeyType::Ecdsa, 256).strength, KeyStrength::High);
+        assert_eq!(
+            KeyMetadata::new(KeyType::Rsa, 2048).strength,
+            KeyStrength::Medium
+        );
+        assert_eq!(
+            KeyMetadata::new(KeyType::Rsa, 3072).strength,
+            KeyStrength::High
+        );
+        assert_eq!(
+            KeyMetadata::new(KeyType::Ecdsa, 256).strength,
+            KeyStrength::High
+        );
     }
 }

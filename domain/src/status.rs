@@ -15,7 +15,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Active, Status::Expired, Status::Revoked, Status::Inactive];
+    pub const ALL: [Status; 4] = [
+        Status::Active,
+        Status::Expired,
+        Status::Revoked,
+        Status::Inactive,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,12 +74,16 @@ impl RevocationReason {
             return RevocationReason::ALL
                 .into_iter()
                 .find(|r| *r as u8 == code)
-                .ok_or_else(|| DomainError::invalid("revocation_reason", format!("no reason has code {code}")));
+                .ok_or_else(|| {
+                    DomainError::invalid("revocation_reason", format!("no reason has code {code}"))
+                });
         }
         RevocationReason::ALL
             .into_iter()
             .find(|r| format!("{r:?}").eq_ignore_ascii_case(raw))
-            .ok_or_else(|| DomainError::invalid("revocation_reason", format!("unknown reason '{raw}'")))
+            .ok_or_else(|| {
+                DomainError::invalid("revocation_reason", format!("unknown reason '{raw}'"))
+            })
     }
 
     /// RemoveFromCRL only appears in delta CRLs; it cannot be a reason to revoke.
@@ -96,8 +105,14 @@ mod tests {
 
     #[test]
     fn reasons_parse_by_name_or_code() {
-        assert_eq!(RevocationReason::parse("keycompromise").unwrap(), RevocationReason::KeyCompromise);
-        assert_eq!(RevocationReason::parse("6").unwrap(), RevocationReason::CertificateHold);
+        assert_eq!(
+            RevocationReason::parse("keycompromise").unwrap(),
+            RevocationReason::KeyCompromise
+        );
+        assert_eq!(
+            RevocationReason::parse("6").unwrap(),
+            RevocationReason::CertificateHold
+        );
         assert!(RevocationReason::parse("7").is_err());
         assert!(RevocationReason::parse("Bored").is_err());
     }

@@ -26,7 +26,11 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(dialect: Dialect, start: &str) -> Self {
-        Sql { dialect, text: start.to_owned(), binds: Vec::new() }
+        Sql {
+            dialect,
+            text: start.to_owned(),
+            binds: Vec::new(),
+        }
     }
 
     /// Adds a bound value and returns its placeholder.
@@ -78,17 +82,24 @@ pub fn ca_list(dialect: Dialect, query: &ListQuery, now: time::OffsetDateTime) -
         sql.text.push_str(&format!(" AND ({condition})"));
     }
     let column = ca_column(query.sort_by);
-    let (cmp, order) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+    let (cmp, order) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     if let Some(after) = &query.after {
         let value = match &after.value {
             SortValue::Number(n) => sql.bind(Bind::Int(*n)),
             SortValue::Text(t) => sql.bind(Bind::Text(t.clone())),
         };
         let id = sql.bind(Bind::Text(after.id.clone()));
-        sql.text.push_str(&format!(" AND ({column}, id) {cmp} ({value}, {id})"));
+        sql.text
+            .push_str(&format!(" AND ({column}, id) {cmp} ({value}, {id})"));
     }
     let limit = sql.bind(Bind::Int(query.page_size as i64 + 1));
-    sql.text.push_str(&format!(" ORDER BY {column} {order}, id {order} LIMIT {limit}"));
+    sql.text.push_str(&format!(
+        " ORDER BY {column} {order}, id {order} LIMIT {limit}"
+    ));
     sql
 }
 
@@ -98,7 +109,9 @@ fn status_condition(sql: &mut Sql, filter: &Filter, now_us: i64) -> String {
         let now = sql.bind(Bind::Int(now_us));
         match status {
             "ACTIVE" | "INACTIVE" => format!("(status = '{status}' AND valid_to_us >= {now})"),
-            "EXPIRED" => format!("(status = 'EXPIRED' OR (status IN ('ACTIVE', 'INACTIVE') AND valid_to_us < {now}))"),
+            "EXPIRED" => format!(
+                "(status = 'EXPIRED' OR (status IN ('ACTIVE', 'INACTIVE') AND valid_to_us < {now}))"
+            ),
             // Enum values were checked against the field's list when the filter was parsed.
             _ => "(status = 'REVOKED')".to_owned(),
         }
@@ -106,21 +119,31 @@ fn status_condition(sql: &mut Sql, filter: &Filter, now_us: i64) -> String {
     match (&filter.op, &filter.value) {
         (Op::Eq, Value::Text(s)) => one(s),
         (Op::Ne, Value::Text(s)) => format!("NOT {}", one(s)),
-        (Op::In, Value::List(items)) => items.iter().map(|s| one(s)).collect::<Vec<_>>().join(" OR "),
+        (Op::In, Value::List(items)) => items
+            .iter()
+            .map(|s| one(s))
+            .collect::<Vec<_>>()
+            .join(" OR "),
         _ => "1 = 0".to_owned(),
     }
 }
 
 fn condition(sql: &mut Sql, column: &str, filter: &Filter) -> String {
-    let (col, wrap): (String, fn(String) -> String) =
-        if filter.ignore_case { (format!("LOWER({column})"), |p| format!("LOWER({p})")) } else { (column.to_owned(), |p| p) };
+    let (col, wrap): (String, fn(String) -> String) = if filter.ignore_case {
+        (format!("LOWER({column})"), |p| format!("LOWER({p})"))
+    } else {
+        (column.to_owned(), |p| p)
+    };
     match (&filter.op, &filter.value) {
         (Op::Contains, Value::Text(s)) => {
             let p = wrap(sql.bind(Bind::Text(s.clone())));
             sql.position(&col, &p)
         }
         (Op::In | Op::NotIn, Value::List(items)) => {
-            let list: Vec<String> = items.iter().map(|s| wrap(sql.bind(Bind::Text(s.clone())))).collect();
+            let list: Vec<String> = items
+                .iter()
+                .map(|s| wrap(sql.bind(Bind::Text(s.clone()))))
+                .collect();
             let not = if filter.op == Op::NotIn { "NOT " } else { "" };
             format!("{col} {not}IN ({})", list.join(", "))
         }
@@ -141,7 +164,11 @@ fn condition(sql: &mut Sql, column: &str, filter: &Filter) -> String {
                 Op::Contains | Op::In | Op::NotIn => return "1 = 0".to_owned(),
             };
             // NULL columns (a CA without a profile) never equal a value, but should differ from it.
-            if *op == Op::Ne { format!("({col} {cmp} {p} OR {column} IS NULL)") } else { format!("{col} {cmp} {p}") }
+            if *op == Op::Ne {
+                format!("({col} {cmp} {p} OR {column} IS NULL)")
+            } else {
+                format!("{col} {cmp} {p}")
+            }
         }
     }
 }
@@ -167,7 +194,8 @@ pub struct CaRow {
 
 impl CaRow {
     pub fn new(ca: &shedu_domain::ca::Ca) -> Result<Self, shedu_commands::event_store::StoreError> {
-        let doc = serde_json::to_string(ca).map_err(|e| shedu_commands::event_store::StoreError::Corrupt(e.to_string()))?;
+        let doc = serde_json::to_string(ca)
+            .map_err(|e| shedu_commands::event_store::StoreError::Corrupt(e.to_string()))?;
         Ok(CaRow {
             id: ca.id.to_string(),
             doc,
@@ -207,6 +235,9 @@ pub fn upsert_ca_sql(dialect: Dialect) -> String {
     UPSERT_CA.replace("{p}", &placeholders.join(", "))
 }
 
-pub fn parse_ca(doc: &str) -> Result<shedu_domain::ca::Ca, shedu_commands::event_store::StoreError> {
-    serde_json::from_str(doc).map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("CA view row: {e}")))
+pub fn parse_ca(
+    doc: &str,
+) -> Result<shedu_domain::ca::Ca, shedu_commands::event_store::StoreError> {
+    serde_json::from_str(doc)
+        .map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("CA view row: {e}")))
 }

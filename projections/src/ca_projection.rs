@@ -11,23 +11,66 @@ use crate::runner::ProjectionError;
 use crate::store::{ViewBatch, ViewStore};
 
 pub const CA_FIELDS: &[Field] = &[
-    Field { name: "id", kind: FieldKind::String },
-    Field { name: "type", kind: FieldKind::Enum(&["MANAGED", "IMPORTED_WITH_KEY", "IMPORTED_WITHOUT_KEY"]) },
-    Field { name: "status", kind: FieldKind::Enum(&["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"]) },
-    Field { name: "level", kind: FieldKind::Number },
-    Field { name: "profile_id", kind: FieldKind::String },
-    Field { name: "engine_id", kind: FieldKind::String },
-    Field { name: "serial_number", kind: FieldKind::String },
-    Field { name: "subject.common_name", kind: FieldKind::String },
-    Field { name: "issuer_metadata.id", kind: FieldKind::String },
-    Field { name: "valid_to", kind: FieldKind::Date },
-    Field { name: "valid_from", kind: FieldKind::Date },
-    Field { name: "key_metadata.type", kind: FieldKind::Enum(&["RSA", "ECDSA", "Ed25519"]) },
+    Field {
+        name: "id",
+        kind: FieldKind::String,
+    },
+    Field {
+        name: "type",
+        kind: FieldKind::Enum(&["MANAGED", "IMPORTED_WITH_KEY", "IMPORTED_WITHOUT_KEY"]),
+    },
+    Field {
+        name: "status",
+        kind: FieldKind::Enum(&["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"]),
+    },
+    Field {
+        name: "level",
+        kind: FieldKind::Number,
+    },
+    Field {
+        name: "profile_id",
+        kind: FieldKind::String,
+    },
+    Field {
+        name: "engine_id",
+        kind: FieldKind::String,
+    },
+    Field {
+        name: "serial_number",
+        kind: FieldKind::String,
+    },
+    Field {
+        name: "subject.common_name",
+        kind: FieldKind::String,
+    },
+    Field {
+        name: "issuer_metadata.id",
+        kind: FieldKind::String,
+    },
+    Field {
+        name: "valid_to",
+        kind: FieldKind::Date,
+    },
+    Field {
+        name: "valid_from",
+        kind: FieldKind::Date,
+    },
+    Field {
+        name: "key_metadata.type",
+        kind: FieldKind::Enum(&["RSA", "ECDSA", "Ed25519"]),
+    },
 ];
 
 /// `sort_by` values; the first is the default.
-pub const CA_SORTABLE: &[&str] =
-    &["creation_ts", "id", "level", "serial_number", "subject.common_name", "valid_from", "valid_to"];
+pub const CA_SORTABLE: &[&str] = &[
+    "creation_ts",
+    "id",
+    "level",
+    "serial_number",
+    "subject.common_name",
+    "valid_from",
+    "valid_to",
+];
 
 fn micros(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
@@ -47,7 +90,11 @@ pub fn ca_sort_value(ca: &Ca, sort_by: &str) -> SortValue {
 }
 
 /// Folds a batch of events into the CA view rows they touch.
-pub async fn project(views: &dyn ViewStore, events: &[RecordedEvent], batch: &mut ViewBatch) -> Result<(), ProjectionError> {
+pub async fn project(
+    views: &dyn ViewStore,
+    events: &[RecordedEvent],
+    batch: &mut ViewBatch,
+) -> Result<(), ProjectionError> {
     let touched: BTreeSet<CaId> = events
         .iter()
         .filter_map(|e| e.stream_id.strip_prefix("ca-"))
@@ -63,10 +110,18 @@ pub async fn project(views: &dyn ViewStore, events: &[RecordedEvent], batch: &mu
     }
     let mut positions: BTreeMap<CaId, i64> = BTreeMap::new();
     for recorded in events {
-        let Some(id) = recorded.stream_id.strip_prefix("ca-").and_then(|id| CaId::parse(id).ok()) else {
+        let Some(id) = recorded
+            .stream_id
+            .strip_prefix("ca-")
+            .and_then(|id| CaId::parse(id).ok())
+        else {
             continue;
         };
-        let event = CaEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
+        let event = CaEvent::from_stored(
+            &recorded.event_type,
+            recorded.schema_version,
+            &recorded.data,
+        )?;
         let state = states.remove(&id).flatten();
         states.insert(id.clone(), evolve(state, &event));
         positions.insert(id, recorded.position);

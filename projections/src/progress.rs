@@ -17,7 +17,9 @@ pub struct Progress {
 
 impl Default for Progress {
     fn default() -> Self {
-        Progress { checkpoint: Arc::new(watch::channel(LogCursor::START).0) }
+        Progress {
+            checkpoint: Arc::new(watch::channel(LogCursor::START).0),
+        }
     }
 }
 
@@ -58,7 +60,10 @@ impl Progress {
                 return Ok(true);
             }
             let wait = tokio::time::timeout_at(deadline, changes.changed());
-            if tokio::time::timeout(Duration::from_millis(25), wait).await.is_ok_and(|r| r.is_err()) {
+            if tokio::time::timeout(Duration::from_millis(25), wait)
+                .await
+                .is_ok_and(|r| r.is_err())
+            {
                 return Ok(false);
             }
             if Instant::now() >= deadline {

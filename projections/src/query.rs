@@ -107,37 +107,81 @@ pub struct RawListQuery {
 impl ListQuery {
     /// `fields` are the filterable fields, `sortable` the fields `sort_by` accepts (the first is
     /// the default).
-    pub fn parse(raw: &RawListQuery, fields: &[Field], sortable: &[&'static str]) -> Result<Self, DomainError> {
-        let filters = raw.filters.iter().map(|f| parse_filter(f, fields)).collect::<Result<Vec<_>, _>>()?;
+    pub fn parse(
+        raw: &RawListQuery,
+        fields: &[Field],
+        sortable: &[&'static str],
+    ) -> Result<Self, DomainError> {
+        let filters = raw
+            .filters
+            .iter()
+            .map(|f| parse_filter(f, fields))
+            .collect::<Result<Vec<_>, _>>()?;
         let sort_by = match raw.sort_by.as_deref() {
             None => sortable[0],
-            Some(name) => sortable.iter().copied().find(|s| *s == name).ok_or_else(|| {
-                DomainError::invalid("sort_by", format!("cannot sort by '{name}'; use one of {sortable:?}"))
-            })?,
+            Some(name) => sortable
+                .iter()
+                .copied()
+                .find(|s| *s == name)
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "sort_by",
+                        format!("cannot sort by '{name}'; use one of {sortable:?}"),
+                    )
+                })?,
         };
         let descending = match raw.sort_mode.as_deref() {
             None | Some("asc") => false,
             Some("desc") => true,
-            Some(other) => return Err(DomainError::invalid("sort_mode", format!("'{other}' is not asc or desc"))),
+            Some(other) => {
+                return Err(DomainError::invalid(
+                    "sort_mode",
+                    format!("'{other}' is not asc or desc"),
+                ));
+            }
         };
         let page_size = match raw.page_size.as_deref() {
             None => DEFAULT_PAGE_SIZE,
             Some(raw) => match raw.parse::<usize>() {
                 Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                _ => return Err(DomainError::invalid("page_size", format!("must be 1 to {MAX_PAGE_SIZE}"))),
+                _ => {
+                    return Err(DomainError::invalid(
+                        "page_size",
+                        format!("must be 1 to {MAX_PAGE_SIZE}"),
+                    ));
+                }
             },
         };
-        let after = raw.bookmark.as_deref().filter(|b| !b.is_empty()).map(decode_bookmark).transpose()?;
-        if let Some(b) = &after {
-            if b.sort_by != sort_by || b.descending != descending {
-                return Err(DomainError::invalid("bookmark", "was made for another sort order"));
-            }
+        let after = raw
+            .bookmark
+            .as_deref()
+            .filter(|b| !b.is_empty())
+            .map(decode_bookmark)
+            .transpose()?;
+        if let Some(b) = &after
+            && (b.sort_by != sort_by || b.descending != descending)
+        {
+            return Err(DomainError::invalid(
+                "bookmark",
+                "was made for another sort order",
+            ));
         }
-        Ok(ListQuery { filters, sort_by, descending, page_size, after })
+        Ok(ListQuery {
+            filters,
+            sort_by,
+            descending,
+            page_size,
+            after,
+        })
     }
 
     pub fn bookmark_after(&self, value: SortValue, id: String) -> String {
-        let bookmark = Bookmark { sort_by: self.sort_by.to_owned(), descending: self.descending, value, id };
+        let bookmark = Bookmark {
+            sort_by: self.sort_by.to_owned(),
+            descending: self.descending,
+            value,
+            id,
+        };
         // A plain struct of strings and numbers always serialises.
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&bookmark).unwrap_or_default())
     }
@@ -156,7 +200,10 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
     let (name, op_name, value) = (&raw[..open], &raw[open + 1..close], &raw[close + 1..]);
     let field = *fields.iter().find(|f| f.name == name).ok_or_else(|| {
         let names: Vec<_> = fields.iter().map(|f| f.name).collect();
-        DomainError::invalid("filter", format!("unknown field '{name}'; filterable fields are {names:?}"))
+        DomainError::invalid(
+            "filter",
+            format!("unknown field '{name}'; filterable fields are {names:?}"),
+        )
     })?;
     let (op_base, ignore_case) = match op_name.strip_suffix("_ic") {
         Some(base) => (base, true),
@@ -176,10 +223,18 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
         (FieldKind::Number, "le") => Op::Le,
         (FieldKind::Number, "gt") => Op::Gt,
         (FieldKind::Number, "ge") => Op::Ge,
-        _ => return Err(DomainError::invalid("filter", format!("operator '{op_name}' does not apply to '{name}'"))),
+        _ => {
+            return Err(DomainError::invalid(
+                "filter",
+                format!("operator '{op_name}' does not apply to '{name}'"),
+            ));
+        }
     };
     if ignore_case && field.kind != FieldKind::String {
-        return Err(DomainError::invalid("filter", format!("operator '{op_name}' does not apply to '{name}'")));
+        return Err(DomainError::invalid(
+            "filter",
+            format!("operator '{op_name}' does not apply to '{name}'"),
+        ));
     }
     let value = match field.kind {
         FieldKind::String if matches!(op, Op::In | Op::NotIn) => {
@@ -189,19 +244,30 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
         FieldKind::Enum(allowed) => {
             let items: Vec<String> = value.split(',').map(str::to_owned).collect();
             if let Some(bad) = items.iter().find(|v| !allowed.contains(&v.as_str())) {
-                return Err(DomainError::invalid("filter", format!("'{bad}' is not one of {allowed:?} for '{name}'")));
+                return Err(DomainError::invalid(
+                    "filter",
+                    format!("'{bad}' is not one of {allowed:?} for '{name}'"),
+                ));
             }
-            if op == Op::In { Value::List(items) } else { Value::Text(value.to_owned()) }
+            if op == Op::In {
+                Value::List(items)
+            } else {
+                Value::Text(value.to_owned())
+            }
         }
-        FieldKind::Date => Value::Date(
-            OffsetDateTime::parse(value, &Rfc3339)
-                .map_err(|_| DomainError::invalid("filter", format!("'{value}' is not an RFC 3339 time")))?,
-        ),
-        FieldKind::Number => Value::Number(
-            value.parse().map_err(|_| DomainError::invalid("filter", format!("'{value}' is not a whole number")))?,
-        ),
+        FieldKind::Date => Value::Date(OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
+            DomainError::invalid("filter", format!("'{value}' is not an RFC 3339 time"))
+        })?),
+        FieldKind::Number => Value::Number(value.parse().map_err(|_| {
+            DomainError::invalid("filter", format!("'{value}' is not a whole number"))
+        })?),
     };
-    Ok(Filter { field, op, ignore_case, value })
+    Ok(Filter {
+        field,
+        op,
+        ignore_case,
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -209,24 +275,47 @@ mod tests {
     use super::*;
 
     const FIELDS: &[Field] = &[
-        Field { name: "id", kind: FieldKind::String },
-        Field { name: "status", kind: FieldKind::Enum(&["ACTIVE", "REVOKED"]) },
-        Field { name: "level", kind: FieldKind::Number },
-        Field { name: "valid_to", kind: FieldKind::Date },
+        Field {
+            name: "id",
+            kind: FieldKind::String,
+        },
+        Field {
+            name: "status",
+            kind: FieldKind::Enum(&["ACTIVE", "REVOKED"]),
+        },
+        Field {
+            name: "level",
+            kind: FieldKind::Number,
+        },
+        Field {
+            name: "valid_to",
+            kind: FieldKind::Date,
+        },
     ];
 
     fn parse(filters: &[&str]) -> Result<ListQuery, DomainError> {
-        let raw = RawListQuery { filters: filters.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        let raw = RawListQuery {
+            filters: filters.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
         ListQuery::parse(&raw, FIELDS, &["id", "level"])
     }
 
     #[test]
     fn filters_parse_by_field_kind() {
-        let q = parse(&["id[ct_ic]Root", "status[in]ACTIVE,REVOKED", "level[ge]1", "valid_to[bf]2030-01-01T00:00:00Z"])
-            .unwrap();
+        let q = parse(&[
+            "id[ct_ic]Root",
+            "status[in]ACTIVE,REVOKED",
+            "level[ge]1",
+            "valid_to[bf]2030-01-01T00:00:00Z",
+        ])
+        .unwrap();
         assert_eq!(q.filters.len(), 4);
         assert!(q.filters[0].ignore_case);
-        assert_eq!(q.filters[1].value, Value::List(vec!["ACTIVE".into(), "REVOKED".into()]));
+        assert_eq!(
+            q.filters[1].value,
+            Value::List(vec!["ACTIVE".into(), "REVOKED".into()])
+        );
         assert_eq!(q.filters[2].value, Value::Number(1));
     }
 
@@ -244,11 +333,26 @@ mod tests {
     fn a_bookmark_only_continues_its_own_sort_order() {
         let q = parse(&[]).unwrap();
         let bookmark = q.bookmark_after(SortValue::Text("a".into()), "a".into());
-        let raw = RawListQuery { bookmark: Some(bookmark.clone()), ..Default::default() };
-        assert!(ListQuery::parse(&raw, FIELDS, &["id", "level"]).unwrap().after.is_some());
-        let raw = RawListQuery { bookmark: Some(bookmark), sort_mode: Some("desc".into()), ..Default::default() };
+        let raw = RawListQuery {
+            bookmark: Some(bookmark.clone()),
+            ..Default::default()
+        };
+        assert!(
+            ListQuery::parse(&raw, FIELDS, &["id", "level"])
+                .unwrap()
+                .after
+                .is_some()
+        );
+        let raw = RawListQuery {
+            bookmark: Some(bookmark),
+            sort_mode: Some("desc".into()),
+            ..Default::default()
+        };
         assert!(ListQuery::parse(&raw, FIELDS, &["id", "level"]).is_err());
-        let raw = RawListQuery { bookmark: Some("garbage!".into()), ..Default::default() };
+        let raw = RawListQuery {
+            bookmark: Some("garbage!".into()),
+            ..Default::default()
+        };
         assert!(ListQuery::parse(&raw, FIELDS, &["id", "level"]).is_err());
     }
 }

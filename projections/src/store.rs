@@ -27,5 +27,9 @@ pub trait ViewStore: Send + Sync {
     /// Empties every view and resets the checkpoint, for a rebuild.
     async fn reset(&self) -> Result<(), StoreError>;
     async fn ca(&self, id: &CaId) -> Result<Option<Ca>, StoreError>;
-    async fn list_cas(&self, query: &ListQuery, now: OffsetDateTime) -> Result<Page<Ca>, StoreError>;
+    async fn list_cas(
+        &self,
+        query: &ListQuery,
+        now: OffsetDateTime,
+    ) -> Result<Page<Ca>, StoreError>;
 }

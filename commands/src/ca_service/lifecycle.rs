@@ -29,24 +29,40 @@ impl CaService {
             let (ca, version, last_position) = self.load(id).await?.existing(id)?;
             let events = decide(Some(&ca), &CaCommand::ChangeStatus { status, reason }, now)?;
             if events.is_empty() {
-                return Ok(Outcome { ca, position: last_position });
+                return Ok(Outcome {
+                    ca,
+                    position: last_position,
+                });
             }
             let new_events = to_new_events(&events, ctx, None, now);
             let cause = new_events[0].event_id;
-            let mut request = AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
+            let mut request =
+                AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
             if status == Status::Revoked && reason != Some(RevocationReason::CertificateHold) {
                 let cascade_ctx = ctx.clone();
-                request.writes.extend(self.cascade_writes(&ca, &cascade_ctx, cause, now).await?);
+                request
+                    .writes
+                    .extend(self.cascade_writes(&ca, &cascade_ctx, cause, now).await?);
             }
             match self.store.append(request).await {
-                Ok(appended) => return Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position }),
+                Ok(appended) => {
+                    return Ok(Outcome {
+                        ca: apply_all(ca, &events),
+                        position: appended.last_position,
+                    });
+                }
                 // A descendant changed meanwhile: decide again. The target itself changing is a
                 // lost race the caller must hear about.
                 Err(StoreError::Conflict { stream_id, .. }) if stream_id != stream => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict { stream_id: stream, expected: "stable descendants".into(), actual: 0 }.into())
+        Err(StoreError::Conflict {
+            stream_id: stream,
+            expected: "stable descendants".into(),
+            actual: 0,
+        }
+        .into())
     }
 
     async fn cascade_writes(
@@ -65,8 +81,16 @@ impl CaService {
             }
             let loaded = self.load(&child_id).await?;
             let version = loaded.version;
-            let Some(child) = loaded.ca.filter(|c| !c.deleted) else { continue };
-            let events = decide(Some(&child), &CaCommand::CascadeRevoke { from: root.id.clone() }, now)?;
+            let Some(child) = loaded.ca.filter(|c| !c.deleted) else {
+                continue;
+            };
+            let events = decide(
+                Some(&child),
+                &CaCommand::CascadeRevoke {
+                    from: root.id.clone(),
+                },
+                now,
+            )?;
             if !events.is_empty() {
                 writes.push(StreamWrite {
                     stream_id: child_id.stream_id(),
@@ -79,8 +103,14 @@ impl CaService {
         Ok(writes)
     }
 
-    pub async fn update_metadata(&self, ctx: &CommandContext, id: &CaId, patch: Value) -> Result<Outcome, CommandError> {
-        self.single_stream(ctx, id, CaCommand::UpdateMetadata { patch }).await
+    pub async fn update_metadata(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        patch: Value,
+    ) -> Result<Outcome, CommandError> {
+        self.single_stream(ctx, id, CaCommand::UpdateMetadata { patch })
+            .await
     }
 
     pub async fn assign_profile(
@@ -89,13 +119,18 @@ impl CaService {
         id: &CaId,
         profile_id: Option<ProfileId>,
     ) -> Result<Outcome, CommandError> {
-        self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id }).await
+        self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id })
+            .await
     }
 
     /// Deletes a revoked, expired or keyless CA, then destroys its key. The deletion is recorded
     /// first: a key whose destruction fails is logged and can be removed by hand, but a CA is
     /// never left half-deleted in the log.
-    pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome, CommandError> {
+    pub async fn delete_ca(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+    ) -> Result<Outcome, CommandError> {
         let outcome = self.single_stream(ctx, id, CaCommand::Delete).await?;
         if let Some(key) = outcome.ca.key.clone() {
             let engine = self.engines.resolve(Some(&key.engine_id))?;
@@ -109,15 +144,30 @@ impl CaService {
     }
 
     /// Commands on one stream: a lost optimistic-concurrency race surfaces as a conflict.
-    async fn single_stream(&self, ctx: &CommandContext, id: &CaId, command: CaCommand) -> Result<Outcome, CommandError> {
+    async fn single_stream(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        command: CaCommand,
+    ) -> Result<Outcome, CommandError> {
         let now = self.clock.now();
         let (ca, version, last_position) = self.load(id).await?.existing(id)?;
         let events = decide(Some(&ca), &command, now)?;
         if events.is_empty() {
-            return Ok(Outcome { ca, position: last_position });
+            return Ok(Outcome {
+                ca,
+                position: last_position,
+            });
         }
-        let request = AppendRequest::single(id.stream_id(), ExpectedVersion::Exact(version), to_new_events(&events, ctx, None, now));
+        let request = AppendRequest::single(
+            id.stream_id(),
+            ExpectedVersion::Exact(version),
+            to_new_events(&events, ctx, None, now),
+        );
         let appended = self.store.append(request).await?;
-        Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position })
+        Ok(Outcome {
+            ca: apply_all(ca, &events),
+            position: appended.last_position,
+        })
     }
 }

@@ -29,7 +29,10 @@ impl CaService {
             if event.recorded_at > at {
                 break;
             }
-            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
+            ca = evolve(
+                ca,
+                &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?,
+            );
         }
         ca.filter(|ca| !ca.deleted)
             .ok_or_else(|| DomainError::NotFound(format!("CA '{id}' at {at}")).into())
@@ -42,7 +45,9 @@ impl CaService {
         let mut chain = vec![ca.certificate.certificate.clone()];
         while let Some(issuer) = ca.issuer_metadata.clone().filter(|i| i.id != ca.id) {
             if chain.len() > MAX_CHAIN_DEPTH {
-                return Err(CommandError::Internal(format!("CA '{id}' has a cyclic issuer chain")));
+                return Err(CommandError::Internal(format!(
+                    "CA '{id}' has a cyclic issuer chain"
+                )));
             }
             match self.load(&issuer.id).await?.ca {
                 Some(parent) => {

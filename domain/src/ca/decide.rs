@@ -4,7 +4,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::events::{
-    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
+    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged,
+    CaSubordinateAdded,
 };
 use super::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};
 use crate::DomainError;
@@ -31,20 +32,37 @@ pub struct NewCa {
 pub enum CaCommand {
     Create(NewCa),
     Import(NewCa),
-    ChangeStatus { status: Status, reason: Option<RevocationReason> },
+    ChangeStatus {
+        status: Status,
+        reason: Option<RevocationReason>,
+    },
     /// An ancestor was revoked: revoke this CA too, unless already revoked for good or expired.
-    CascadeRevoke { from: CaId },
-    UpdateMetadata { patch: Value },
-    AssignProfile { profile_id: Option<ProfileId> },
+    CascadeRevoke {
+        from: CaId,
+    },
+    UpdateMetadata {
+        patch: Value,
+    },
+    AssignProfile {
+        profile_id: Option<ProfileId>,
+    },
     /// Record a child. `signed_here` is true when this CA's key signed the child's certificate,
     /// which requires this CA to be able to sign now.
-    AddSubordinate { child_id: CaId, signed_here: bool },
+    AddSubordinate {
+        child_id: CaId,
+        signed_here: bool,
+    },
     Delete,
 }
 
 /// Decides which events a command produces on a CA stream. No events means "nothing to change".
-pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
-    let state = state.filter(|ca| !ca.deleted || matches!(command, CaCommand::Create(_) | CaCommand::Import(_)));
+pub fn decide(
+    state: Option<&Ca>,
+    command: &CaCommand,
+    now: OffsetDateTime,
+) -> Result<Vec<CaEvent>, DomainError> {
+    let state = state
+        .filter(|ca| !ca.deleted || matches!(command, CaCommand::Create(_) | CaCommand::Import(_)));
     match command {
         CaCommand::Create(new) => create(state, new, now).map(|e| vec![CaEvent::Created(e)]),
         CaCommand::Import(new) => create(state, new, now).map(|e| vec![CaEvent::Imported(e)]),
@@ -52,13 +70,19 @@ pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> R
         command => {
             let ca = state.ok_or_else(|| DomainError::NotFound("CA".into()))?;
             match command {
-                CaCommand::ChangeStatus { status, reason } => change_status(ca, *status, *reason, now),
+                CaCommand::ChangeStatus { status, reason } => {
+                    change_status(ca, *status, *reason, now)
+                }
                 CaCommand::UpdateMetadata { patch } => {
                     let metadata = apply_patch(&ca.metadata, patch)?;
                     Ok(if metadata == ca.metadata {
                         vec![]
                     } else {
-                        vec![CaEvent::MetadataUpdated(CaMetadataUpdated { patch: patch.clone(), metadata, at: now })]
+                        vec![CaEvent::MetadataUpdated(CaMetadataUpdated {
+                            patch: patch.clone(),
+                            metadata,
+                            at: now,
+                        })]
                     })
                 }
                 CaCommand::AssignProfile { profile_id } => Ok(if *profile_id == ca.profile_id {
@@ -70,14 +94,20 @@ pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> R
                         at: now,
                     })]
                 }),
-                CaCommand::AddSubordinate { child_id, signed_here } => {
+                CaCommand::AddSubordinate {
+                    child_id,
+                    signed_here,
+                } => {
                     if *signed_here {
                         ensure_can_sign(ca, now)?;
                     }
                     Ok(if ca.subordinates.contains(child_id) {
                         vec![]
                     } else {
-                        vec![CaEvent::SubordinateAdded(CaSubordinateAdded { child_id: child_id.clone(), at: now })]
+                        vec![CaEvent::SubordinateAdded(CaSubordinateAdded {
+                            child_id: child_id.clone(),
+                            at: now,
+                        })]
                     })
                 }
                 CaCommand::Delete => delete(ca, now),
@@ -113,7 +143,11 @@ pub fn check_can_sign_subordinate(
 fn ensure_can_sign(ca: &Ca, now: OffsetDateTime) -> Result<(), DomainError> {
     let status = ca.status_at(now);
     if status != Status::Active {
-        return Err(DomainError::Conflict(format!("CA '{}' is {} and cannot sign", ca.id, status.as_str())));
+        return Err(DomainError::Conflict(format!(
+            "CA '{}' is {} and cannot sign",
+            ca.id,
+            status.as_str()
+        )));
     }
     if ca.key.is_none() {
         return Err(DomainError::Conflict(format!(
@@ -126,18 +160,24 @@ fn ensure_can_sign(ca: &Ca, now: OffsetDateTime) -> Result<(), DomainError> {
 
 fn create(state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Result<CaCreated, DomainError> {
     if state.is_some() {
-        return Err(DomainError::Conflict(format!("a CA with id '{}' already exists", new.id)));
+        return Err(DomainError::Conflict(format!(
+            "a CA with id '{}' already exists",
+            new.id
+        )));
     }
     if !new.certificate.is_ca {
-        return Err(DomainError::Rule("the certificate is not a CA certificate (BasicConstraints CA:FALSE)".into()));
+        return Err(DomainError::Rule(
+            "the certificate is not a CA certificate (BasicConstraints CA:FALSE)".into(),
+        ));
     }
     if new.ca_type == CaType::Managed && new.key.is_none() {
         return Err(DomainError::Rule("a managed CA needs a key".into()));
     }
-    if let Some(issuer) = new.issuer_metadata.as_ref().filter(|i| i.id != new.id) {
-        if new.level != issuer.level + 1 {
-            return Err(DomainError::Rule("a subordinate's level is its parent's level plus one".into()));
-        }
+    let parent = new.issuer_metadata.as_ref().filter(|i| i.id != new.id);
+    if parent.is_some_and(|issuer| new.level != issuer.level + 1) {
+        return Err(DomainError::Rule(
+            "a subordinate's level is its parent's level plus one".into(),
+        ));
     }
     Ok(CaCreated {
         id: new.id.clone(),
@@ -161,13 +201,22 @@ fn change_status(
 ) -> Result<Vec<CaEvent>, DomainError> {
     let current = ca.status_at(now);
     if target == Status::Expired {
-        return Err(DomainError::invalid("status", "EXPIRED follows from the certificate's notAfter; it cannot be set"));
+        return Err(DomainError::invalid(
+            "status",
+            "EXPIRED follows from the certificate's notAfter; it cannot be set",
+        ));
     }
     if reason.is_some() && target != Status::Revoked {
-        return Err(DomainError::invalid("revocation_reason", "only applies to status REVOKED"));
+        return Err(DomainError::invalid(
+            "revocation_reason",
+            "only applies to status REVOKED",
+        ));
     }
     if current == Status::Expired {
-        return Err(DomainError::Conflict(format!("CA '{}' is EXPIRED; EXPIRED is terminal", ca.id)));
+        return Err(DomainError::Conflict(format!(
+            "CA '{}' is EXPIRED; EXPIRED is terminal",
+            ca.id
+        )));
     }
     if current == Status::Revoked && !ca.is_on_hold() {
         return Err(DomainError::Conflict(format!(
@@ -179,12 +228,18 @@ fn change_status(
         Status::Revoked => {
             let reason = reason.unwrap_or(RevocationReason::Unspecified);
             if !reason.can_revoke() {
-                return Err(DomainError::invalid("revocation_reason", "RemoveFromCRL is not a reason to revoke"));
+                return Err(DomainError::invalid(
+                    "revocation_reason",
+                    "RemoveFromCRL is not a reason to revoke",
+                ));
             }
             if ca.revocation.is_some_and(|r| r.reason == reason) {
                 return Ok(vec![]);
             }
-            Some(Revocation { reason, revoked_at: now })
+            Some(Revocation {
+                reason,
+                revoked_at: now,
+            })
         }
         _ if target == current => return Ok(vec![]),
         _ => None,
@@ -207,7 +262,10 @@ fn cascade_revoke(state: Option<&Ca>, from: &CaId, now: OffsetDateTime) -> Vec<C
     vec![CaEvent::StatusChanged(CaStatusChanged {
         status: Status::Revoked,
         previous: current,
-        revocation: Some(Revocation { reason: RevocationReason::CessationOfOperation, revoked_at: now }),
+        revocation: Some(Revocation {
+            reason: RevocationReason::CessationOfOperation,
+            revoked_at: now,
+        }),
         cascaded_from: Some(from.clone()),
         at: now,
     })]
@@ -221,7 +279,8 @@ fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
             ca.id
         )));
     }
-    let deletable = ca.ca_type == CaType::ImportedWithoutKey || matches!(status, Status::Revoked | Status::Expired);
+    let deletable = ca.ca_type == CaType::ImportedWithoutKey
+        || matches!(status, Status::Revoked | Status::Expired);
     if !deletable {
         return Err(DomainError::Conflict(format!(
             "CA '{}' is {}; only REVOKED or EXPIRED CAs (or ones imported without a key) can be deleted",
@@ -229,7 +288,10 @@ fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
             status.as_str()
         )));
     }
-    Ok(vec![CaEvent::Deleted(CaDeleted { key_destroyed: ca.key.is_some(), at: now })])
+    Ok(vec![CaEvent::Deleted(CaDeleted {
+        key_destroyed: ca.key.is_some(),
+        at: now,
+    })])
 }
 
 #[cfg(test)]

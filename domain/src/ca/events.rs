@@ -132,7 +132,11 @@ impl CaEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+    pub fn from_stored(
+        event_type: &str,
+        schema_version: u32,
+        data: &Value,
+    ) -> Result<Self, UnknownEvent> {
         let unknown = |reason: String| UnknownEvent {
             event_type: event_type.to_owned(),
             schema_version,

@@ -10,7 +10,9 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{PgDb, unavailable};
-use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
+use crate::append::{
+    Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash,
+};
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type, \
@@ -50,7 +52,11 @@ impl EventStore for PgDb {
 
     /// Only transactions older than every transaction still running are visible here: an event
     /// whose position was allocated earlier but commits later can then never be skipped.
-    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        after: LogCursor,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "{SELECT_EVENT} WHERE (tx_id, position) > ($1::text::xid8, $2) \
              AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, position LIMIT $3"
@@ -66,19 +72,28 @@ impl EventStore for PgDb {
     }
 
     async fn cursor_of(&self, position: i64) -> Result<Option<LogCursor>, StoreError> {
-        let found: Option<(String,)> = sqlx::query_as("SELECT tx_id::text FROM events WHERE position = $1")
-            .bind(position)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        found.map(|(tx,)| Ok(LogCursor { tx: parse_tx(&tx)?, position })).transpose()
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT tx_id::text FROM events WHERE position = $1")
+                .bind(position)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        found
+            .map(|(tx,)| {
+                Ok(LogCursor {
+                    tx: parse_tx(&tx)?,
+                    position,
+                })
+            })
+            .transpose()
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
-        let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let (head,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
         Ok(head)
     }
 }
@@ -102,14 +117,21 @@ impl PgDb {
     }
 }
 
-async fn append_in(tx: &mut Transaction<'static, Postgres>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
+async fn append_in(
+    tx: &mut Transaction<'static, Postgres>,
+    steps: &[Step<'_>],
+) -> Result<Appended, StoreError> {
     let mut positions = Vec::new();
     for step in steps {
         // Writers take the stream row exclusively; guards share it, so issuances guarded by one
         // CA run in parallel while a revocation of that CA waits for them (and they for it).
         let lock = match step {
-            Step::Guard(_) => "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR SHARE",
-            Step::Write(_) => "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR UPDATE",
+            Step::Guard(_) => {
+                "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR SHARE"
+            }
+            Step::Write(_) => {
+                "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR UPDATE"
+            }
         };
         let row: Option<(i64, Vec<u8>)> = sqlx::query_as(lock)
             .bind(step.stream_id())
@@ -195,7 +217,8 @@ fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
 }
 
 fn parse_tx(raw: &str) -> Result<u64, StoreError> {
-    raw.parse().map_err(|_| StoreError::Corrupt(format!("transaction id '{raw}'")))
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("transaction id '{raw}'")))
 }
 
 fn to_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {

@@ -33,10 +33,13 @@ fn arguments(binds: Vec<Bind>) -> Result<PgArguments, StoreError> {
 
 impl PgDb {
     async fn docs(&self, sql: Sql) -> Result<Vec<Ca>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as_with::<Postgres, _, _>(sqlx::AssertSqlSafe(sql.text), arguments(sql.binds)?)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows: Vec<(String,)> = sqlx::query_as_with::<Postgres, _, _>(
+            sqlx::AssertSqlSafe(sql.text),
+            arguments(sql.binds)?,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
         rows.iter().map(|(doc,)| parse_ca(doc)).collect()
     }
 }
@@ -44,19 +47,26 @@ impl PgDb {
 #[async_trait]
 impl ViewStore for PgDb {
     async fn checkpoint(&self) -> Result<LogCursor, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = $1")
-            .bind(VIEWS)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor { tx: tx as u64, position }))
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = $1")
+                .bind(VIEWS)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor {
+            tx: tx as u64,
+            position,
+        }))
     }
 
     async fn load_cas(&self, ids: &[CaId]) -> Result<Vec<Ca>, StoreError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new(Dialect::Postgres, "SELECT doc FROM ca_view WHERE id IN (");
-            let placeholders: Vec<String> = chunk.iter().map(|id| sql.bind(Bind::Text(id.to_string()))).collect();
+            let placeholders: Vec<String> = chunk
+                .iter()
+                .map(|id| sql.bind(Bind::Text(id.to_string())))
+                .collect();
             sql.text.push_str(&placeholders.join(", "));
             sql.text.push(')');
             found.extend(self.docs(sql).await?);
@@ -91,7 +101,11 @@ impl ViewStore for PgDb {
                 .map_err(unavailable)?;
         }
         for id in &batch.delete_cas {
-            sqlx::query("DELETE FROM ca_view WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+            sqlx::query("DELETE FROM ca_view WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
         sqlx::query(
             "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ($1, $2, $3, $4) \
@@ -110,8 +124,15 @@ impl ViewStore for PgDb {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM ca_view").execute(&mut *tx).await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM checkpoints WHERE name = $1").bind(VIEWS).execute(&mut *tx).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM ca_view")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM checkpoints WHERE name = $1")
+            .bind(VIEWS)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -119,7 +140,11 @@ impl ViewStore for PgDb {
         Ok(self.load_cas(std::slice::from_ref(id)).await?.pop())
     }
 
-    async fn list_cas(&self, query: &ListQuery, now: OffsetDateTime) -> Result<Page<Ca>, StoreError> {
+    async fn list_cas(
+        &self,
+        query: &ListQuery,
+        now: OffsetDateTime,
+    ) -> Result<Page<Ca>, StoreError> {
         let mut items = self.docs(ca_list(Dialect::Postgres, query, now)).await?;
         Ok(crate::sqlite::views::page(query, &mut items))
     }
@@ -127,14 +152,22 @@ impl ViewStore for PgDb {
 
 #[async_trait]
 impl CaLookup for PgDb {
-    async fn issuer_candidates(&self, authority_key_id: Option<&str>, issuer: &Subject) -> Result<Vec<CaId>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = $1 OR subject_cn = $2")
-            .bind(authority_key_id.unwrap_or_default())
-            .bind(&issuer.common_name)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
+    async fn issuer_candidates(
+        &self,
+        authority_key_id: Option<&str>,
+        issuer: &Subject,
+    ) -> Result<Vec<CaId>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = $1 OR subject_cn = $2")
+                .bind(authority_key_id.unwrap_or_default())
+                .bind(&issuer.common_name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id,)| CaId::parse(&id).ok())
+            .collect())
     }
 }
 
@@ -153,17 +186,19 @@ impl IdempotencyStore for PgDb {
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
         }
-        let row: Option<(String, Option<i64>, Option<String>, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT request_hash, status, headers, body FROM idempotency WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<crate::database::IdempotencyRow> = sqlx::query_as(
+            "SELECT request_hash, status, headers, body FROM idempotency WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
         crate::database::claim_from_row(row, request_hash)
     }
 
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let headers = serde_json::to_string(&response.headers)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("UPDATE idempotency SET status = $1, headers = $2, body = $3 WHERE key = $4")
             .bind(i64::from(response.status))
             .bind(headers)
@@ -176,7 +211,11 @@ impl IdempotencyStore for PgDb {
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency WHERE key = $1").bind(key).execute(&self.pool).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM idempotency WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

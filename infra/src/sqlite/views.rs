@@ -34,10 +34,13 @@ fn arguments(binds: Vec<Bind>) -> Result<SqliteArguments, StoreError> {
 
 impl SqliteDb {
     async fn docs(&self, sql: Sql) -> Result<Vec<Ca>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as_with::<Sqlite, _, _>(sqlx::AssertSqlSafe(sql.text), arguments(sql.binds)?)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(unavailable)?;
+        let rows: Vec<(String,)> = sqlx::query_as_with::<Sqlite, _, _>(
+            sqlx::AssertSqlSafe(sql.text),
+            arguments(sql.binds)?,
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(unavailable)?;
         rows.iter().map(|(doc,)| parse_ca(doc)).collect()
     }
 }
@@ -45,19 +48,26 @@ impl SqliteDb {
 #[async_trait]
 impl ViewStore for SqliteDb {
     async fn checkpoint(&self) -> Result<LogCursor, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = ?")
-            .bind(VIEWS)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(unavailable)?;
-        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor { tx: tx as u64, position }))
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = ?")
+                .bind(VIEWS)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(unavailable)?;
+        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor {
+            tx: tx as u64,
+            position,
+        }))
     }
 
     async fn load_cas(&self, ids: &[CaId]) -> Result<Vec<Ca>, StoreError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new(Dialect::Sqlite, "SELECT doc FROM ca_view WHERE id IN (");
-            let placeholders: Vec<String> = chunk.iter().map(|id| sql.bind(Bind::Text(id.to_string()))).collect();
+            let placeholders: Vec<String> = chunk
+                .iter()
+                .map(|id| sql.bind(Bind::Text(id.to_string())))
+                .collect();
             sql.text.push_str(&placeholders.join(", "));
             sql.text.push(')');
             found.extend(self.docs(sql).await?);
@@ -67,7 +77,11 @@ impl ViewStore for SqliteDb {
 
     async fn commit(&self, batch: ViewBatch) -> Result<(), StoreError> {
         let upsert = upsert_ca_sql(Dialect::Sqlite);
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         for (ca, position) in &batch.upsert_cas {
             let row = CaRow::new(ca)?;
             sqlx::query(sqlx::AssertSqlSafe(upsert.as_str()))
@@ -92,7 +106,11 @@ impl ViewStore for SqliteDb {
                 .map_err(unavailable)?;
         }
         for id in &batch.delete_cas {
-            sqlx::query("DELETE FROM ca_view WHERE id = ?").bind(id.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+            sqlx::query("DELETE FROM ca_view WHERE id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
         sqlx::query(
             "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES (?, ?, ?, ?) \
@@ -110,9 +128,20 @@ impl ViewStore for SqliteDb {
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM ca_view").execute(&mut *tx).await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM checkpoints WHERE name = ?").bind(VIEWS).execute(&mut *tx).await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM ca_view")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM checkpoints WHERE name = ?")
+            .bind(VIEWS)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -120,7 +149,11 @@ impl ViewStore for SqliteDb {
         Ok(self.load_cas(std::slice::from_ref(id)).await?.pop())
     }
 
-    async fn list_cas(&self, query: &ListQuery, now: OffsetDateTime) -> Result<Page<Ca>, StoreError> {
+    async fn list_cas(
+        &self,
+        query: &ListQuery,
+        now: OffsetDateTime,
+    ) -> Result<Page<Ca>, StoreError> {
         let mut items = self.docs(ca_list(Dialect::Sqlite, query, now)).await?;
         Ok(page(query, &mut items))
     }
@@ -130,23 +163,36 @@ impl ViewStore for SqliteDb {
 pub(crate) fn page(query: &ListQuery, items: &mut Vec<Ca>) -> Page<Ca> {
     let next = if items.len() > query.page_size {
         items.truncate(query.page_size);
-        items.last().map(|last| query.bookmark_after(ca_sort_value(last, query.sort_by), last.id.to_string()))
+        items.last().map(|last| {
+            query.bookmark_after(ca_sort_value(last, query.sort_by), last.id.to_string())
+        })
     } else {
         None
     };
-    Page { items: std::mem::take(items), next }
+    Page {
+        items: std::mem::take(items),
+        next,
+    }
 }
 
 #[async_trait]
 impl CaLookup for SqliteDb {
-    async fn issuer_candidates(&self, authority_key_id: Option<&str>, issuer: &Subject) -> Result<Vec<CaId>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = ? OR subject_cn = ?")
-            .bind(authority_key_id.unwrap_or_default())
-            .bind(&issuer.common_name)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(unavailable)?;
-        Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
+    async fn issuer_candidates(
+        &self,
+        authority_key_id: Option<&str>,
+        issuer: &Subject,
+    ) -> Result<Vec<CaId>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = ? OR subject_cn = ?")
+                .bind(authority_key_id.unwrap_or_default())
+                .bind(&issuer.common_name)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id,)| CaId::parse(&id).ok())
+            .collect())
     }
 }
 
@@ -165,17 +211,19 @@ impl IdempotencyStore for SqliteDb {
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
         }
-        let row: Option<(String, Option<i64>, Option<String>, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT request_hash, status, headers, body FROM idempotency WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<crate::database::IdempotencyRow> = sqlx::query_as(
+            "SELECT request_hash, status, headers, body FROM idempotency WHERE key = ?",
+        )
+        .bind(key)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(unavailable)?;
         crate::database::claim_from_row(row, request_hash)
     }
 
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let headers = serde_json::to_string(&response.headers)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("UPDATE idempotency SET status = ?, headers = ?, body = ? WHERE key = ?")
             .bind(i64::from(response.status))
             .bind(headers)
@@ -188,7 +236,11 @@ impl IdempotencyStore for SqliteDb {
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency WHERE key = ?").bind(key).execute(&self.writer).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM idempotency WHERE key = ?")
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

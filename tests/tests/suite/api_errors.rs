@@ -7,14 +7,29 @@ both_backends!(bad_input_is_refused_and_the_log_is_unchanged);
 
 async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y")).await.status, 201);
-    assert_eq!(app.set_status("root", "REVOKED", Some("KeyCompromise")).await.status, 200);
-    let short = app.create_ca(ca_body("short", None, "Short", ("ECDSA", 256), "1d")).await;
+    assert_eq!(
+        app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        app.set_status("root", "REVOKED", Some("KeyCompromise"))
+            .await
+            .status,
+        200
+    );
+    let short = app
+        .create_ca(ca_body("short", None, "Short", ("ECDSA", 256), "1d"))
+        .await;
     assert_eq!(short.status, 201);
     let head = app.log_head().await;
 
     let garbage_pem = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBBQUA\n-----END CERTIFICATE-----\n";
-    let root_pem = app.ca("root").await.json()["certificate"]["certificate"].as_str().unwrap().to_owned();
+    let root_pem = app.ca("root").await.json()["certificate"]["certificate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let truncated = &root_pem[..root_pem.len() / 2];
     let other_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
     let cases: Vec<(&str, shedu_tests::Reply, u16, &str)> = vec![
@@ -54,9 +69,26 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
         assert_eq!(reply.content_type(), "application/problem+json", "{name}");
         let problem = reply.json();
         assert_eq!(problem["status"], status, "{name}");
-        assert!(problem["type"].as_str().unwrap().starts_with("urn:shedu:problem:"), "{name}");
-        assert!(reply.text.contains(needle), "{name}: expected '{needle}' in {}", reply.text);
-        assert!(!reply.text.contains("PRIVATE KEY"), "{name} leaks key material");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:shedu:problem:"),
+            "{name}"
+        );
+        assert!(
+            reply.text.contains(needle),
+            "{name}: expected '{needle}' in {}",
+            reply.text
+        );
+        assert!(
+            !reply.text.contains("PRIVATE KEY"),
+            "{name} leaks key material"
+        );
     }
-    assert_eq!(app.log_head().await, head, "refused commands must append nothing");
+    assert_eq!(
+        app.log_head().await,
+        head,
+        "refused commands must append nothing"
+    );
 }

@@ -1,5 +1,8 @@
 //! Shedu's integration suite: one binary, real SQLite files and a real PostgreSQL server.
 
+// Helpers here are test code too: a failed step should stop the test with its message.
+#![allow(clippy::unwrap_used)]
+
 mod api_cas;
 mod api_errors;
 mod event_store;
