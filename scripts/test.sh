@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Shedu's whole test suite, from a fresh machine: installs and starts what the tests need, then
+# runs format and lint checks, unit tests and the integration suite (SQLite and PostgreSQL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Builds are slow on small machines: share one target directory between checkouts.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shedu-target}"
+export SHEDU_TEST_PG_URL="${SHEDU_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+# openssl verifies Shedu's certificates independently of the code that made them.
+command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+
+bash scripts/services.sh
+
+# Each test makes its own database; drop those left by interrupted runs.
+psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'shedu_test_%'" \
+  | while read -r db; do psql "$SHEDU_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+
+started=$(date +%s)
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace
+echo "test suite finished in $(( $(date +%s) - started ))s"
