@@ -492,3 +492,59 @@ async fn conflicting_concurrent_commands_one_wins_one_gets_409(backend: Backend)
     let history = app.events("race").await.json();
     assert_eq!(history["list"].as_array().unwrap().len(), 2);
 }
+
+both_backends!(every_supported_key_type_makes_a_verifiable_ca);
+
+/// RSA 2048/3072/4096, ECDSA P-256/384/521 and Ed25519 roots, each with a subordinate of another
+/// type, all checked by openssl.
+async fn every_supported_key_type_makes_a_verifiable_ca(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = temp_dir("keytypes");
+    let keys = [
+        ("RSA", 2048),
+        ("RSA", 3072),
+        ("RSA", 4096),
+        ("ECDSA", 256),
+        ("ECDSA", 384),
+        ("ECDSA", 521),
+        ("Ed25519", 0),
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        let root_id = format!("root-{i}");
+        let root = app
+            .create_ca(ca_body(
+                &root_id,
+                None,
+                &format!("Root {}", key.0),
+                *key,
+                "2y",
+            ))
+            .await;
+        assert_eq!(root.status, 201, "{key:?}: {}", root.text);
+        let bits = if key.0 == "Ed25519" { 256 } else { key.1 };
+        assert_eq!(
+            root.json()["certificate"]["key_metadata"]["bits"],
+            bits,
+            "{key:?}"
+        );
+        let sub_key = keys[(i + 3) % keys.len()];
+        let sub = app
+            .create_ca(ca_body(
+                &format!("sub-{i}"),
+                Some(&root_id),
+                "Sub",
+                sub_key,
+                "1y",
+            ))
+            .await;
+        assert_eq!(sub.status, 201, "{sub_key:?} under {key:?}: {}", sub.text);
+        std::fs::write(dir.join("root.pem"), pem(&root)).unwrap();
+        std::fs::write(dir.join("sub.pem"), pem(&sub)).unwrap();
+        let (ok, out) = openssl(
+            &["verify", "-x509_strict", "-CAfile", "root.pem", "sub.pem"],
+            &dir,
+        );
+        assert!(ok, "{sub_key:?} under {key:?}: {out}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
