@@ -9,9 +9,13 @@ pub mod certificate;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod issuance;
+pub mod issued;
 pub mod key;
 pub mod metadata;
+pub mod profile;
 pub mod status;
 pub mod subject;
+pub mod usage;
 
 pub use error::DomainError;

@@ -77,6 +77,10 @@ impl Database {
     }
 }
 
+/// A claim never completed after this long belongs to a request whose process died: a retry with
+/// the same key may take it over.
+pub(crate) const ABANDONED_CLAIM_US: i64 = 60_000_000;
+
 /// An idempotency row: request hash, then the stored response's status, headers and body once
 /// the first request has completed.
 pub(crate) type IdempotencyRow = (String, Option<i64>, Option<String>, Option<Vec<u8>>);

@@ -12,7 +12,7 @@ use crate::DomainError;
 use crate::certificate::CertificateInfo;
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::{Metadata, apply_patch};
-use crate::status::{Revocation, RevocationReason, Status};
+use crate::status::{RevocationReason, Status, cascade, transition};
 
 /// A CA about to exist: its certificate is already signed (or imported) when this is decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,54 +200,24 @@ fn change_status(
     now: OffsetDateTime,
 ) -> Result<Vec<CaEvent>, DomainError> {
     let current = ca.status_at(now);
-    if target == Status::Expired {
-        return Err(DomainError::invalid(
-            "status",
-            "EXPIRED follows from the certificate's notAfter; it cannot be set",
-        ));
-    }
-    if reason.is_some() && target != Status::Revoked {
-        return Err(DomainError::invalid(
-            "revocation_reason",
-            "only applies to status REVOKED",
-        ));
-    }
-    if current == Status::Expired {
-        return Err(DomainError::Conflict(format!(
-            "CA '{}' is EXPIRED; EXPIRED is terminal",
-            ca.id
-        )));
-    }
-    if current == Status::Revoked && !ca.is_on_hold() {
-        return Err(DomainError::Conflict(format!(
-            "CA '{}' is revoked for good; only a CertificateHold can be lifted",
-            ca.id
-        )));
-    }
-    let revocation = match target {
-        Status::Revoked => {
-            let reason = reason.unwrap_or(RevocationReason::Unspecified);
-            if !reason.can_revoke() {
-                return Err(DomainError::invalid(
-                    "revocation_reason",
-                    "RemoveFromCRL is not a reason to revoke",
-                ));
-            }
-            if ca.revocation.is_some_and(|r| r.reason == reason) {
-                return Ok(vec![]);
-            }
-            Some(Revocation {
-                reason,
-                revoked_at: now,
-            })
-        }
-        _ if target == current => return Ok(vec![]),
-        _ => None,
+    let what = format!("CA '{}'", ca.id);
+    let current_reason = ca.revocation.map(|r| r.reason);
+    let Some(change) = transition(
+        &what,
+        current,
+        ca.is_on_hold(),
+        current_reason,
+        target,
+        reason,
+        now,
+    )?
+    else {
+        return Ok(vec![]);
     };
     Ok(vec![CaEvent::StatusChanged(CaStatusChanged {
-        status: target,
+        status: change.status,
         previous: current,
-        revocation,
+        revocation: change.revocation,
         cascaded_from: None,
         at: now,
     })])
@@ -256,16 +226,13 @@ fn change_status(
 fn cascade_revoke(state: Option<&Ca>, from: &CaId, now: OffsetDateTime) -> Vec<CaEvent> {
     let Some(ca) = state else { return vec![] };
     let current = ca.status_at(now);
-    if current == Status::Expired || (current == Status::Revoked && !ca.is_on_hold()) {
+    let Some(change) = cascade(current, ca.is_on_hold(), now) else {
         return vec![];
-    }
+    };
     vec![CaEvent::StatusChanged(CaStatusChanged {
-        status: Status::Revoked,
+        status: change.status,
         previous: current,
-        revocation: Some(Revocation {
-            reason: RevocationReason::CessationOfOperation,
-            revoked_at: now,
-        }),
+        revocation: change.revocation,
         cascaded_from: Some(from.clone()),
         at: now,
     })]

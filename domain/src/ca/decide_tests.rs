@@ -6,6 +6,7 @@ use super::*;
 use crate::ca::{CaType, replay};
 use crate::ids::{EngineId, KeyId, SerialNumber};
 use crate::key::{KeyMetadata, KeyType};
+use crate::status::Revocation;
 use crate::subject::Subject;
 
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);

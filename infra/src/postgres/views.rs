@@ -175,11 +175,14 @@ impl CaLookup for PgDb {
 impl IdempotencyStore for PgDb {
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, created_at_us = excluded.created_at_us \
+             WHERE idempotency.status IS NULL AND idempotency.created_at_us < $4",
         )
         .bind(key)
         .bind(request_hash)
         .bind(now_us())
+        .bind(now_us() - crate::database::ABANDONED_CLAIM_US)
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;

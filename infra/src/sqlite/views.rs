@@ -200,11 +200,14 @@ impl CaLookup for SqliteDb {
 impl IdempotencyStore for SqliteDb {
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, created_at_us = excluded.created_at_us \
+             WHERE idempotency.status IS NULL AND idempotency.created_at_us < ?",
         )
         .bind(key)
         .bind(request_hash)
         .bind(now_us())
+        .bind(now_us() - crate::database::ABANDONED_CLAIM_US)
         .execute(&self.writer)
         .await
         .map_err(unavailable)?;

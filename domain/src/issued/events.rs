@@ -1,0 +1,102 @@
+//! Certificate events: `ca.sign.certificate` (Lamassu's name for issuance),
+//! `certificate.status.update`, `certificate.metadata.update`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::ca::{IssuerMetadata, UnknownEvent};
+use crate::certificate::CertificateInfo;
+use crate::ids::{CaId, ProfileId};
+use crate::metadata::Metadata;
+use crate::status::{Revocation, Status};
+
+// Events live briefly between decide and append; boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum CertificateEvent {
+    Issued(CertificateIssued),
+    StatusChanged(CertificateStatusChanged),
+    MetadataUpdated(CertificateMetadataUpdated),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateIssued {
+    pub certificate: CertificateInfo,
+    pub issuer_metadata: IssuerMetadata,
+    pub profile_id: Option<ProfileId>,
+    pub metadata: Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateStatusChanged {
+    pub status: Status,
+    pub previous: Status,
+    pub revocation: Option<Revocation>,
+    pub cascaded_from: Option<CaId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateMetadataUpdated {
+    pub patch: Value,
+    pub metadata: Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+const ISSUE: &str = "ca.sign.certificate";
+const STATUS_UPDATE: &str = "certificate.status.update";
+const METADATA_UPDATE: &str = "certificate.metadata.update";
+
+impl CertificateEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            CertificateEvent::Issued(_) => ISSUE,
+            CertificateEvent::StatusChanged(_) => STATUS_UPDATE,
+            CertificateEvent::MetadataUpdated(_) => METADATA_UPDATE,
+        }
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        1
+    }
+
+    pub fn to_data(&self) -> Value {
+        let data = match self {
+            CertificateEvent::Issued(e) => serde_json::to_value(e),
+            CertificateEvent::StatusChanged(e) => serde_json::to_value(e),
+            CertificateEvent::MetadataUpdated(e) => serde_json::to_value(e),
+        };
+        data.unwrap_or(Value::Null)
+    }
+
+    pub fn from_stored(
+        event_type: &str,
+        schema_version: u32,
+        data: &Value,
+    ) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent {
+            event_type: event_type.to_owned(),
+            schema_version,
+            reason,
+        };
+        if schema_version != 1 {
+            return Err(unknown("no upcaster for this schema version".into()));
+        }
+        let event = match event_type {
+            ISSUE => CertificateIssued::deserialize(data).map(CertificateEvent::Issued),
+            STATUS_UPDATE => {
+                CertificateStatusChanged::deserialize(data).map(CertificateEvent::StatusChanged)
+            }
+            METADATA_UPDATE => {
+                CertificateMetadataUpdated::deserialize(data).map(CertificateEvent::MetadataUpdated)
+            }
+            _ => return Err(unknown("not a certificate event".into())),
+        };
+        event.map_err(|e| unknown(e.to_string()))
+    }
+}

@@ -1,0 +1,146 @@
+//! Profile commands and events: `profile.issuance.create|update|delete`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{IssuanceProfile, ProfileState};
+use crate::DomainError;
+use crate::ca::UnknownEvent;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileCommand {
+    Create(IssuanceProfile),
+    Update(IssuanceProfile),
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSaved {
+    pub profile: IssuanceProfile,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileDeleted {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileEvent {
+    Created(ProfileSaved),
+    Updated(ProfileSaved),
+    Deleted(ProfileDeleted),
+}
+
+const CREATE: &str = "profile.issuance.create";
+const UPDATE: &str = "profile.issuance.update";
+const DELETE: &str = "profile.issuance.delete";
+
+impl ProfileEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            ProfileEvent::Created(_) => CREATE,
+            ProfileEvent::Updated(_) => UPDATE,
+            ProfileEvent::Deleted(_) => DELETE,
+        }
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        1
+    }
+
+    pub fn to_data(&self) -> Value {
+        let data = match self {
+            ProfileEvent::Created(e) | ProfileEvent::Updated(e) => serde_json::to_value(e),
+            ProfileEvent::Deleted(e) => serde_json::to_value(e),
+        };
+        data.unwrap_or(Value::Null)
+    }
+
+    pub fn from_stored(
+        event_type: &str,
+        schema_version: u32,
+        data: &Value,
+    ) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent {
+            event_type: event_type.to_owned(),
+            schema_version,
+            reason,
+        };
+        if schema_version != 1 {
+            return Err(unknown("no upcaster for this schema version".into()));
+        }
+        let event = match event_type {
+            CREATE => ProfileSaved::deserialize(data).map(ProfileEvent::Created),
+            UPDATE => ProfileSaved::deserialize(data).map(ProfileEvent::Updated),
+            DELETE => ProfileDeleted::deserialize(data).map(ProfileEvent::Deleted),
+            _ => return Err(unknown("not a profile event".into())),
+        };
+        event.map_err(|e| unknown(e.to_string()))
+    }
+}
+
+pub fn decide(
+    state: Option<&ProfileState>,
+    command: &ProfileCommand,
+    now: OffsetDateTime,
+) -> Result<Vec<ProfileEvent>, DomainError> {
+    match (state, command) {
+        (Some(_), ProfileCommand::Create(p)) => Err(DomainError::Conflict(format!(
+            "a profile with id '{}' already exists",
+            p.id
+        ))),
+        (None, ProfileCommand::Create(p)) => Ok(vec![ProfileEvent::Created(ProfileSaved {
+            profile: p.clone(),
+            at: now,
+        })]),
+        (Some(s), _) if s.deleted => {
+            Err(DomainError::NotFound(format!("profile '{}'", s.profile.id)))
+        }
+        (None, _) => Err(DomainError::NotFound("profile".into())),
+        (Some(s), ProfileCommand::Update(p)) if s.profile == *p => Ok(vec![]),
+        (Some(_), ProfileCommand::Update(p)) => Ok(vec![ProfileEvent::Updated(ProfileSaved {
+            profile: p.clone(),
+            at: now,
+        })]),
+        (Some(_), ProfileCommand::Delete) => {
+            Ok(vec![ProfileEvent::Deleted(ProfileDeleted { at: now })])
+        }
+    }
+}
+
+pub fn evolve(state: Option<ProfileState>, event: &ProfileEvent) -> Option<ProfileState> {
+    match (state, event) {
+        (None, ProfileEvent::Created(e)) => Some(ProfileState {
+            profile: e.profile.clone(),
+            deleted: false,
+            created_at: e.at,
+            updated_at: e.at,
+            version: 1,
+        }),
+        (Some(mut s), ProfileEvent::Updated(e)) => {
+            s.profile = e.profile.clone();
+            s.updated_at = e.at;
+            s.version += 1;
+            Some(s)
+        }
+        (Some(mut s), ProfileEvent::Deleted(e)) => {
+            s.deleted = true;
+            s.updated_at = e.at;
+            s.version += 1;
+            Some(s)
+        }
+        (Some(mut s), ProfileEvent::Created(_)) => {
+            s.version += 1;
+            Some(s)
+        }
+        (None, _) => None,
+    }
+}
+
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a ProfileEvent>) -> Option<ProfileState> {
+    events.into_iter().fold(None, evolve)
+}
