@@ -10,12 +10,11 @@ use async_trait::async_trait;
 use axum::Router;
 use shedu_commands::ca_service::CaService;
 use shedu_commands::clock::{Clock, SystemClock};
-use shedu_commands::event_store::{
-    AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError,
-};
+use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
 use shedu_commands::idempotency::IdempotencyStore;
 use shedu_infra::Database;
 use shedu_infra::config::build_engines;
+use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
 use shedu_projections::runner::Projector;
 use shedu_projections::store::ViewStore;
@@ -49,50 +48,26 @@ impl App {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(
-        settings: &Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let db = open(settings).await?;
-        let engines =
-            build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
+        let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
         if settings.nats_url.is_some() {
-            tracing::warn!(
-                "--nats-url is set but this build has no NATS relay yet; events are not published"
-            );
+            tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
         }
         let wake = Arc::new(Notify::new());
-        let store: Arc<dyn EventStore> = Arc::new(Notifying {
-            inner: db.event_store(),
-            wake: wake.clone(),
-        });
+        let store: Arc<dyn EventStore> = Arc::new(Notifying { inner: db.event_store(), wake: wake.clone() });
         let views = db.views();
         let progress = Progress::default();
-        let cas = CaService::new(
-            store.clone(),
-            Arc::new(engines),
-            clock.clone(),
-            db.ca_lookup(),
-        );
-        let projector = Arc::new(Projector::new(
-            store.clone(),
-            views.clone(),
-            progress.clone(),
-        ));
-        let state = Arc::new(AppState {
-            cas,
-            store,
-            views,
-            progress,
-            idempotency: db.idempotency(),
-            db,
-            clock,
-        });
-        Ok(App {
-            state,
-            projector,
-            wake,
-        })
+        let lookup = FreshLookup {
+            inner: db.ca_lookup(),
+            store: store.clone(),
+            views: views.clone(),
+            progress: progress.clone(),
+        };
+        let cas = CaService::new(store.clone(), Arc::new(engines), clock.clone(), Arc::new(lookup));
+        let projector = Arc::new(Projector::new(store.clone(), views.clone(), progress.clone()));
+        let state = Arc::new(AppState { cas, store, views, progress, idempotency: db.idempotency(), db, clock });
+        Ok(App { state, projector, wake })
     }
 
     pub fn router(&self) -> Router {
@@ -104,9 +79,7 @@ impl App {
         addr: SocketAddr,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(address = %addr, database = self.state.db.kind(), "Shedu is listening");
         self.serve_on(listener, shutdown).await
     }
@@ -117,15 +90,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let projector = tokio::spawn(self.projector.clone().run(
-            self.wake.clone(),
-            stop_rx,
-            PROJECTOR_POLL,
-        ));
+        let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx, PROJECTOR_POLL));
         let router = self.router();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         Ok(())
@@ -156,15 +123,9 @@ pub async fn spawn(
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
-    let db = Database::open(&settings.database_url)
-        .await
-        .context("cannot open the database")?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    let db = Database::open(&settings.database_url).await.context("cannot open the database")?;
     let applied = db.migrate().await.context("cannot migrate the database")?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
@@ -205,11 +166,7 @@ impl EventStore for Notifying {
         self.inner.read_stream(stream_id).await
     }
 
-    async fn read_all(
-        &self,
-        after: LogCursor,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(after, limit).await
     }
 

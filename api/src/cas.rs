@@ -24,9 +24,7 @@ use time::format_description::well_known::Rfc3339;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use self::model::{
-    CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody, patch_operations,
-};
+use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody, patch_operations};
 use crate::app::AppState;
 use crate::context::{Body, Ctx, LOG_POSITION, wait_for_views};
 use crate::problem::ApiError;
@@ -40,19 +38,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v2/cas/{id}", get(one).delete(delete))
         .route("/v2/cas/{id}/chain", get(chain))
         .route("/v2/cas/{id}/status", post(status))
-        .route(
-            "/v2/cas/{id}/metadata",
-            axum::routing::patch(metadata).put(metadata),
-        )
+        .route("/v2/cas/{id}/metadata", axum::routing::patch(metadata).put(metadata))
         .route("/v2/cas/{id}/profile", axum::routing::put(profile))
         .route("/v2/cas/{id}/events", get(events))
         .route("/v2/engines", get(ops::engines))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::layer,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -67,10 +59,7 @@ fn optional<T>(
     raw: Option<String>,
     parse: impl Fn(&str) -> Result<T, shedu_domain::DomainError>,
 ) -> Result<Option<T>, ApiError> {
-    raw.filter(|s| !s.is_empty())
-        .map(|s| parse(&s))
-        .transpose()
-        .map_err(ApiError::from)
+    raw.filter(|s| !s.is_empty()).map(|s| parse(&s)).transpose().map_err(ApiError::from)
 }
 
 /// A command's response: the CA, with the log position of its last event.
@@ -141,10 +130,7 @@ async fn list(
             "bookmark" => raw.bookmark = Some(value),
             "min_position" => min_position = Some(value),
             other => {
-                return Err(ApiError::bad_request(
-                    other,
-                    format!("unknown query parameter '{other}'"),
-                ));
+                return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'")));
             }
         }
     }
@@ -152,11 +138,7 @@ async fn list(
     wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     let page = state.views.list_cas(&query, now).await?;
-    let list: Vec<_> = page
-        .items
-        .iter()
-        .map(|ca| CaResponse::new(ca, now))
-        .collect();
+    let list: Vec<_> = page.items.iter().map(|ca| CaResponse::new(ca, now)).collect();
     Ok(Json(json!({ "list": list, "next": page.next })).into_response())
 }
 
@@ -178,10 +160,7 @@ async fn one(
             }
             "min_position" => {}
             other => {
-                return Err(ApiError::bad_request(
-                    other,
-                    format!("unknown query parameter '{other}'"),
-                ));
+                return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'")));
             }
         }
     }
@@ -192,17 +171,10 @@ async fn one(
     Ok(Json(json!(CaResponse::new(&ca, now))).into_response())
 }
 
-async fn chain(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn chain(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let chain = state.cas.chain(&parse_id(&id)?).await?;
     let body: String = chain.concat();
-    Ok((
-        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/pem-certificate-chain")], body).into_response())
 }
 
 async fn status(
@@ -224,10 +196,7 @@ async fn metadata(
     Path(id): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
-    let outcome = state
-        .cas
-        .update_metadata(&ctx, &parse_id(&id)?, patch_operations(body))
-        .await?;
+    let outcome = state.cas.update_metadata(&ctx, &parse_id(&id)?, patch_operations(body)).await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 
@@ -238,10 +207,7 @@ async fn profile(
     Body(body): Body<ProfileBody>,
 ) -> Result<Response, ApiError> {
     let profile_id = optional(body.profile_id, ProfileId::parse)?;
-    let outcome = state
-        .cas
-        .assign_profile(&ctx, &parse_id(&id)?, profile_id)
-        .await?;
+    let outcome = state.cas.assign_profile(&ctx, &parse_id(&id)?, profile_id).await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 
@@ -258,10 +224,7 @@ async fn delete(
     Ok(response)
 }
 
-async fn events(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let events = state.cas.history(&parse_id(&id)?).await?;
     let list: Vec<Value> = events
         .iter()

@@ -24,17 +24,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Ctx(CommandContext {
             actor: header("shedu-actor").unwrap_or_else(|| "anonymous".into()),
-            correlation_id: header("x-request-id")
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            correlation_id: header("x-request-id").unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         }))
     }
 }
@@ -46,65 +39,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !(content_type.starts_with("application/json")
-            || content_type.starts_with("application/json-patch+json"))
-        {
-            return Err(ApiError::UnsupportedMediaType(
-                "send the body as application/json".into(),
-            ));
+        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !(content_type.starts_with("application/json") || content_type.starts_with("application/json-patch+json")) {
+            return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::BadRequest {
-                field: None,
-                message: e.body_text(),
-            })?;
+            .map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
         serde_json::from_slice(&bytes)
             .map(Body)
-            .map_err(|e| ApiError::BadRequest {
-                field: None,
-                message: format!("malformed JSON body: {e}"),
-            })
+            .map_err(|e| ApiError::BadRequest { field: None, message: format!("malformed JSON body: {e}") })
     }
 }
 
 /// Waits until the views include `min_position` (header `Shedu-Min-Position` or query
 /// parameter), at most five seconds.
-pub(crate) async fn wait_for_views(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<(), ApiError> {
-    let raw = headers
-        .get(MIN_POSITION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| query.map(str::to_owned));
+pub(crate) async fn wait_for_views(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    let raw =
+        headers.get(MIN_POSITION).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| query.map(str::to_owned));
     let Some(raw) = raw else { return Ok(()) };
-    let position: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::bad_request("min_position", "must be a log position"))?;
+    let position: i64 =
+        raw.trim().parse().map_err(|_| ApiError::bad_request("min_position", "must be a log position"))?;
     if position <= 0 {
         return Ok(());
     }
-    let reached = state
-        .progress
-        .wait_for(
-            state.store.as_ref(),
-            state.views.as_ref(),
-            position,
-            MAX_WAIT,
-        )
-        .await?;
-    if reached {
-        Ok(())
-    } else {
-        Err(ApiError::ViewsBehind(position))
-    }
+    let reached = state.progress.wait_for(state.store.as_ref(), state.views.as_ref(), position, MAX_WAIT).await?;
+    if reached { Ok(()) } else { Err(ApiError::ViewsBehind(position)) }
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use shedu_commands::CommandError;
 use shedu_commands::idempotency::{Claim, StoredResponse};
 
 use crate::app::AppState;
@@ -18,19 +19,11 @@ const MAX_BODY: usize = 1024 * 1024;
 /// Response headers worth replaying; the rest (dates, request ids) belong to each response.
 const KEPT_HEADERS: [&str; 3] = ["content-type", "shedu-log-position", "location"];
 
-pub(crate) async fn layer(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let Some(key) = request
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_owned))
-    else {
+    let Some(key) = request.headers().get("idempotency-key").map(|v| v.to_str().map(str::to_owned)) else {
         return next.run(request).await;
     };
     match run(state, key, request, next).await {
@@ -48,13 +41,9 @@ async fn run(
     let key = key
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request("Idempotency-Key", "must be 1-255 visible ASCII characters")
-        })?;
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key", "must be 1-255 visible ASCII characters"))?;
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::bad_request("body", "larger than 1 MiB"))?;
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::bad_request("body", "larger than 1 MiB"))?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(parts.uri.to_string());
@@ -62,40 +51,41 @@ async fn run(
     hasher.update(&bytes);
     let request_hash = hex::encode(hasher.finalize());
 
+    // Keys are per actor: one client's key never replays another's response.
+    let actor = parts.headers.get("shedu-actor").and_then(|v| v.to_str().ok()).unwrap_or("anonymous");
+    let key = format!("{actor}\u{1f}{key}");
     match state.idempotency.claim(&key, &request_hash).await? {
         Claim::Replay(stored) => Ok(replay(stored)),
         Claim::Mismatch => Err(ApiError::IdempotencyMismatch),
         Claim::InFlight => Err(ApiError::IdempotencyInFlight),
         Claim::Claimed => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            if response.status().is_server_error() {
-                // Nothing was promised: let the client retry with the same key.
-                state.idempotency.release(&key).await?;
-                return Ok(response);
-            }
-            let (parts, body) = response.into_parts();
-            let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
-            let headers = KEPT_HEADERS
-                .iter()
-                .filter_map(|name| {
-                    parts
-                        .headers
-                        .get(*name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(|v| (name.to_string(), v.to_owned()))
-                })
-                .collect();
-            let stored = StoredResponse {
-                status: parts.status.as_u16(),
-                headers,
-                body: body.to_vec(),
-            };
-            state.idempotency.complete(&key, &stored).await?;
-            Ok(Response::from_parts(parts, Body::from(body)))
+            // Run to completion even if the client goes away, so the claim is always completed
+            // or released and a retry finds the first outcome.
+            let request = Request::from_parts(parts, Body::from(bytes));
+            tokio::spawn(async move { finish(state, key, next.run(request).await).await })
+                .await
+                .map_err(|e| ApiError::Command(CommandError::Internal(format!("request task failed: {e}"))))?
         }
     }
+}
+
+async fn finish(state: Arc<AppState>, key: String, response: Response) -> Result<Response, ApiError> {
+    if response.status().is_server_error() {
+        // Nothing was promised: let the client retry with the same key.
+        state.idempotency.release(&key).await?;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            parts.headers.get(*name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_owned()))
+        })
+        .collect();
+    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: body.to_vec() };
+    state.idempotency.complete(&key, &stored).await?;
+    Ok(Response::from_parts(parts, Body::from(body)))
 }
 
 fn replay(stored: StoredResponse) -> Response {
@@ -106,8 +96,6 @@ fn replay(stored: StoredResponse) -> Response {
             response.headers_mut().insert(name, value);
         }
     }
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

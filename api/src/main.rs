@@ -5,19 +5,13 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SHEDU_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("SHEDU_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let settings = Settings::resolve(
-                &args.common,
-                args.listen.as_deref(),
-                args.nats_url.as_deref(),
-            )
-            .map_err(anyhow::Error::msg)?;
+            let settings = Settings::resolve(&args.common, args.listen.as_deref(), args.nats_url.as_deref())
+                .map_err(anyhow::Error::msg)?;
             let app = shedu_api::App::build(&settings).await?;
             app.serve(settings.listen, shutdown_signal()).await
         }
@@ -27,15 +21,10 @@ async fn main() -> anyhow::Result<()> {
             println!("applied {} migration(s): {applied:?}", applied.len());
             Ok(())
         }
-        Command::Projections {
-            command: ProjectionsCommand::Rebuild(common),
-        } => {
+        Command::Projections { command: ProjectionsCommand::Rebuild(common) } => {
             let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
             let (events, elapsed) = shedu_api::app::rebuild_projections(&settings).await?;
-            println!(
-                "rebuilt the views from {events} event(s) in {:.3}s",
-                elapsed.as_secs_f64()
-            );
+            println!("rebuilt the views from {events} event(s) in {:.3}s", elapsed.as_secs_f64());
             Ok(())
         }
     }

@@ -27,11 +27,7 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> impl IntoRespon
     match checks.await {
         Ok((head, position)) => {
             let lag = (head - position).max(0);
-            let status = if lag <= MAX_LAG {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
+            let status = if lag <= MAX_LAG { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
             let body = json!({ "status": if lag <= MAX_LAG { "ready" } else { "catching-up" },
                 "database": state.db.kind(), "log_head": head, "projection_lag": lag });
             (status, Json(body))

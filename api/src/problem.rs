@@ -44,48 +44,23 @@ impl From<StoreError> for ApiError {
 
 impl ApiError {
     pub(crate) fn bad_request(field: &str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            field: Some(field.to_owned()),
-            message: message.into(),
-        }
+        ApiError::BadRequest { field: Some(field.to_owned()), message: message.into() }
     }
 }
 
 /// `(status, type slug, title, detail, invalid field)`.
-type Parts = (
-    StatusCode,
-    &'static str,
-    &'static str,
-    String,
-    Option<String>,
-);
+type Parts = (StatusCode, &'static str, &'static str, String, Option<String>);
 
 fn parts(error: &ApiError) -> Parts {
     use StatusCode as S;
-    let internal = |slug, title| {
-        (
-            S::INTERNAL_SERVER_ERROR,
-            slug,
-            title,
-            "see the server log".to_owned(),
-            None,
-        )
-    };
+    let internal = |slug, title| (S::INTERNAL_SERVER_ERROR, slug, title, "see the server log".to_owned(), None);
     match error {
-        ApiError::BadRequest { field, message } => (
-            S::BAD_REQUEST,
-            "invalid-input",
-            "Invalid input",
-            message.clone(),
-            field.clone(),
-        ),
-        ApiError::UnsupportedMediaType(m) => (
-            S::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            m.clone(),
-            None,
-        ),
+        ApiError::BadRequest { field, message } => {
+            (S::BAD_REQUEST, "invalid-input", "Invalid input", message.clone(), field.clone())
+        }
+        ApiError::UnsupportedMediaType(m) => {
+            (S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", m.clone(), None)
+        }
         ApiError::ViewsBehind(position) => (
             S::GATEWAY_TIMEOUT,
             "views-behind",
@@ -116,21 +91,11 @@ fn parts(error: &ApiError) -> Parts {
                     format!("{field}: {message}"),
                     Some(field.clone()),
                 ),
-                DomainError::NotFound(what) => (
-                    S::NOT_FOUND,
-                    "not-found",
-                    "Not found",
-                    format!("{what} not found"),
-                    None,
-                ),
+                DomainError::NotFound(what) => {
+                    (S::NOT_FOUND, "not-found", "Not found", format!("{what} not found"), None)
+                }
                 DomainError::Conflict(m) => (S::CONFLICT, "conflict", "Conflict", m.clone(), None),
-                DomainError::Rule(m) => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "rule-violation",
-                    "Rule violation",
-                    m.clone(),
-                    None,
-                ),
+                DomainError::Rule(m) => (S::UNPROCESSABLE_ENTITY, "rule-violation", "Rule violation", m.clone(), None),
             },
             CommandError::Store(store) => match store {
                 StoreError::Conflict { .. } => (
@@ -140,38 +105,26 @@ fn parts(error: &ApiError) -> Parts {
                     "another command changed this resource first; read it again and retry".into(),
                     None,
                 ),
-                StoreError::DuplicateEvent(_) => (
-                    S::CONFLICT,
-                    "duplicate-event",
-                    "Duplicate event",
-                    store.to_string(),
-                    None,
-                ),
+                StoreError::DuplicateEvent(_) => {
+                    (S::CONFLICT, "duplicate-event", "Duplicate event", store.to_string(), None)
+                }
                 StoreError::Unavailable(_) => (
                     S::SERVICE_UNAVAILABLE,
                     "store-unavailable",
                     "Event store unavailable",
-                    "the event store cannot be reached; nothing was changed".into(),
+                    "the event store could not be reached or did not confirm the write; read the resource before retrying".into(),
                     None,
                 ),
                 StoreError::Corrupt(_) => internal("store-corrupt", "Unreadable stored data"),
                 StoreError::InvalidAppend(_) => internal("internal", "Internal error"),
             },
             CommandError::Engine(engine) => match engine {
-                EngineError::Unsupported(m) => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "unsupported-key",
-                    "Unsupported by the crypto engine",
-                    m.clone(),
-                    None,
-                ),
-                EngineError::MalformedKey(m) => (
-                    S::BAD_REQUEST,
-                    "invalid-input",
-                    "Invalid input",
-                    m.clone(),
-                    Some("private_key".into()),
-                ),
+                EngineError::Unsupported(m) => {
+                    (S::UNPROCESSABLE_ENTITY, "unsupported-key", "Unsupported by the crypto engine", m.clone(), None)
+                }
+                EngineError::MalformedKey(m) => {
+                    (S::BAD_REQUEST, "invalid-input", "Invalid input", m.clone(), Some("private_key".into()))
+                }
                 EngineError::KeyMismatch => (
                     S::UNPROCESSABLE_ENTITY,
                     "key-mismatch",
@@ -179,9 +132,7 @@ fn parts(error: &ApiError) -> Parts {
                     engine.to_string(),
                     Some("private_key".into()),
                 ),
-                EngineError::KeyNotFound(_) => {
-                    internal("key-unavailable", "Key unavailable in its engine")
-                }
+                EngineError::KeyNotFound(_) => internal("key-unavailable", "Key unavailable in its engine"),
                 EngineError::Failed(_) => internal("engine-failure", "Crypto engine failure"),
             },
             CommandError::UnreadableEvent(_) => internal("store-corrupt", "Unreadable stored data"),
@@ -205,11 +156,6 @@ impl IntoResponse for ApiError {
         if let Some(field) = field {
             body["errors"] = json!([{ "field": field, "message": detail }]);
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
 }

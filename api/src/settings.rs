@@ -8,11 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use shedu_infra::config::{EngineConfig, FileConfig};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "shedu",
-    version,
-    about = "Shedu: an event-sourced Certificate Authority service"
-)]
+#[command(name = "shedu", version, about = "Shedu: an event-sourced Certificate Authority service")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -75,32 +71,20 @@ pub struct Settings {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Settings {
-    pub fn resolve(
-        common: &CommonArgs,
-        listen: Option<&str>,
-        nats_url: Option<&str>,
-    ) -> Result<Self, String> {
+    pub fn resolve(common: &CommonArgs, listen: Option<&str>, nats_url: Option<&str>) -> Result<Self, String> {
         let file = match &common.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        let data_dir = common
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./shedu-data"));
+        let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./shedu-data"));
         let database_url = common
             .database_url
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("shedu.db").display()));
-        let listen = listen
-            .map(str::to_owned)
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen
-            .parse()
-            .map_err(|_| format!("--listen: '{listen}' is not an address like 127.0.0.1:8080"))?;
+        let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen =
+            listen.parse().map_err(|_| format!("--listen: '{listen}' is not an address like 127.0.0.1:8080"))?;
         Ok(Settings {
             listen,
             data_dir,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use shedu_domain::DomainError;
 use shedu_domain::ca::{Ca, CaEvent, evolve};
-use shedu_domain::ids::CaId;
+use shedu_domain::ids::{CaId, EngineId, KeyId};
 use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -36,6 +36,9 @@ pub trait CaLookup: Send + Sync {
         authority_key_id: Option<&str>,
         issuer: &Subject,
     ) -> Result<Vec<CaId>, StoreError>;
+
+    /// The CAs whose key is `key_id` in engine `engine_id`.
+    async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError>;
 }
 
 /// Who issues a command, recorded on every event it causes.
@@ -82,12 +85,7 @@ impl CaService {
         clock: Arc<dyn Clock>,
         lookup: Arc<dyn CaLookup>,
     ) -> Self {
-        CaService {
-            store,
-            engines,
-            clock,
-            lookup,
-        }
+        CaService { store, engines, clock, lookup }
     }
 
     pub fn engines(&self) -> &Engines {
@@ -98,16 +96,9 @@ impl CaService {
         let recorded = self.store.read_stream(&id.stream_id()).await?;
         let mut ca = None;
         for event in &recorded {
-            ca = evolve(
-                ca,
-                &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?,
-            );
+            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
         }
-        Ok(Loaded {
-            ca,
-            version: recorded.len() as u64,
-            last_position: recorded.last().map_or(0, |e| e.position),
-        })
+        Ok(Loaded { ca, version: recorded.len() as u64, last_position: recorded.last().map_or(0, |e| e.position) })
     }
 }
 
@@ -142,7 +133,5 @@ fn apply_all(ca: Ca, events: &[CaEvent]) -> Ca {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
 ) -> Result<T, CommandError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| CommandError::Internal(format!("engine task failed: {e}")))?
+    tokio::task::spawn_blocking(work).await.map_err(|e| CommandError::Internal(format!("engine task failed: {e}")))?
 }

@@ -11,8 +11,7 @@ pub trait Clock: Send + Sync {
 }
 
 pub fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
 }
 
 #[derive(Debug, Default, Clone, Copy)]

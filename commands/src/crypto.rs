@@ -71,11 +71,7 @@ pub trait CryptoEngine: Send + Sync {
     fn generate_key(&self, spec: KeySpec) -> Result<PublicKey, EngineError>;
     /// Imports a PEM private key (PKCS#8, PKCS#1 or SEC1) after checking that its public half is
     /// `expected_spki_der`; a mismatch stores nothing.
-    fn import_key(
-        &self,
-        private_key_pem: &str,
-        expected_spki_der: &[u8],
-    ) -> Result<PublicKey, EngineError>;
+    fn import_key(&self, private_key_pem: &str, expected_spki_der: &[u8]) -> Result<PublicKey, EngineError>;
     fn public_key(&self, key_id: &KeyId) -> Result<PublicKey, EngineError>;
     fn sign(&self, key_id: &KeyId, message: &[u8]) -> Result<Vec<u8>, EngineError>;
     fn delete_key(&self, key_id: &KeyId) -> Result<(), EngineError>;
@@ -90,19 +86,13 @@ pub struct Engines {
 
 impl fmt::Debug for Engines {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Engines")
-            .field("ids", &self.engines.keys())
-            .field("default", &self.default)
-            .finish()
+        f.debug_struct("Engines").field("ids", &self.engines.keys()).field("default", &self.default).finish()
     }
 }
 
 impl Engines {
     pub fn new(engines: Vec<Arc<dyn CryptoEngine>>, default: EngineId) -> Result<Self, String> {
-        let engines: BTreeMap<_, _> = engines
-            .into_iter()
-            .map(|e| (e.info().id.clone(), e))
-            .collect();
+        let engines: BTreeMap<_, _> = engines.into_iter().map(|e| (e.info().id.clone(), e)).collect();
         if !engines.contains_key(&default) {
             return Err(format!("default engine '{default}' is not configured"));
         }
@@ -116,12 +106,10 @@ impl Engines {
     /// The engine `id`, or the default one.
     pub fn resolve(&self, id: Option<&EngineId>) -> Result<Arc<dyn CryptoEngine>, DomainError> {
         let id = id.unwrap_or(&self.default);
-        self.engines.get(id).cloned().ok_or_else(|| {
-            DomainError::invalid(
-                "engine_id",
-                format!("no crypto engine '{id}' is configured"),
-            )
-        })
+        self.engines
+            .get(id)
+            .cloned()
+            .ok_or_else(|| DomainError::invalid("engine_id", format!("no crypto engine '{id}' is configured")))
     }
 
     pub fn list(&self) -> impl Iterator<Item = &EngineInfo> {

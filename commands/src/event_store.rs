@@ -74,19 +74,8 @@ pub struct AppendRequest {
 }
 
 impl AppendRequest {
-    pub fn single(
-        stream_id: impl Into<String>,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Self {
-        AppendRequest {
-            writes: vec![StreamWrite {
-                stream_id: stream_id.into(),
-                expected,
-                events,
-            }],
-            guards: vec![],
-        }
+    pub fn single(stream_id: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        AppendRequest { writes: vec![StreamWrite { stream_id: stream_id.into(), expected, events }], guards: vec![] }
     }
 }
 
@@ -118,18 +107,13 @@ pub struct RecordedEvent {
 
 impl RecordedEvent {
     pub fn cursor(&self) -> LogCursor {
-        LogCursor {
-            tx: self.tx,
-            position: self.position,
-        }
+        LogCursor { tx: self.tx, position: self.position }
     }
 }
 
 /// A point in the global log, in the order readers consume it. Ordered by `(tx, position)`, which
 /// on SQLite degenerates to `position`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct LogCursor {
     pub tx: u64,
     pub position: i64,
@@ -143,11 +127,7 @@ impl LogCursor {
 pub enum StoreError {
     /// The stream was not at the expected version: another command won the race.
     #[error("stream {stream_id} was expected at {expected} but is at {actual}")]
-    Conflict {
-        stream_id: String,
-        expected: String,
-        actual: u64,
-    },
+    Conflict { stream_id: String, expected: String, actual: u64 },
     /// An event id that already exists, appended with different content or to another stream.
     #[error("event {0} already exists with other content")]
     DuplicateEvent(Uuid),
@@ -171,11 +151,7 @@ pub trait EventStore: Send + Sync {
     /// Up to `limit` events after `after`, in log order. Never returns an event while one that
     /// sorts before it may still commit, so a reader that checkpoints the last cursor it saw
     /// never skips an event.
-    async fn read_all(
-        &self,
-        after: LogCursor,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The cursor of the event at `position`, to compare with a reader's checkpoint.
     async fn cursor_of(&self, position: i64) -> Result<Option<LogCursor>, StoreError>;
@@ -186,12 +162,7 @@ pub trait EventStore: Send + Sync {
 
 /// The hash of an event in its stream's chain: SHA-256 over the predecessor's hash followed by the
 /// canonical JSON of everything the event says. The first event's predecessor is 32 zero bytes.
-pub fn chain_hash(
-    prev_hash: &[u8; 32],
-    stream_id: &str,
-    stream_version: u64,
-    event: &NewEvent,
-) -> [u8; 32] {
+pub fn chain_hash(prev_hash: &[u8; 32], stream_id: &str, stream_version: u64, event: &NewEvent) -> [u8; 32] {
     let recorded_at_us = event.recorded_at.unix_timestamp_nanos() / 1_000;
     let canonical = to_canonical_bytes(&json!({
         "event_id": event.event_id.to_string(),
@@ -215,10 +186,7 @@ pub fn verify_chain(events: &[RecordedEvent]) -> Result<(), String> {
     for (i, e) in events.iter().enumerate() {
         let expected_version = i as u64 + 1;
         if e.stream_version != expected_version || e.prev_hash != prev {
-            return Err(format!(
-                "{} v{}: broken link",
-                e.stream_id, e.stream_version
-            ));
+            return Err(format!("{} v{}: broken link", e.stream_id, e.stream_version));
         }
         let new = NewEvent {
             event_id: e.event_id,
@@ -229,10 +197,7 @@ pub fn verify_chain(events: &[RecordedEvent]) -> Result<(), String> {
             recorded_at: e.recorded_at,
         };
         if chain_hash(&prev, &e.stream_id, e.stream_version, &new) != e.hash {
-            return Err(format!(
-                "{} v{}: hash does not match content",
-                e.stream_id, e.stream_version
-            ));
+            return Err(format!("{} v{}: hash does not match content", e.stream_id, e.stream_version));
         }
         prev = e.hash;
     }

@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 
 pub use decide::{CaCommand, NewCa, check_can_sign_subordinate, decide};
 pub use events::{
-    CA_CREATE, CA_DELETE, CA_IMPORT, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE,
-    CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned,
-    CaStatusChanged, CaSubordinateAdded, UnknownEvent,
+    CA_CREATE, CA_DELETE, CA_IMPORT, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE, CA_SUBORDINATE_ADD,
+    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
+    UnknownEvent,
 };
 
 use crate::certificate::CertificateInfo;
@@ -93,18 +93,14 @@ impl Ca {
     /// even before the scheduler has recorded the expiry.
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
         match self.recorded_status {
-            Status::Active | Status::Inactive if self.certificate.expired_at(now) => {
-                Status::Expired
-            }
+            Status::Active | Status::Inactive if self.certificate.expired_at(now) => Status::Expired,
             status => status,
         }
     }
 
     pub fn is_on_hold(&self) -> bool {
         self.recorded_status == Status::Revoked
-            && self
-                .revocation
-                .is_some_and(|r| r.reason == crate::status::RevocationReason::CertificateHold)
+            && self.revocation.is_some_and(|r| r.reason == crate::status::RevocationReason::CertificateHold)
     }
 
     /// Can this CA sign at `now`: active and holding a key.

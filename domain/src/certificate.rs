@@ -29,11 +29,7 @@ pub struct CertificateInfo {
 
 impl CertificateInfo {
     pub fn is_self_signed(&self) -> bool {
-        self.subject == self.issuer
-            && self
-                .authority_key_id
-                .as_ref()
-                .is_none_or(|aki| *aki == self.subject_key_id)
+        self.subject == self.issuer && self.authority_key_id.as_ref().is_none_or(|aki| *aki == self.subject_key_id)
     }
 
     /// RFC 5280 §4.1.2.5: the certificate is valid through `valid_to`, so it has expired once

@@ -24,10 +24,7 @@ impl Period {
     pub fn after(&self, start: OffsetDateTime) -> Option<OffsetDateTime> {
         let year = start.year().checked_add(self.years)?;
         // 29 February plus whole years lands on 28 February in a common year.
-        let shifted = start
-            .replace_year(year)
-            .or_else(|_| (start - Duration::DAY).replace_year(year))
-            .ok()?;
+        let shifted = start.replace_year(year).or_else(|_| (start - Duration::DAY).replace_year(year)).ok()?;
         shifted.checked_add(self.rest)
     }
 }
@@ -39,11 +36,7 @@ pub struct ValidityInput {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub time: Option<OffsetDateTime>,
 }
 
@@ -55,34 +48,27 @@ impl Validity {
                     .duration
                     .as_deref()
                     .ok_or_else(|| DomainError::invalid(field, "a Duration needs 'duration'"))?;
-                Ok(Validity::Duration(
-                    parse_duration(raw).map_err(|m| DomainError::invalid(field, m))?,
-                ))
+                Ok(Validity::Duration(parse_duration(raw).map_err(|m| DomainError::invalid(field, m))?))
             }
             "Time" => input
                 .time
                 .map(Validity::Until)
                 .ok_or_else(|| DomainError::invalid(field, "a Time needs 'time' (RFC 3339)")),
-            other => Err(DomainError::invalid(
-                field,
-                format!("type must be Duration or Time, not '{other}'"),
-            )),
+            other => Err(DomainError::invalid(field, format!("type must be Duration or Time, not '{other}'"))),
         }
     }
 
     /// The notAfter of a certificate issued at `now`, truncated to whole seconds as X.509 stores it.
     pub fn not_after(&self, now: OffsetDateTime) -> Result<OffsetDateTime, DomainError> {
         let end = match self {
-            Validity::Duration(period) => period
-                .after(now)
-                .ok_or_else(|| DomainError::Rule("the validity period is too long".into()))?,
+            Validity::Duration(period) => {
+                period.after(now).ok_or_else(|| DomainError::Rule("the validity period is too long".into()))?
+            }
             Validity::Until(t) => *t,
         };
         let end = end.replace_nanosecond(0).unwrap_or(end);
         if end <= now {
-            return Err(DomainError::Rule(
-                "the validity period ends before it starts".into(),
-            ));
+            return Err(DomainError::Rule("the validity period ends before it starts".into()));
         }
         Ok(end)
     }
@@ -100,9 +86,7 @@ pub fn parse_duration(raw: &str) -> Result<Period, String> {
             digits.push(c);
             continue;
         }
-        let n: i64 = digits
-            .parse()
-            .map_err(|_| format!("'{raw}' is not a duration like 10y or 90d"))?;
+        let n: i64 = digits.parse().map_err(|_| format!("'{raw}' is not a duration like 10y or 90d"))?;
         digits.clear();
         if c == 'y' {
             years = i32::try_from(n)
@@ -119,9 +103,7 @@ pub fn parse_duration(raw: &str) -> Result<Period, String> {
             'd' => Duration::DAY,
             'w' => Duration::WEEK,
             _ => {
-                return Err(format!(
-                    "unknown unit '{c}' in '{raw}' (use s, m, h, d, w, y)"
-                ));
+                return Err(format!("unknown unit '{c}' in '{raw}' (use s, m, h, d, w, y)"));
             }
         };
         total = unit
@@ -146,20 +128,8 @@ mod tests {
 
     #[test]
     fn durations_sum_their_parts() {
-        assert_eq!(
-            parse_duration("10y").unwrap(),
-            Period {
-                years: 10,
-                rest: Duration::ZERO
-            }
-        );
-        assert_eq!(
-            parse_duration("1d12h").unwrap(),
-            Period {
-                years: 0,
-                rest: Duration::hours(36)
-            }
-        );
+        assert_eq!(parse_duration("10y").unwrap(), Period { years: 10, rest: Duration::ZERO });
+        assert_eq!(parse_duration("1d12h").unwrap(), Period { years: 0, rest: Duration::hours(36) });
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("0d").is_err());
         assert!(parse_duration("5x").is_err());
@@ -170,15 +140,10 @@ mod tests {
     fn years_are_calendar_years() {
         let start = datetime!(2026-11-27 13:10:08 UTC);
         let ten_years = Validity::Duration(parse_duration("10y").unwrap());
-        assert_eq!(
-            ten_years.not_after(start).unwrap(),
-            datetime!(2036-11-27 13:10:08 UTC)
-        );
+        assert_eq!(ten_years.not_after(start).unwrap(), datetime!(2036-11-27 13:10:08 UTC));
         let leap = datetime!(2028-02-29 0:00 UTC);
         assert_eq!(
-            Validity::Duration(parse_duration("1y").unwrap())
-                .not_after(leap)
-                .unwrap(),
+            Validity::Duration(parse_duration("1y").unwrap()).not_after(leap).unwrap(),
             datetime!(2029-02-28 0:00 UTC)
         );
     }

@@ -15,10 +15,7 @@ impl CaId {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
         if raw.is_empty() || raw.len() > 128 || !raw.chars().all(ok_char) {
-            return Err(DomainError::invalid(
-                "id",
-                "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~'",
-            ));
+            return Err(DomainError::invalid("id", "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~'"));
         }
         Ok(CaId(raw.to_owned()))
     }
@@ -50,10 +47,7 @@ impl SerialNumber {
         let hex: String = raw.chars().filter(|c| !matches!(c, ':' | '-')).collect();
         let hex = hex.to_ascii_lowercase();
         if hex.is_empty() || hex.len() > 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(DomainError::invalid(
-                "serial_number",
-                "must be 1-20 octets of hex",
-            ));
+            return Err(DomainError::invalid("serial_number", "must be 1-20 octets of hex"));
         }
         Ok(SerialNumber(hex))
     }

@@ -46,10 +46,7 @@ pub fn plan(
     now: OffsetDateTime,
 ) -> Result<IssuancePlan, DomainError> {
     if csr.key_type == KeyType::Rsa && csr.bits < MIN_RSA_BITS {
-        return Err(DomainError::Rule(format!(
-            "{}-bit RSA keys are too weak to certify (minimum 2048)",
-            csr.bits
-        )));
+        return Err(DomainError::Rule(format!("{}-bit RSA keys are too weak to certify (minimum 2048)", csr.bits)));
     }
     profile.crypto_enforcement.check(csr.key_type, csr.bits)?;
 
@@ -65,17 +62,11 @@ pub fn plan(
     };
     let copy_subject_alt_names = profile.honor_extensions && csr.has_subject_alt_names;
     if subject.common_name.is_empty() && subject == Subject::default() && !copy_subject_alt_names {
-        return Err(DomainError::Rule(
-            "the certificate would name nobody: empty subject and no subjectAltName".into(),
-        ));
+        return Err(DomainError::Rule("the certificate would name nobody: empty subject and no subjectAltName".into()));
     }
 
     let requested_ku = profile.honor_key_usage && !csr.key_usage.is_empty();
-    let mut key_usage: Vec<KeyUsage> = if requested_ku {
-        csr.key_usage.clone()
-    } else {
-        profile.key_usage.clone()
-    };
+    let mut key_usage: Vec<KeyUsage> = if requested_ku { csr.key_usage.clone() } else { profile.key_usage.clone() };
     if !profile.sign_as_ca {
         key_usage.retain(|u| !matches!(u, KeyUsage::CertSign | KeyUsage::CrlSign));
     }
@@ -83,26 +74,19 @@ pub fn plan(
     key_usage.sort();
     key_usage.dedup();
     let requested_eku = profile.honor_extended_key_usages && !csr.extended_key_usage.is_empty();
-    let mut extended_key_usage = if requested_eku {
-        csr.extended_key_usage.clone()
-    } else {
-        profile.extended_key_usages.clone()
-    };
+    let mut extended_key_usage =
+        if requested_eku { csr.extended_key_usage.clone() } else { profile.extended_key_usages.clone() };
     extended_key_usage.sort();
     extended_key_usage.dedup();
 
     // Backdated by a minute so relying parties with a slightly slow clock accept it at once.
-    let not_before = (now - Duration::MINUTE)
-        .replace_nanosecond(0)
-        .unwrap_or(now);
+    let not_before = (now - Duration::MINUTE).replace_nanosecond(0).unwrap_or(now);
     let mut not_after = profile.validity()?.not_after(now)?;
     if not_after > issuer_valid_to && !profile.allow_validity_beyond_issuer {
         not_after = issuer_valid_to;
     }
     if not_after <= now {
-        return Err(DomainError::Rule(
-            "the issuer expires too soon to issue anything".into(),
-        ));
+        return Err(DomainError::Rule("the issuer expires too soon to issue anything".into()));
     }
     Ok(IssuancePlan {
         subject,
@@ -135,20 +119,14 @@ mod tests {
             "key_usage": ["DigitalSignature", "KeyEncipherment"],
             "extended_key_usages": ["ServerAuth"],
         });
-        input
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let input: ProfileInput = serde_json::from_value(input).unwrap();
         IssuanceProfile::parse(ProfileId::parse("p").unwrap(), input).unwrap()
     }
 
     fn csr(key_type: KeyType, bits: u32) -> CsrFacts {
         CsrFacts {
-            subject: Subject {
-                common_name: "svc.example.test".into(),
-                ..Subject::default()
-            },
+            subject: Subject { common_name: "svc.example.test".into(), ..Subject::default() },
             key_type,
             bits,
             key_usage: vec![KeyUsage::CertSign],
@@ -159,17 +137,8 @@ mod tests {
 
     #[test]
     fn the_profile_decides_usages_unless_told_to_honor_the_request() {
-        let plan = plan(
-            &profile(json!({})),
-            &csr(KeyType::Rsa, 2048),
-            ISSUER_END,
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            plan.key_usage,
-            vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]
-        );
+        let plan = plan(&profile(json!({})), &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
+        assert_eq!(plan.key_usage, vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]);
         assert_eq!(plan.extended_key_usage, vec![ExtendedKeyUsage::ServerAuth]);
         assert!(!plan.is_ca);
         let honoring = profile(json!({"honor_extended_key_usages": true}));
@@ -182,46 +151,27 @@ mod tests {
         let honoring = profile(json!({"honor_key_usage": true}));
         let plan = plan(&honoring, &csr(KeyType::Ecdsa, 256), ISSUER_END, NOW).unwrap();
         assert!(plan.key_usage.is_empty(), "{:?}", plan.key_usage);
-        let plan = super::plan(
-            &profile(json!({})),
-            &csr(KeyType::Ecdsa, 256),
-            ISSUER_END,
-            NOW,
-        )
-        .unwrap();
+        let plan = super::plan(&profile(json!({})), &csr(KeyType::Ecdsa, 256), ISSUER_END, NOW).unwrap();
         assert_eq!(plan.key_usage, vec![KeyUsage::DigitalSignature]);
     }
 
     #[test]
     fn crypto_enforcement_names_the_rule_it_breaks() {
-        let strict = profile(
-            json!({"crypto_enforcement": {"enabled": true, "allow_ecdsa_keys": true,
-            "allowed_ecdsa_key_sizes": [256, 384], "allow_rsa_keys": true, "allowed_rsa_key_sizes": [3072]}}),
-        );
+        let strict = profile(json!({"crypto_enforcement": {"enabled": true, "allow_ecdsa_keys": true,
+            "allowed_ecdsa_key_sizes": [256, 384], "allow_rsa_keys": true, "allowed_rsa_key_sizes": [3072]}}));
         assert!(plan(&strict, &csr(KeyType::Ecdsa, 384), ISSUER_END, NOW).is_ok());
-        let err = plan(&strict, &csr(KeyType::Ecdsa, 521), ISSUER_END, NOW)
-            .unwrap_err()
-            .to_string();
+        let err = plan(&strict, &csr(KeyType::Ecdsa, 521), ISSUER_END, NOW).unwrap_err().to_string();
         assert!(err.contains("allowed_ecdsa_key_sizes"), "{err}");
-        let err = plan(&strict, &csr(KeyType::Ed25519, 256), ISSUER_END, NOW)
-            .unwrap_err()
-            .to_string();
+        let err = plan(&strict, &csr(KeyType::Ed25519, 256), ISSUER_END, NOW).unwrap_err().to_string();
         assert!(err.contains("allow_ed25519_keys"), "{err}");
-        let err = plan(&strict, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW)
-            .unwrap_err()
-            .to_string();
+        let err = plan(&strict, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap_err().to_string();
         assert!(err.contains("allowed_rsa_key_sizes"), "{err}");
     }
 
     #[test]
     fn weak_rsa_is_refused_even_without_enforcement() {
         assert!(matches!(
-            plan(
-                &profile(json!({})),
-                &csr(KeyType::Rsa, 1024),
-                ISSUER_END,
-                NOW
-            ),
+            plan(&profile(json!({})), &csr(KeyType::Rsa, 1024), ISSUER_END, NOW),
             Err(DomainError::Rule(_))
         ));
     }
@@ -229,37 +179,18 @@ mod tests {
     #[test]
     fn validity_is_cut_to_the_issuers_unless_allowed_beyond() {
         let long = profile(json!({"validity": {"type": "Duration", "duration": "2y"}}));
-        assert_eq!(
-            plan(&long, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW)
-                .unwrap()
-                .not_after,
-            ISSUER_END
-        );
-        let beyond = profile(
-            json!({"validity": {"type": "Duration", "duration": "2y"}, "allow_validity_beyond_issuer": true}),
-        );
-        assert!(
-            plan(&beyond, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW)
-                .unwrap()
-                .not_after
-                > ISSUER_END
-        );
-        let short = plan(
-            &profile(json!({})),
-            &csr(KeyType::Rsa, 2048),
-            ISSUER_END,
-            NOW,
-        )
-        .unwrap();
+        assert_eq!(plan(&long, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap().not_after, ISSUER_END);
+        let beyond =
+            profile(json!({"validity": {"type": "Duration", "duration": "2y"}, "allow_validity_beyond_issuer": true}));
+        assert!(plan(&beyond, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap().not_after > ISSUER_END);
+        let short = plan(&profile(json!({})), &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
         assert_eq!(short.not_after, NOW + Duration::days(90));
         assert!(short.not_before < NOW);
     }
 
     #[test]
     fn a_fixed_subject_keeps_the_requested_common_name_when_it_has_none() {
-        let fixed = profile(
-            json!({"honor_subject": false, "subject": {"organization": "Acme", "country": "ES"}}),
-        );
+        let fixed = profile(json!({"honor_subject": false, "subject": {"organization": "Acme", "country": "ES"}}));
         let plan = plan(&fixed, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
         assert_eq!(plan.subject.organization, "Acme");
         assert_eq!(plan.subject.common_name, "svc.example.test");
@@ -268,18 +199,11 @@ mod tests {
     #[test]
     fn profiles_are_validated() {
         let parse = |v: serde_json::Value| {
-            let mut input =
-                json!({"name": "x", "validity": {"type": "Duration", "duration": "1y"}});
-            input
-                .as_object_mut()
-                .unwrap()
-                .extend(v.as_object().unwrap().clone());
+            let mut input = json!({"name": "x", "validity": {"type": "Duration", "duration": "1y"}});
+            input.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
             serde_json::from_value::<ProfileInput>(input)
                 .map_err(|e| e.to_string())
-                .and_then(|i| {
-                    IssuanceProfile::parse(ProfileId::parse("p").unwrap(), i)
-                        .map_err(|e| e.to_string())
-                })
+                .and_then(|i| IssuanceProfile::parse(ProfileId::parse("p").unwrap(), i).map_err(|e| e.to_string()))
         };
         assert!(parse(json!({})).is_ok());
         assert!(parse(json!({"validity": {"type": "Duration", "duration": "0d"}})).is_err());

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-pub use events::{
-    CertificateEvent, CertificateIssued, CertificateMetadataUpdated, CertificateStatusChanged,
-};
+pub use events::{CertificateEvent, CertificateIssued, CertificateMetadataUpdated, CertificateStatusChanged};
 
 use crate::DomainError;
 use crate::ca::IssuerMetadata;
@@ -37,18 +35,14 @@ impl IssuedCertificate {
     /// Never ACTIVE (or INACTIVE) past notAfter, whether or not the expiry was recorded.
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
         match self.recorded_status {
-            Status::Active | Status::Inactive if self.certificate.expired_at(now) => {
-                Status::Expired
-            }
+            Status::Active | Status::Inactive if self.certificate.expired_at(now) => Status::Expired,
             status => status,
         }
     }
 
     pub fn is_on_hold(&self) -> bool {
         self.recorded_status == Status::Revoked
-            && self
-                .revocation
-                .is_some_and(|r| r.reason == RevocationReason::CertificateHold)
+            && self.revocation.is_some_and(|r| r.reason == RevocationReason::CertificateHold)
     }
 
     pub fn serial(&self) -> &SerialNumber {
@@ -87,25 +81,18 @@ pub fn decide(
     now: OffsetDateTime,
 ) -> Result<Vec<CertificateEvent>, DomainError> {
     match (state, command) {
-        (
-            None,
-            CertificateCommand::Issue {
-                certificate,
-                issuer_metadata,
-                profile_id,
-                metadata,
-            },
-        ) => Ok(vec![CertificateEvent::Issued(CertificateIssued {
-            certificate: (**certificate).clone(),
-            issuer_metadata: issuer_metadata.clone(),
-            profile_id: profile_id.clone(),
-            metadata: metadata.clone(),
-            at: now,
-        })]),
-        (Some(c), CertificateCommand::Issue { .. }) => Err(DomainError::Conflict(format!(
-            "certificate {} already exists",
-            c.serial()
-        ))),
+        (None, CertificateCommand::Issue { certificate, issuer_metadata, profile_id, metadata }) => {
+            Ok(vec![CertificateEvent::Issued(CertificateIssued {
+                certificate: (**certificate).clone(),
+                issuer_metadata: issuer_metadata.clone(),
+                profile_id: profile_id.clone(),
+                metadata: metadata.clone(),
+                at: now,
+            })])
+        }
+        (Some(c), CertificateCommand::Issue { .. }) => {
+            Err(DomainError::Conflict(format!("certificate {} already exists", c.serial())))
+        }
         (None, _) => Err(DomainError::NotFound("certificate".into())),
         (Some(c), CertificateCommand::CascadeRevoke { from }) => {
             let current = c.status_at(now);
@@ -118,31 +105,21 @@ pub fn decide(
             let current = c.status_at(now);
             let what = format!("certificate {}", c.serial());
             let current_reason = c.revocation.map(|r| r.reason);
-            Ok(transition(
-                &what,
-                current,
-                c.is_on_hold(),
-                current_reason,
-                *status,
-                *reason,
-                now,
-            )?
-            .map(|t| status_changed(current, t, None, now))
-            .into_iter()
-            .collect())
+            Ok(transition(&what, current, c.is_on_hold(), current_reason, *status, *reason, now)?
+                .map(|t| status_changed(current, t, None, now))
+                .into_iter()
+                .collect())
         }
         (Some(c), CertificateCommand::UpdateMetadata { patch }) => {
             let metadata = apply_patch(&c.metadata, patch)?;
             Ok(if metadata == c.metadata {
                 vec![]
             } else {
-                vec![CertificateEvent::MetadataUpdated(
-                    CertificateMetadataUpdated {
-                        patch: patch.clone(),
-                        metadata,
-                        at: now,
-                    },
-                )]
+                vec![CertificateEvent::MetadataUpdated(CertificateMetadataUpdated {
+                    patch: patch.clone(),
+                    metadata,
+                    at: now,
+                })]
             })
         }
     }
@@ -163,10 +140,7 @@ fn status_changed(
     })
 }
 
-pub fn evolve(
-    state: Option<IssuedCertificate>,
-    event: &CertificateEvent,
-) -> Option<IssuedCertificate> {
+pub fn evolve(state: Option<IssuedCertificate>, event: &CertificateEvent) -> Option<IssuedCertificate> {
     let mut c = match (state, event) {
         (None, CertificateEvent::Issued(e)) => {
             return Some(IssuedCertificate {
@@ -200,8 +174,6 @@ pub fn evolve(
     Some(c)
 }
 
-pub fn replay<'a>(
-    events: impl IntoIterator<Item = &'a CertificateEvent>,
-) -> Option<IssuedCertificate> {
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a CertificateEvent>) -> Option<IssuedCertificate> {
     events.into_iter().fold(None, evolve)
 }

@@ -33,11 +33,8 @@ pub struct KeySpec {
 }
 
 impl KeySpec {
-    pub const SUPPORTED: [(KeyType, &'static [u32]); 3] = [
-        (KeyType::Rsa, &[2048, 3072, 4096]),
-        (KeyType::Ecdsa, &[256, 384, 521]),
-        (KeyType::Ed25519, &[256]),
-    ];
+    pub const SUPPORTED: [(KeyType, &'static [u32]); 3] =
+        [(KeyType::Rsa, &[2048, 3072, 4096]), (KeyType::Ecdsa, &[256, 384, 521]), (KeyType::Ed25519, &[256])];
 
     /// `type` is matched case-insensitively; Ed25519 accepts `bits` 0 or 256.
     pub fn parse(key_type: &str, bits: u32) -> Result<Self, DomainError> {
@@ -52,23 +49,12 @@ impl KeySpec {
                 ));
             }
         };
-        let bits = if key_type == KeyType::Ed25519 && bits == 0 {
-            256
-        } else {
-            bits
-        };
-        let sizes = Self::SUPPORTED
-            .iter()
-            .find(|(t, _)| *t == key_type)
-            .map(|(_, s)| *s)
-            .unwrap_or_default();
+        let bits = if key_type == KeyType::Ed25519 && bits == 0 { 256 } else { bits };
+        let sizes = Self::SUPPORTED.iter().find(|(t, _)| *t == key_type).map(|(_, s)| *s).unwrap_or_default();
         if !sizes.contains(&bits) {
             return Err(DomainError::invalid(
                 "key_metadata.bits",
-                format!(
-                    "{} keys must be one of {sizes:?} bits, not {bits}",
-                    key_type.as_str()
-                ),
+                format!("{} keys must be one of {sizes:?} bits, not {bits}", key_type.as_str()),
             ));
         }
         Ok(KeySpec { key_type, bits })
@@ -102,11 +88,7 @@ impl KeyMetadata {
             KeyType::Ecdsa if bits < 256 => KeyStrength::Medium,
             _ => KeyStrength::High,
         };
-        KeyMetadata {
-            key_type,
-            bits,
-            strength,
-        }
+        KeyMetadata { key_type, bits, strength }
     }
 }
 
@@ -126,17 +108,8 @@ mod tests {
 
     #[test]
     fn strength_follows_lamassu() {
-        assert_eq!(
-            KeyMetadata::new(KeyType::Rsa, 2048).strength,
-            KeyStrength::Medium
-        );
-        assert_eq!(
-            KeyMetadata::new(KeyType::Rsa, 3072).strength,
-            KeyStrength::High
-        );
-        assert_eq!(
-            KeyMetadata::new(KeyType::Ecdsa, 256).strength,
-            KeyStrength::High
-        );
+        assert_eq!(KeyMetadata::new(KeyType::Rsa, 2048).strength, KeyStrength::Medium);
+        assert_eq!(KeyMetadata::new(KeyType::Rsa, 3072).strength, KeyStrength::High);
+        assert_eq!(KeyMetadata::new(KeyType::Ecdsa, 256).strength, KeyStrength::High);
     }
 }

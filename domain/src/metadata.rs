@@ -11,13 +11,10 @@ pub fn apply_patch(current: &Metadata, patch: &Value) -> Result<Metadata, Domain
     let patch: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| DomainError::invalid("patch", format!("not an RFC 6902 JSON Patch: {e}")))?;
     let mut doc = Value::Object(current.clone());
-    json_patch::patch(&mut doc, &patch)
-        .map_err(|e| DomainError::Rule(format!("patch does not apply: {e}")))?;
+    json_patch::patch(&mut doc, &patch).map_err(|e| DomainError::Rule(format!("patch does not apply: {e}")))?;
     match doc {
         Value::Object(map) => Ok(map),
-        _ => Err(DomainError::Rule(
-            "metadata must remain a JSON object".into(),
-        )),
+        _ => Err(DomainError::Rule("metadata must remain a JSON object".into())),
     }
 }
 
@@ -31,11 +28,7 @@ mod tests {
         let current = json!({"env": "prod"}).as_object().cloned().unwrap();
         let patch = json!([{"op": "add", "path": "/team", "value": "pki"}, {"op": "remove", "path": "/nope"}]);
         assert!(apply_patch(&current, &patch).is_err());
-        let ok = apply_patch(
-            &current,
-            &json!([{"op": "replace", "path": "/env", "value": "dev"}]),
-        )
-        .unwrap();
+        let ok = apply_patch(&current, &json!([{"op": "replace", "path": "/env", "value": "dev"}])).unwrap();
         assert_eq!(ok["env"], "dev");
     }
 

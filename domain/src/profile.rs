@@ -44,16 +44,8 @@ impl CryptoEnforcement {
             return Ok(());
         }
         let (allowed, sizes, name) = match key_type {
-            KeyType::Rsa => (
-                self.allow_rsa_keys,
-                &self.allowed_rsa_key_sizes,
-                "allow_rsa_keys",
-            ),
-            KeyType::Ecdsa => (
-                self.allow_ecdsa_keys,
-                &self.allowed_ecdsa_key_sizes,
-                "allow_ecdsa_keys",
-            ),
+            KeyType::Rsa => (self.allow_rsa_keys, &self.allowed_rsa_key_sizes, "allow_rsa_keys"),
+            KeyType::Ecdsa => (self.allow_ecdsa_keys, &self.allowed_ecdsa_key_sizes, "allow_ecdsa_keys"),
             KeyType::Ed25519 => (self.allow_ed25519_keys, &Vec::new(), "allow_ed25519_keys"),
         };
         if !allowed {
@@ -63,11 +55,7 @@ impl CryptoEnforcement {
             )));
         }
         if !sizes.is_empty() && !sizes.contains(&bits) {
-            let field = if key_type == KeyType::Rsa {
-                "allowed_rsa_key_sizes"
-            } else {
-                "allowed_ecdsa_key_sizes"
-            };
+            let field = if key_type == KeyType::Rsa { "allowed_rsa_key_sizes" } else { "allowed_ecdsa_key_sizes" };
             return Err(DomainError::Rule(format!(
                 "crypto_enforcement.{field}: {bits}-bit {} keys are not accepted (allowed: {sizes:?})",
                 key_type.as_str()
@@ -143,53 +131,33 @@ impl IssuanceProfile {
             return Err(DomainError::invalid("validity", "at most 100 years"));
         }
         if input.sign_as_ca && !input.key_usage.contains(&KeyUsage::CertSign) {
-            return Err(DomainError::invalid(
-                "key_usage",
-                "a sign_as_ca profile must include CertSign",
-            ));
+            return Err(DomainError::invalid("key_usage", "a sign_as_ca profile must include CertSign"));
         }
         if input.path_len.is_some() && !input.sign_as_ca {
-            return Err(DomainError::invalid(
-                "path_len",
-                "only applies to sign_as_ca profiles",
-            ));
+            return Err(DomainError::invalid("path_len", "only applies to sign_as_ca profiles"));
         }
         if !input.honor_subject && input.subject.is_none() {
-            return Err(DomainError::invalid(
-                "subject",
-                "required when honor_subject is false",
-            ));
+            return Err(DomainError::invalid("subject", "required when honor_subject is false"));
         }
         let enforcement = &input.crypto_enforcement;
-        if let Some(bad) = enforcement
-            .allowed_rsa_key_sizes
-            .iter()
-            .find(|b| !(2048..=8192).contains(*b) || **b % 8 != 0)
+        if let Some(bad) =
+            enforcement.allowed_rsa_key_sizes.iter().find(|b| !(2048..=8192).contains(*b) || **b % 8 != 0)
         {
             return Err(DomainError::invalid(
                 "crypto_enforcement.allowed_rsa_key_sizes",
                 format!("{bad} is not an RSA size Shedu signs (2048-8192, a multiple of 8)"),
             ));
         }
-        if let Some(bad) = enforcement
-            .allowed_ecdsa_key_sizes
-            .iter()
-            .find(|b| ![256, 384, 521].contains(*b))
-        {
+        if let Some(bad) = enforcement.allowed_ecdsa_key_sizes.iter().find(|b| ![256, 384, 521].contains(*b)) {
             return Err(DomainError::invalid(
                 "crypto_enforcement.allowed_ecdsa_key_sizes",
                 format!("{bad} is not an ECDSA curve size (256, 384, 521)"),
             ));
         }
         if enforcement.enabled
-            && !(enforcement.allow_rsa_keys
-                || enforcement.allow_ecdsa_keys
-                || enforcement.allow_ed25519_keys)
+            && !(enforcement.allow_rsa_keys || enforcement.allow_ecdsa_keys || enforcement.allow_ed25519_keys)
         {
-            return Err(DomainError::invalid(
-                "crypto_enforcement",
-                "enabled but accepts no key type",
-            ));
+            return Err(DomainError::invalid("crypto_enforcement", "enabled but accepts no key type"));
         }
         let mut key_usage = input.key_usage;
         key_usage.sort();

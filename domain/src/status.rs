@@ -15,12 +15,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
-        Status::Active,
-        Status::Expired,
-        Status::Revoked,
-        Status::Inactive,
-    ];
+    pub const ALL: [Status; 4] = [Status::Active, Status::Expired, Status::Revoked, Status::Inactive];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,16 +69,12 @@ impl RevocationReason {
             return RevocationReason::ALL
                 .into_iter()
                 .find(|r| *r as u8 == code)
-                .ok_or_else(|| {
-                    DomainError::invalid("revocation_reason", format!("no reason has code {code}"))
-                });
+                .ok_or_else(|| DomainError::invalid("revocation_reason", format!("no reason has code {code}")));
         }
         RevocationReason::ALL
             .into_iter()
             .find(|r| format!("{r:?}").eq_ignore_ascii_case(raw))
-            .ok_or_else(|| {
-                DomainError::invalid("revocation_reason", format!("unknown reason '{raw}'"))
-            })
+            .ok_or_else(|| DomainError::invalid("revocation_reason", format!("unknown reason '{raw}'")))
     }
 
     /// RemoveFromCRL only appears in delta CRLs; it cannot be a reason to revoke.
@@ -125,46 +116,27 @@ pub fn transition(
         ));
     }
     if reason.is_some() && target != Status::Revoked {
-        return Err(DomainError::invalid(
-            "revocation_reason",
-            "only applies to status REVOKED",
-        ));
+        return Err(DomainError::invalid("revocation_reason", "only applies to status REVOKED"));
     }
     if current == Status::Expired {
-        return Err(DomainError::Conflict(format!(
-            "{what} is EXPIRED; EXPIRED is terminal"
-        )));
+        return Err(DomainError::Conflict(format!("{what} is EXPIRED; EXPIRED is terminal")));
     }
     if current == Status::Revoked && !on_hold {
-        return Err(DomainError::Conflict(format!(
-            "{what} is revoked for good; only a CertificateHold can be lifted"
-        )));
+        return Err(DomainError::Conflict(format!("{what} is revoked for good; only a CertificateHold can be lifted")));
     }
     match target {
         Status::Revoked => {
             let reason = reason.unwrap_or(RevocationReason::Unspecified);
             if !reason.can_revoke() {
-                return Err(DomainError::invalid(
-                    "revocation_reason",
-                    "RemoveFromCRL is not a reason to revoke",
-                ));
+                return Err(DomainError::invalid("revocation_reason", "RemoveFromCRL is not a reason to revoke"));
             }
             if current_reason == Some(reason) {
                 return Ok(None);
             }
-            Ok(Some(Transition {
-                status: Status::Revoked,
-                revocation: Some(Revocation {
-                    reason,
-                    revoked_at: now,
-                }),
-            }))
+            Ok(Some(Transition { status: Status::Revoked, revocation: Some(Revocation { reason, revoked_at: now }) }))
         }
         _ if target == current => Ok(None),
-        _ => Ok(Some(Transition {
-            status: target,
-            revocation: None,
-        })),
+        _ => Ok(Some(Transition { status: target, revocation: None })),
     }
 }
 
@@ -175,10 +147,7 @@ pub fn cascade(current: Status, on_hold: bool, now: OffsetDateTime) -> Option<Tr
     }
     Some(Transition {
         status: Status::Revoked,
-        revocation: Some(Revocation {
-            reason: RevocationReason::CessationOfOperation,
-            revoked_at: now,
-        }),
+        revocation: Some(Revocation { reason: RevocationReason::CessationOfOperation, revoked_at: now }),
     })
 }
 
@@ -188,14 +157,8 @@ mod tests {
 
     #[test]
     fn reasons_parse_by_name_or_code() {
-        assert_eq!(
-            RevocationReason::parse("keycompromise").unwrap(),
-            RevocationReason::KeyCompromise
-        );
-        assert_eq!(
-            RevocationReason::parse("6").unwrap(),
-            RevocationReason::CertificateHold
-        );
+        assert_eq!(RevocationReason::parse("keycompromise").unwrap(), RevocationReason::KeyCompromise);
+        assert_eq!(RevocationReason::parse("6").unwrap(), RevocationReason::CertificateHold);
         assert!(RevocationReason::parse("7").is_err());
         assert!(RevocationReason::parse("Bored").is_err());
     }

@@ -42,10 +42,7 @@ impl Subject {
             return Err(DomainError::invalid("subject.common_name", "is required"));
         }
         if subject.common_name.chars().count() > UB_COMMON_NAME {
-            return Err(DomainError::invalid(
-                "subject.common_name",
-                "at most 64 characters",
-            ));
+            return Err(DomainError::invalid("subject.common_name", "at most 64 characters"));
         }
         for (field, value) in [
             ("subject.organization", &subject.organization),
@@ -58,13 +55,9 @@ impl Subject {
             }
         }
         let country_ok = subject.country.is_empty()
-            || (subject.country.len() == 2
-                && subject.country.chars().all(|c| c.is_ascii_alphabetic()));
+            || (subject.country.len() == 2 && subject.country.chars().all(|c| c.is_ascii_alphabetic()));
         if !country_ok {
-            return Err(DomainError::invalid(
-                "subject.country",
-                "must be a two-letter ISO 3166 code",
-            ));
+            return Err(DomainError::invalid("subject.country", "must be a two-letter ISO 3166 code"));
         }
         Ok(subject)
     }
@@ -75,19 +68,13 @@ mod tests {
     use super::*;
 
     fn with_cn(cn: &str) -> Subject {
-        Subject {
-            common_name: cn.into(),
-            ..Subject::default()
-        }
+        Subject { common_name: cn.into(), ..Subject::default() }
     }
 
     #[test]
     fn a_subject_needs_a_common_name() {
         assert!(Subject::parse(with_cn("  ")).is_err());
-        assert_eq!(
-            Subject::parse(with_cn(" Root ")).unwrap().common_name,
-            "Root"
-        );
+        assert_eq!(Subject::parse(with_cn(" Root ")).unwrap().common_name, "Root");
     }
 
     #[test]

@@ -26,10 +26,7 @@ impl KeyUsage {
         match key_type {
             KeyType::Rsa => !matches!(self, KeyAgreement | EncipherOnly | DecipherOnly),
             KeyType::Ecdsa => !matches!(self, KeyEncipherment | DataEncipherment),
-            KeyType::Ed25519 => matches!(
-                self,
-                DigitalSignature | ContentCommitment | CertSign | CrlSign
-            ),
+            KeyType::Ed25519 => matches!(self, DigitalSignature | ContentCommitment | CertSign | CrlSign),
         }
     }
 }

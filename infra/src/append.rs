@@ -2,8 +2,7 @@
 //! and the hash chain.
 
 use shedu_commands::event_store::{
-    AppendRequest, Appended, ExpectedVersion, NewEvent, StoreError, StreamGuard, StreamWrite,
-    chain_hash,
+    AppendRequest, Appended, ExpectedVersion, NewEvent, StoreError, StreamGuard, StreamWrite, chain_hash,
 };
 
 /// A step of an append, in the order streams must be locked: by stream id, so two appends that
@@ -23,20 +22,11 @@ impl Step<'_> {
 }
 
 pub fn steps(request: &AppendRequest) -> Result<Vec<Step<'_>>, StoreError> {
-    let mut steps: Vec<Step<'_>> = request
-        .guards
-        .iter()
-        .map(Step::Guard)
-        .chain(request.writes.iter().map(Step::Write))
-        .collect();
+    let mut steps: Vec<Step<'_>> =
+        request.guards.iter().map(Step::Guard).chain(request.writes.iter().map(Step::Write)).collect();
     steps.sort_by(|a, b| a.stream_id().cmp(b.stream_id()));
-    if steps
-        .windows(2)
-        .any(|w| w[0].stream_id() == w[1].stream_id())
-    {
-        return Err(StoreError::InvalidAppend(
-            "a stream appears twice in one append".into(),
-        ));
+    if steps.windows(2).any(|w| w[0].stream_id() == w[1].stream_id()) {
+        return Err(StoreError::InvalidAppend("a stream appears twice in one append".into()));
     }
     if request.writes.iter().all(|w| w.events.is_empty()) {
         return Err(StoreError::InvalidAppend("nothing to append".into()));
@@ -95,9 +85,7 @@ pub fn chained<'a>(
 }
 
 pub fn to_hash(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
+    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
 }
 
 /// Decides whether a failed append was a retry of one already stored. `found` holds, for each
@@ -106,34 +94,19 @@ pub fn idempotent_result(
     request: &AppendRequest,
     found: &[(i64, String, u64)],
 ) -> Result<Option<Appended>, StoreError> {
-    let wanted: Vec<(&str, &NewEvent)> = request
-        .writes
-        .iter()
-        .flat_map(|w| w.events.iter().map(move |e| (w.stream_id.as_str(), e)))
-        .collect();
+    let wanted: Vec<(&str, &NewEvent)> =
+        request.writes.iter().flat_map(|w| w.events.iter().map(move |e| (w.stream_id.as_str(), e))).collect();
     if found.is_empty() {
         return Ok(None);
     }
-    if found.len() != wanted.len()
-        || found
-            .iter()
-            .zip(&wanted)
-            .any(|(f, (stream, _))| f.1 != *stream)
-    {
+    if found.len() != wanted.len() || found.iter().zip(&wanted).any(|(f, (stream, _))| f.1 != *stream) {
         return Err(StoreError::DuplicateEvent(wanted[0].1.event_id));
     }
     let first_position = found.iter().map(|f| f.0).min().unwrap_or_default();
     let last_position = found.iter().map(|f| f.0).max().unwrap_or_default();
-    Ok(Some(Appended {
-        first_position,
-        last_position,
-    }))
+    Ok(Some(Appended { first_position, last_position }))
 }
 
 pub fn event_ids(request: &AppendRequest) -> Vec<uuid::Uuid> {
-    request
-        .writes
-        .iter()
-        .flat_map(|w| w.events.iter().map(|e| e.event_id))
-        .collect()
+    request.writes.iter().flat_map(|w| w.events.iter().map(|e| e.event_id)).collect()
 }

@@ -39,8 +39,7 @@ pub struct EngineConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
@@ -59,11 +58,7 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
         kek_env: None,
         kek_file: None,
     }];
-    let configs = if configs.is_empty() {
-        &default_config[..]
-    } else {
-        configs
-    };
+    let configs = if configs.is_empty() { &default_config[..] } else { configs };
     let mut engines: Vec<Arc<dyn CryptoEngine>> = Vec::new();
     let mut default = None;
     for config in configs {
@@ -88,10 +83,7 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
                 ));
             }
             other => {
-                return Err(format!(
-                    "engine '{}': unknown type '{other}' (software, pkcs11, aws_kms)",
-                    config.id
-                ));
+                return Err(format!("engine '{}': unknown type '{other}' (software, pkcs11, aws_kms)", config.id));
             }
         }
     }
@@ -105,8 +97,8 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
 
 fn software_kek(config: &EngineConfig, data_dir: &Path) -> Result<Kek, String> {
     if let Some(path) = &config.kek_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read KEK file {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read KEK file {}: {e}", path.display()))?;
         return Kek::from_hex(&text);
     }
     let env = config.kek_env.as_deref().unwrap_or(DEFAULT_KEK_ENV);

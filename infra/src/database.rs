@@ -86,23 +86,15 @@ pub(crate) const ABANDONED_CLAIM_US: i64 = 60_000_000;
 pub(crate) type IdempotencyRow = (String, Option<i64>, Option<String>, Option<Vec<u8>>);
 
 /// Interprets an existing idempotency row for a new claim of its key.
-pub(crate) fn claim_from_row(
-    row: Option<IdempotencyRow>,
-    request_hash: &str,
-) -> Result<Claim, StoreError> {
+pub(crate) fn claim_from_row(row: Option<IdempotencyRow>, request_hash: &str) -> Result<Claim, StoreError> {
     match row {
         // Released between our insert and this read: the caller may simply try again.
         None => Ok(Claim::InFlight),
         Some((hash, _, _, _)) if hash != request_hash => Ok(Claim::Mismatch),
         Some((_, Some(status), headers, body)) => {
-            let headers: Vec<(String, String)> =
-                serde_json::from_str(headers.as_deref().unwrap_or("[]"))
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok(Claim::Replay(StoredResponse {
-                status: status as u16,
-                headers,
-                body: body.unwrap_or_default(),
-            }))
+            let headers: Vec<(String, String)> = serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Claim::Replay(StoredResponse { status: status as u16, headers, body: body.unwrap_or_default() }))
         }
         Some(_) => Ok(Claim::InFlight),
     }

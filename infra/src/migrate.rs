@@ -19,4 +19,5 @@ pub const SQLITE: &[Migration] =
 pub const POSTGRES: &[Migration] =
     migrations!("postgres": "20261127000001_create_event_log", "20261127000002_create_views");
 
-pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS shedu_migrations (version TEXT PRIMARY KEY, applied_at_us BIGINT NOT NULL)";
+pub const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS shedu_migrations (version TEXT PRIMARY KEY, applied_at_us BIGINT NOT NULL)";

@@ -50,29 +50,22 @@ impl PgDb {
             conn.execute(CREATE_TABLE).await.map_err(unavailable)?;
             let mut applied = Vec::new();
             for migration in POSTGRES {
-                let done: Option<(String,)> =
-                    sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = $1")
-                        .bind(migration.version)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(unavailable)?;
+                let done: Option<(String,)> = sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = $1")
+                    .bind(migration.version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
                 if done.is_some() {
                     continue;
                 }
-                let mut tx = sqlx::Connection::begin(&mut *conn)
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(unavailable)?;
+                tx.execute(sqlx::raw_sql(migration.sql)).await.map_err(unavailable)?;
+                sqlx::query("INSERT INTO shedu_migrations (version, applied_at_us) VALUES ($1, $2)")
+                    .bind(migration.version)
+                    .bind(crate::timestamps::now_us())
+                    .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
-                tx.execute(sqlx::raw_sql(migration.sql))
-                    .await
-                    .map_err(unavailable)?;
-                sqlx::query(
-                    "INSERT INTO shedu_migrations (version, applied_at_us) VALUES ($1, $2)",
-                )
-                .bind(migration.version)
-                .bind(crate::timestamps::now_us())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
                 tx.commit().await.map_err(unavailable)?;
                 applied.push(migration.version);
             }
@@ -88,10 +81,7 @@ impl PgDb {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
         Ok(())
     }
 }

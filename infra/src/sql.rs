@@ -26,11 +26,7 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(dialect: Dialect, start: &str) -> Self {
-        Sql {
-            dialect,
-            text: start.to_owned(),
-            binds: Vec::new(),
-        }
+        Sql { dialect, text: start.to_owned(), binds: Vec::new() }
     }
 
     /// Adds a bound value and returns its placeholder.
@@ -82,48 +78,42 @@ pub fn ca_list(dialect: Dialect, query: &ListQuery, now: time::OffsetDateTime) -
         sql.text.push_str(&format!(" AND ({condition})"));
     }
     let column = ca_column(query.sort_by);
-    let (cmp, order) = if query.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
+    let (cmp, order) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(after) = &query.after {
         let value = match &after.value {
             SortValue::Number(n) => sql.bind(Bind::Int(*n)),
             SortValue::Text(t) => sql.bind(Bind::Text(t.clone())),
         };
         let id = sql.bind(Bind::Text(after.id.clone()));
-        sql.text
-            .push_str(&format!(" AND ({column}, id) {cmp} ({value}, {id})"));
+        sql.text.push_str(&format!(" AND ({column}, id) {cmp} ({value}, {id})"));
     }
     let limit = sql.bind(Bind::Int(query.page_size as i64 + 1));
-    sql.text.push_str(&format!(
-        " ORDER BY {column} {order}, id {order} LIMIT {limit}"
-    ));
+    sql.text.push_str(&format!(" ORDER BY {column} {order}, id {order} LIMIT {limit}"));
     sql
 }
 
 /// Status as read at `now`: a CA past notAfter is EXPIRED whatever the scheduler has recorded.
 fn status_condition(sql: &mut Sql, filter: &Filter, now_us: i64) -> String {
     let mut one = |status: &str| -> String {
-        let now = sql.bind(Bind::Int(now_us));
         match status {
-            "ACTIVE" | "INACTIVE" => format!("(status = '{status}' AND valid_to_us >= {now})"),
-            "EXPIRED" => format!(
-                "(status = 'EXPIRED' OR (status IN ('ACTIVE', 'INACTIVE') AND valid_to_us < {now}))"
-            ),
+            "ACTIVE" | "INACTIVE" => {
+                let now = sql.bind(Bind::Int(now_us));
+                format!("(status = '{status}' AND valid_to_us >= {now})")
+            }
+            "EXPIRED" => {
+                let now = sql.bind(Bind::Int(now_us));
+                format!("(status = 'EXPIRED' OR (status IN ('ACTIVE', 'INACTIVE') AND valid_to_us < {now}))")
+            }
+            "REVOKED" => "(status = 'REVOKED')".to_owned(),
             // Enum values were checked against the field's list when the filter was parsed.
-            _ => "(status = 'REVOKED')".to_owned(),
+            _ => "1 = 0".to_owned(),
         }
     };
+
     match (&filter.op, &filter.value) {
         (Op::Eq, Value::Text(s)) => one(s),
         (Op::Ne, Value::Text(s)) => format!("NOT {}", one(s)),
-        (Op::In, Value::List(items)) => items
-            .iter()
-            .map(|s| one(s))
-            .collect::<Vec<_>>()
-            .join(" OR "),
+        (Op::In, Value::List(items)) => items.iter().map(|s| one(s)).collect::<Vec<_>>().join(" OR "),
         _ => "1 = 0".to_owned(),
     }
 }
@@ -140,10 +130,7 @@ fn condition(sql: &mut Sql, column: &str, filter: &Filter) -> String {
             sql.position(&col, &p)
         }
         (Op::In | Op::NotIn, Value::List(items)) => {
-            let list: Vec<String> = items
-                .iter()
-                .map(|s| wrap(sql.bind(Bind::Text(s.clone()))))
-                .collect();
+            let list: Vec<String> = items.iter().map(|s| wrap(sql.bind(Bind::Text(s.clone())))).collect();
             let not = if filter.op == Op::NotIn { "NOT " } else { "" };
             format!("{col} {not}IN ({})", list.join(", "))
         }
@@ -164,11 +151,7 @@ fn condition(sql: &mut Sql, column: &str, filter: &Filter) -> String {
                 Op::Contains | Op::In | Op::NotIn => return "1 = 0".to_owned(),
             };
             // NULL columns (a CA without a profile) never equal a value, but should differ from it.
-            if *op == Op::Ne {
-                format!("({col} {cmp} {p} OR {column} IS NULL)")
-            } else {
-                format!("{col} {cmp} {p}")
-            }
+            if *op == Op::Ne { format!("({col} {cmp} {p} OR {column} IS NULL)") } else { format!("{col} {cmp} {p}") }
         }
     }
 }
@@ -182,6 +165,7 @@ pub struct CaRow {
     pub level: i64,
     pub profile_id: Option<String>,
     pub engine_id: Option<String>,
+    pub key_id: Option<String>,
     pub serial_number: String,
     pub subject_cn: String,
     pub subject_key_id: String,
@@ -194,8 +178,8 @@ pub struct CaRow {
 
 impl CaRow {
     pub fn new(ca: &shedu_domain::ca::Ca) -> Result<Self, shedu_commands::event_store::StoreError> {
-        let doc = serde_json::to_string(ca)
-            .map_err(|e| shedu_commands::event_store::StoreError::Corrupt(e.to_string()))?;
+        let doc =
+            serde_json::to_string(ca).map_err(|e| shedu_commands::event_store::StoreError::Corrupt(e.to_string()))?;
         Ok(CaRow {
             id: ca.id.to_string(),
             doc,
@@ -204,6 +188,7 @@ impl CaRow {
             level: i64::from(ca.level),
             profile_id: ca.profile_id.as_ref().map(|p| p.to_string()),
             engine_id: ca.key.as_ref().map(|k| k.engine_id.to_string()),
+            key_id: ca.key.as_ref().map(|k| k.key_id.to_string()),
             serial_number: ca.certificate.serial_number.to_string(),
             subject_cn: ca.certificate.subject.common_name.clone(),
             subject_key_id: ca.certificate.subject_key_id.clone(),
@@ -216,17 +201,17 @@ impl CaRow {
     }
 }
 
-pub const UPSERT_CA: &str = "INSERT INTO ca_view (id, doc, ca_type, status, level, profile_id, engine_id, \
+pub const UPSERT_CA: &str = "INSERT INTO ca_view (id, doc, ca_type, status, level, profile_id, engine_id, key_id, \
     serial_number, subject_cn, subject_key_id, issuer_id, key_type, valid_from_us, valid_to_us, created_at_us, \
     position) VALUES ({p}) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, ca_type = excluded.ca_type, \
     status = excluded.status, level = excluded.level, profile_id = excluded.profile_id, \
-    engine_id = excluded.engine_id, serial_number = excluded.serial_number, subject_cn = excluded.subject_cn, \
+    engine_id = excluded.engine_id, key_id = excluded.key_id, serial_number = excluded.serial_number, subject_cn = excluded.subject_cn, \
     subject_key_id = excluded.subject_key_id, issuer_id = excluded.issuer_id, key_type = excluded.key_type, \
     valid_from_us = excluded.valid_from_us, valid_to_us = excluded.valid_to_us, \
     created_at_us = excluded.created_at_us, position = excluded.position";
 
 pub fn upsert_ca_sql(dialect: Dialect) -> String {
-    let placeholders: Vec<String> = (1..=16)
+    let placeholders: Vec<String> = (1..=17)
         .map(|i| match dialect {
             Dialect::Sqlite => "?".to_owned(),
             Dialect::Postgres => format!("${i}"),
@@ -235,9 +220,6 @@ pub fn upsert_ca_sql(dialect: Dialect) -> String {
     UPSERT_CA.replace("{p}", &placeholders.join(", "))
 }
 
-pub fn parse_ca(
-    doc: &str,
-) -> Result<shedu_domain::ca::Ca, shedu_commands::event_store::StoreError> {
-    serde_json::from_str(doc)
-        .map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("CA view row: {e}")))
+pub fn parse_ca(doc: &str) -> Result<shedu_domain::ca::Ca, shedu_commands::event_store::StoreError> {
+    serde_json::from_str(doc).map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("CA view row: {e}")))
 }

@@ -35,11 +35,8 @@ impl SqliteDb {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(unavailable)?;
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(unavailable)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -49,29 +46,19 @@ impl SqliteDb {
     }
 
     pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
-        self.writer
-            .execute(CREATE_TABLE)
-            .await
-            .map_err(unavailable)?;
+        self.writer.execute(CREATE_TABLE).await.map_err(unavailable)?;
         let mut applied = Vec::new();
         for migration in SQLITE {
-            let mut tx = self
-                .writer
-                .begin_with("BEGIN IMMEDIATE")
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+            let done: Option<(String,)> = sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = ?")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-            let done: Option<(String,)> =
-                sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = ?")
-                    .bind(migration.version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
             if done.is_some() {
                 continue;
             }
-            tx.execute(sqlx::raw_sql(migration.sql))
-                .await
-                .map_err(unavailable)?;
+            tx.execute(sqlx::raw_sql(migration.sql)).await.map_err(unavailable)?;
             sqlx::query("INSERT INTO shedu_migrations (version, applied_at_us) VALUES (?, ?)")
                 .bind(migration.version)
                 .bind(crate::timestamps::now_us())
@@ -85,10 +72,7 @@ impl SqliteDb {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
         Ok(())
     }
 }

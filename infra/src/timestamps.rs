@@ -9,8 +9,7 @@ pub fn micros(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub fn now_us() -> i64 {

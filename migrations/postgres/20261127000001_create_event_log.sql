@@ -9,8 +9,10 @@ CREATE TABLE events (
     stream_version  BIGINT  NOT NULL,
     event_type      TEXT    NOT NULL,
     schema_version  INTEGER NOT NULL,
-    data            JSONB   NOT NULL,
-    metadata        JSONB   NOT NULL,
+    -- json, not jsonb: the exact text that was hashed is what reads back (jsonb would
+    -- normalise numbers such as -0.0 and break the hash chain).
+    data            JSON    NOT NULL,
+    metadata        JSON    NOT NULL,
     recorded_at_us  BIGINT  NOT NULL,
     prev_hash       BYTEA   NOT NULL,
     hash            BYTEA   NOT NULL,

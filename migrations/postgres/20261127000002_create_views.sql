@@ -15,6 +15,7 @@ CREATE TABLE ca_view (
     level           BIGINT  NOT NULL,
     profile_id      TEXT,
     engine_id       TEXT,
+    key_id          TEXT,
     serial_number   TEXT    NOT NULL,
     subject_cn      TEXT    NOT NULL,
     subject_key_id  TEXT    NOT NULL,
@@ -29,6 +30,7 @@ CREATE INDEX ca_view_status ON ca_view (status, valid_to_us);
 CREATE INDEX ca_view_issuer ON ca_view (issuer_id);
 CREATE INDEX ca_view_ski ON ca_view (subject_key_id);
 CREATE INDEX ca_view_cn ON ca_view (subject_cn);
+CREATE INDEX ca_view_key ON ca_view (key_id);
 CREATE INDEX ca_view_created ON ca_view (created_at_us, id);
 CREATE INDEX ca_view_valid_to ON ca_view (valid_to_us, id);
 

@@ -6,70 +6,34 @@ use shedu_commands::event_store::RecordedEvent;
 use shedu_domain::ca::{Ca, CaEvent, evolve};
 use shedu_domain::ids::CaId;
 
-use crate::query::{Field, FieldKind, SortValue};
+use crate::query::{Field, FieldKind, SortField, SortValue};
 use crate::runner::ProjectionError;
 use crate::store::{ViewBatch, ViewStore};
 
 pub const CA_FIELDS: &[Field] = &[
-    Field {
-        name: "id",
-        kind: FieldKind::String,
-    },
-    Field {
-        name: "type",
-        kind: FieldKind::Enum(&["MANAGED", "IMPORTED_WITH_KEY", "IMPORTED_WITHOUT_KEY"]),
-    },
-    Field {
-        name: "status",
-        kind: FieldKind::Enum(&["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"]),
-    },
-    Field {
-        name: "level",
-        kind: FieldKind::Number,
-    },
-    Field {
-        name: "profile_id",
-        kind: FieldKind::String,
-    },
-    Field {
-        name: "engine_id",
-        kind: FieldKind::String,
-    },
-    Field {
-        name: "serial_number",
-        kind: FieldKind::String,
-    },
-    Field {
-        name: "subject.common_name",
-        kind: FieldKind::String,
-    },
-    Field {
-        name: "issuer_metadata.id",
-        kind: FieldKind::String,
-    },
-    Field {
-        name: "valid_to",
-        kind: FieldKind::Date,
-    },
-    Field {
-        name: "valid_from",
-        kind: FieldKind::Date,
-    },
-    Field {
-        name: "key_metadata.type",
-        kind: FieldKind::Enum(&["RSA", "ECDSA", "Ed25519"]),
-    },
+    Field { name: "id", kind: FieldKind::String },
+    Field { name: "type", kind: FieldKind::Enum(&["MANAGED", "IMPORTED_WITH_KEY", "IMPORTED_WITHOUT_KEY"]) },
+    Field { name: "status", kind: FieldKind::Enum(&["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"]) },
+    Field { name: "level", kind: FieldKind::Number },
+    Field { name: "profile_id", kind: FieldKind::String },
+    Field { name: "engine_id", kind: FieldKind::String },
+    Field { name: "serial_number", kind: FieldKind::String },
+    Field { name: "subject.common_name", kind: FieldKind::String },
+    Field { name: "issuer_metadata.id", kind: FieldKind::String },
+    Field { name: "valid_to", kind: FieldKind::Date },
+    Field { name: "valid_from", kind: FieldKind::Date },
+    Field { name: "key_metadata.type", kind: FieldKind::Enum(&["RSA", "ECDSA", "Ed25519"]) },
 ];
 
 /// `sort_by` values; the first is the default.
-pub const CA_SORTABLE: &[&str] = &[
-    "creation_ts",
-    "id",
-    "level",
-    "serial_number",
-    "subject.common_name",
-    "valid_from",
-    "valid_to",
+pub const CA_SORTABLE: &[SortField] = &[
+    SortField { name: "creation_ts", numeric: true },
+    SortField { name: "id", numeric: false },
+    SortField { name: "level", numeric: true },
+    SortField { name: "serial_number", numeric: false },
+    SortField { name: "subject.common_name", numeric: false },
+    SortField { name: "valid_from", numeric: true },
+    SortField { name: "valid_to", numeric: true },
 ];
 
 fn micros(t: time::OffsetDateTime) -> i64 {
@@ -95,11 +59,8 @@ pub async fn project(
     events: &[RecordedEvent],
     batch: &mut ViewBatch,
 ) -> Result<(), ProjectionError> {
-    let touched: BTreeSet<CaId> = events
-        .iter()
-        .filter_map(|e| e.stream_id.strip_prefix("ca-"))
-        .filter_map(|id| CaId::parse(id).ok())
-        .collect();
+    let touched: BTreeSet<CaId> =
+        events.iter().filter_map(|e| e.stream_id.strip_prefix("ca-")).filter_map(|id| CaId::parse(id).ok()).collect();
     if touched.is_empty() {
         return Ok(());
     }
@@ -110,18 +71,10 @@ pub async fn project(
     }
     let mut positions: BTreeMap<CaId, i64> = BTreeMap::new();
     for recorded in events {
-        let Some(id) = recorded
-            .stream_id
-            .strip_prefix("ca-")
-            .and_then(|id| CaId::parse(id).ok())
-        else {
+        let Some(id) = recorded.stream_id.strip_prefix("ca-").and_then(|id| CaId::parse(id).ok()) else {
             continue;
         };
-        let event = CaEvent::from_stored(
-            &recorded.event_type,
-            recorded.schema_version,
-            &recorded.data,
-        )?;
+        let event = CaEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
         let state = states.remove(&id).flatten();
         states.insert(id.clone(), evolve(state, &event));
         positions.insert(id, recorded.position);

@@ -3,6 +3,7 @@
 //! sorting, keyset bookmarks) as plain data. No SQL here: `shedu-infra` translates queries.
 
 pub mod ca_projection;
+pub mod fresh;
 pub mod progress;
 pub mod query;
 pub mod runner;

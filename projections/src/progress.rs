@@ -17,9 +17,7 @@ pub struct Progress {
 
 impl Default for Progress {
     fn default() -> Self {
-        Progress {
-            checkpoint: Arc::new(watch::channel(LogCursor::START).0),
-        }
+        Progress { checkpoint: Arc::new(watch::channel(LogCursor::START).0) }
     }
 }
 
@@ -35,8 +33,8 @@ impl Progress {
     }
 
     /// Waits until the views include the event at `position`; false when `timeout` passes first.
-    /// The views' own checkpoint is consulted too, so this works in a process that runs no
-    /// projector (an API replica).
+    /// Only the stored checkpoint counts (another process may have rebuilt the views); the local
+    /// projector's progress merely wakes the wait early.
     pub async fn wait_for(
         &self,
         store: &dyn EventStore,
@@ -46,27 +44,26 @@ impl Progress {
     ) -> Result<bool, StoreError> {
         let deadline = Instant::now() + timeout;
         let mut changes = self.checkpoint.subscribe();
+        let mut pause = Duration::from_millis(5);
         let target = loop {
-            if let Some(cursor) = store.cursor_of(position).await? {
+            if position <= store.head().await?
+                && let Some(cursor) = store.cursor_of(position).await?
+            {
                 break cursor;
             }
-            if Instant::now() >= deadline {
+            // Not committed yet, or never will be (a rolled-back position): back off.
+            if Instant::now() + pause >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
         };
         loop {
-            if *changes.borrow_and_update() >= target || views.checkpoint().await? >= target {
+            if views.checkpoint().await? >= target {
                 return Ok(true);
             }
-            let wait = tokio::time::timeout_at(deadline, changes.changed());
-            if tokio::time::timeout(Duration::from_millis(25), wait)
-                .await
-                .is_ok_and(|r| r.is_err())
-            {
-                return Ok(false);
-            }
-            if Instant::now() >= deadline {
+            let wake = tokio::time::timeout(Duration::from_millis(25), changes.changed());
+            if tokio::time::timeout_at(deadline, wake).await.is_err() {
                 return Ok(false);
             }
         }

@@ -23,6 +23,13 @@ pub struct Field {
     pub kind: FieldKind,
 }
 
+/// A `sort_by` value and whether its keyset value is a number (else text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortField {
+    pub name: &'static str,
+    pub numeric: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
@@ -107,37 +114,21 @@ pub struct RawListQuery {
 impl ListQuery {
     /// `fields` are the filterable fields, `sortable` the fields `sort_by` accepts (the first is
     /// the default).
-    pub fn parse(
-        raw: &RawListQuery,
-        fields: &[Field],
-        sortable: &[&'static str],
-    ) -> Result<Self, DomainError> {
-        let filters = raw
-            .filters
-            .iter()
-            .map(|f| parse_filter(f, fields))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sort_by = match raw.sort_by.as_deref() {
+    pub fn parse(raw: &RawListQuery, fields: &[Field], sortable: &[SortField]) -> Result<Self, DomainError> {
+        let filters = raw.filters.iter().map(|f| parse_filter(f, fields)).collect::<Result<Vec<_>, _>>()?;
+        let sort = match raw.sort_by.as_deref() {
             None => sortable[0],
-            Some(name) => sortable
-                .iter()
-                .copied()
-                .find(|s| *s == name)
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        "sort_by",
-                        format!("cannot sort by '{name}'; use one of {sortable:?}"),
-                    )
-                })?,
+            Some(name) => sortable.iter().copied().find(|s| s.name == name).ok_or_else(|| {
+                let names: Vec<_> = sortable.iter().map(|s| s.name).collect();
+                DomainError::invalid("sort_by", format!("cannot sort by '{name}'; use one of {names:?}"))
+            })?,
         };
+        let sort_by = sort.name;
         let descending = match raw.sort_mode.as_deref() {
             None | Some("asc") => false,
             Some("desc") => true,
             Some(other) => {
-                return Err(DomainError::invalid(
-                    "sort_mode",
-                    format!("'{other}' is not asc or desc"),
-                ));
+                return Err(DomainError::invalid("sort_mode", format!("'{other}' is not asc or desc")));
             }
         };
         let page_size = match raw.page_size.as_deref() {
@@ -145,43 +136,25 @@ impl ListQuery {
             Some(raw) => match raw.parse::<usize>() {
                 Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
                 _ => {
-                    return Err(DomainError::invalid(
-                        "page_size",
-                        format!("must be 1 to {MAX_PAGE_SIZE}"),
-                    ));
+                    return Err(DomainError::invalid("page_size", format!("must be 1 to {MAX_PAGE_SIZE}")));
                 }
             },
         };
-        let after = raw
-            .bookmark
-            .as_deref()
-            .filter(|b| !b.is_empty())
-            .map(decode_bookmark)
-            .transpose()?;
-        if let Some(b) = &after
-            && (b.sort_by != sort_by || b.descending != descending)
-        {
-            return Err(DomainError::invalid(
-                "bookmark",
-                "was made for another sort order",
-            ));
+        let after = raw.bookmark.as_deref().filter(|b| !b.is_empty()).map(decode_bookmark).transpose()?;
+        if let Some(b) = &after {
+            if b.sort_by != sort_by || b.descending != descending {
+                return Err(DomainError::invalid("bookmark", "was made for another sort order"));
+            }
+            // A forged value of the wrong type would otherwise reach SQL as a type error.
+            if matches!(b.value, SortValue::Number(_)) != sort.numeric {
+                return Err(DomainError::invalid("bookmark", "is not a bookmark this server issued"));
+            }
         }
-        Ok(ListQuery {
-            filters,
-            sort_by,
-            descending,
-            page_size,
-            after,
-        })
+        Ok(ListQuery { filters, sort_by, descending, page_size, after })
     }
 
     pub fn bookmark_after(&self, value: SortValue, id: String) -> String {
-        let bookmark = Bookmark {
-            sort_by: self.sort_by.to_owned(),
-            descending: self.descending,
-            value,
-            id,
-        };
+        let bookmark = Bookmark { sort_by: self.sort_by.to_owned(), descending: self.descending, value, id };
         // A plain struct of strings and numbers always serialises.
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&bookmark).unwrap_or_default())
     }
@@ -200,10 +173,7 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
     let (name, op_name, value) = (&raw[..open], &raw[open + 1..close], &raw[close + 1..]);
     let field = *fields.iter().find(|f| f.name == name).ok_or_else(|| {
         let names: Vec<_> = fields.iter().map(|f| f.name).collect();
-        DomainError::invalid(
-            "filter",
-            format!("unknown field '{name}'; filterable fields are {names:?}"),
-        )
+        DomainError::invalid("filter", format!("unknown field '{name}'; filterable fields are {names:?}"))
     })?;
     let (op_base, ignore_case) = match op_name.strip_suffix("_ic") {
         Some(base) => (base, true),
@@ -224,50 +194,39 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
         (FieldKind::Number, "gt") => Op::Gt,
         (FieldKind::Number, "ge") => Op::Ge,
         _ => {
-            return Err(DomainError::invalid(
-                "filter",
-                format!("operator '{op_name}' does not apply to '{name}'"),
-            ));
+            return Err(DomainError::invalid("filter", format!("operator '{op_name}' does not apply to '{name}'")));
         }
     };
     if ignore_case && field.kind != FieldKind::String {
-        return Err(DomainError::invalid(
-            "filter",
-            format!("operator '{op_name}' does not apply to '{name}'"),
-        ));
+        return Err(DomainError::invalid("filter", format!("operator '{op_name}' does not apply to '{name}'")));
     }
     let value = match field.kind {
         FieldKind::String if matches!(op, Op::In | Op::NotIn) => {
             Value::List(value.split(',').map(str::to_owned).collect())
         }
         FieldKind::String => Value::Text(value.to_owned()),
+        FieldKind::Enum(_) if op != Op::In && value.contains(',') => {
+            return Err(DomainError::invalid(
+                "filter",
+                format!("'{name}[{op_name}]' takes one value; use [in] for several"),
+            ));
+        }
         FieldKind::Enum(allowed) => {
             let items: Vec<String> = value.split(',').map(str::to_owned).collect();
             if let Some(bad) = items.iter().find(|v| !allowed.contains(&v.as_str())) {
-                return Err(DomainError::invalid(
-                    "filter",
-                    format!("'{bad}' is not one of {allowed:?} for '{name}'"),
-                ));
+                return Err(DomainError::invalid("filter", format!("'{bad}' is not one of {allowed:?} for '{name}'")));
             }
-            if op == Op::In {
-                Value::List(items)
-            } else {
-                Value::Text(value.to_owned())
-            }
+            if op == Op::In { Value::List(items) } else { Value::Text(value.to_owned()) }
         }
-        FieldKind::Date => Value::Date(OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
-            DomainError::invalid("filter", format!("'{value}' is not an RFC 3339 time"))
-        })?),
-        FieldKind::Number => Value::Number(value.parse().map_err(|_| {
-            DomainError::invalid("filter", format!("'{value}' is not a whole number"))
-        })?),
+        FieldKind::Date => Value::Date(
+            OffsetDateTime::parse(value, &Rfc3339)
+                .map_err(|_| DomainError::invalid("filter", format!("'{value}' is not an RFC 3339 time")))?,
+        ),
+        FieldKind::Number => Value::Number(
+            value.parse().map_err(|_| DomainError::invalid("filter", format!("'{value}' is not a whole number")))?,
+        ),
     };
-    Ok(Filter {
-        field,
-        op,
-        ignore_case,
-        value,
-    })
+    Ok(Filter { field, op, ignore_case, value })
 }
 
 #[cfg(test)]
@@ -275,47 +234,26 @@ mod tests {
     use super::*;
 
     const FIELDS: &[Field] = &[
-        Field {
-            name: "id",
-            kind: FieldKind::String,
-        },
-        Field {
-            name: "status",
-            kind: FieldKind::Enum(&["ACTIVE", "REVOKED"]),
-        },
-        Field {
-            name: "level",
-            kind: FieldKind::Number,
-        },
-        Field {
-            name: "valid_to",
-            kind: FieldKind::Date,
-        },
+        Field { name: "id", kind: FieldKind::String },
+        Field { name: "status", kind: FieldKind::Enum(&["ACTIVE", "REVOKED"]) },
+        Field { name: "level", kind: FieldKind::Number },
+        Field { name: "valid_to", kind: FieldKind::Date },
     ];
 
     fn parse(filters: &[&str]) -> Result<ListQuery, DomainError> {
-        let raw = RawListQuery {
-            filters: filters.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        };
-        ListQuery::parse(&raw, FIELDS, &["id", "level"])
+        let raw = RawListQuery { filters: filters.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        ListQuery::parse(&raw, FIELDS, SORTS)
     }
+
+    const SORTS: &[SortField] = &[SortField { name: "id", numeric: false }, SortField { name: "level", numeric: true }];
 
     #[test]
     fn filters_parse_by_field_kind() {
-        let q = parse(&[
-            "id[ct_ic]Root",
-            "status[in]ACTIVE,REVOKED",
-            "level[ge]1",
-            "valid_to[bf]2030-01-01T00:00:00Z",
-        ])
-        .unwrap();
+        let q = parse(&["id[ct_ic]Root", "status[in]ACTIVE,REVOKED", "level[ge]1", "valid_to[bf]2030-01-01T00:00:00Z"])
+            .unwrap();
         assert_eq!(q.filters.len(), 4);
         assert!(q.filters[0].ignore_case);
-        assert_eq!(
-            q.filters[1].value,
-            Value::List(vec!["ACTIVE".into(), "REVOKED".into()])
-        );
+        assert_eq!(q.filters[1].value, Value::List(vec!["ACTIVE".into(), "REVOKED".into()]));
         assert_eq!(q.filters[2].value, Value::Number(1));
     }
 
@@ -327,32 +265,21 @@ mod tests {
         assert!(msg("status[eq]GONE").contains("'GONE'"));
         assert!(msg("level[gt]one").contains("whole number"));
         assert!(msg("id=x").contains("<field>[<op>]<value>"));
+        assert!(msg("status[eq]ACTIVE,REVOKED").contains("use [in]"));
     }
 
     #[test]
     fn a_bookmark_only_continues_its_own_sort_order() {
         let q = parse(&[]).unwrap();
         let bookmark = q.bookmark_after(SortValue::Text("a".into()), "a".into());
-        let raw = RawListQuery {
-            bookmark: Some(bookmark.clone()),
-            ..Default::default()
-        };
-        assert!(
-            ListQuery::parse(&raw, FIELDS, &["id", "level"])
-                .unwrap()
-                .after
-                .is_some()
-        );
-        let raw = RawListQuery {
-            bookmark: Some(bookmark),
-            sort_mode: Some("desc".into()),
-            ..Default::default()
-        };
-        assert!(ListQuery::parse(&raw, FIELDS, &["id", "level"]).is_err());
-        let raw = RawListQuery {
-            bookmark: Some("garbage!".into()),
-            ..Default::default()
-        };
-        assert!(ListQuery::parse(&raw, FIELDS, &["id", "level"]).is_err());
+        let raw = RawListQuery { bookmark: Some(bookmark.clone()), ..Default::default() };
+        assert!(ListQuery::parse(&raw, FIELDS, SORTS).unwrap().after.is_some());
+        let raw = RawListQuery { bookmark: Some(bookmark), sort_mode: Some("desc".into()), ..Default::default() };
+        assert!(ListQuery::parse(&raw, FIELDS, SORTS).is_err());
+        let forged = q.bookmark_after(SortValue::Number(3), "a".into());
+        let raw = RawListQuery { bookmark: Some(forged), ..Default::default() };
+        assert!(ListQuery::parse(&raw, FIELDS, SORTS).is_err(), "a number where the sort is text");
+        let raw = RawListQuery { bookmark: Some("garbage!".into()), ..Default::default() };
+        assert!(ListQuery::parse(&raw, FIELDS, SORTS).is_err());
     }
 }

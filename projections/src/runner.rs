@@ -32,11 +32,7 @@ pub struct Projector {
 
 impl Projector {
     pub fn new(store: Arc<dyn EventStore>, views: Arc<dyn ViewStore>, progress: Progress) -> Self {
-        Projector {
-            store,
-            views,
-            progress,
-        }
+        Projector { store, views, progress }
     }
 
     /// Applies everything committed so far; returns the number of events applied.
@@ -46,15 +42,19 @@ impl Projector {
         loop {
             let events = self.store.read_all(checkpoint, BATCH).await?;
             let Some(last) = events.last() else { break };
-            let mut batch = ViewBatch {
-                checkpoint: last.cursor(),
-                ..ViewBatch::default()
-            };
+            let mut batch = ViewBatch { previous: checkpoint, checkpoint: last.cursor(), ..ViewBatch::default() };
             ca_projection::project(self.views.as_ref(), &events, &mut batch).await?;
-            self.views.commit(batch).await?;
-            checkpoint = last.cursor();
-            applied += events.len() as u64;
-            self.progress.advance(checkpoint);
+            match self.views.commit(batch).await {
+                Ok(()) => {
+                    checkpoint = last.cursor();
+                    applied += events.len() as u64;
+                    self.progress.advance(checkpoint);
+                }
+                // Another projector (a replica, a rebuild) moved the checkpoint first: continue
+                // from what it committed instead of applying the same events twice.
+                Err(StoreError::Conflict { .. }) => checkpoint = self.views.checkpoint().await?,
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(applied)
     }
@@ -67,12 +67,7 @@ impl Projector {
 
     /// Runs until `shutdown` turns true: woken by local appends, and polling for appends made by
     /// other processes.
-    pub async fn run(
-        self: Arc<Self>,
-        wake: Arc<Notify>,
-        mut shutdown: watch::Receiver<bool>,
-        poll: Duration,
-    ) {
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: Duration) {
         loop {
             if let Err(e) = self.catch_up().await {
                 tracing::error!(error = %e, "projector failed; retrying");

@@ -8,35 +8,17 @@ use shedu_tests::{Backend, TestApp, ca_body};
 
 #[tokio::main]
 async fn main() {
-    let count: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(300);
+    let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(300);
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let app = TestApp::spawn(backend).await;
         for i in 0..20 {
-            app.create_ca(ca_body(
-                &format!("warm-{i}"),
-                None,
-                "Warm",
-                ("ECDSA", 256),
-                "1y",
-            ))
-            .await;
+            app.create_ca(ca_body(&format!("warm-{i}"), None, "Warm", ("ECDSA", 256), "1y")).await;
         }
         let mut samples = Vec::with_capacity(count);
         let started = Instant::now();
         for i in 0..count {
             let t = Instant::now();
-            let reply = app
-                .create_ca(ca_body(
-                    &format!("ca-{i}"),
-                    None,
-                    "Latency Root",
-                    ("ECDSA", 256),
-                    "10y",
-                ))
-                .await;
+            let reply = app.create_ca(ca_body(&format!("ca-{i}"), None, "Latency Root", ("ECDSA", 256), "10y")).await;
             assert_eq!(reply.status, 201, "{}", reply.text);
             samples.push(t.elapsed());
         }

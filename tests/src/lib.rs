@@ -22,8 +22,7 @@ pub enum Backend {
 
 /// Where PostgreSQL tests create their databases. CI starts the server (see scripts/test.sh).
 pub fn pg_admin_url() -> String {
-    std::env::var("SHEDU_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SHEDU_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database of its own for one test.
@@ -33,8 +32,7 @@ pub struct TestDb {
 }
 
 pub fn temp_dir(prefix: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("shedu-{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("shedu-{prefix}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -49,19 +47,11 @@ impl TestDb {
                 let admin = pg_admin_url();
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL at {admin} is required for this test: {e}")
-                    });
-                sqlx::Executor::execute(
-                    &mut conn,
-                    sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-                )
-                .await
-                .expect("create test database");
-                let base = admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(base, _)| base)
-                    .to_owned();
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test: {e}"));
+                sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
                 format!("{base}/{name}")
             }
         };
@@ -85,8 +75,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
     }
 
     pub fn position(&self) -> i64 {
@@ -98,10 +87,7 @@ impl Reply {
     }
 
     pub fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 }
 
@@ -121,14 +107,7 @@ impl TestApp {
 
     pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestApp {
         let db = TestDb::new(backend).await;
-        let mut app = TestApp {
-            base: String::new(),
-            client: reqwest::Client::new(),
-            db,
-            backend,
-            stop: None,
-            clock,
-        };
+        let mut app = TestApp { base: String::new(), client: reqwest::Client::new(), db, backend, stop: None, clock };
         app.start().await;
         app
     }
@@ -144,9 +123,7 @@ impl TestApp {
     }
 
     async fn start(&mut self) {
-        let (addr, stop) = shedu_api::spawn(&self.settings(), self.clock.clone())
-            .await
-            .expect("start Shedu");
+        let (addr, stop) = shedu_api::spawn(&self.settings(), self.clock.clone()).await.expect("start Shedu");
         self.base = format!("http://{addr}");
         self.stop = Some(stop);
     }
@@ -162,20 +139,11 @@ impl TestApp {
 
     /// Runs `shedu projections rebuild` against this app's database.
     pub async fn rebuild_projections(&self) -> u64 {
-        shedu_api::app::rebuild_projections(&self.settings())
-            .await
-            .expect("rebuild")
-            .0
+        shedu_api::app::rebuild_projections(&self.settings()).await.expect("rebuild").0
     }
 
     pub async fn log_head(&self) -> i64 {
-        self.db
-            .open()
-            .await
-            .event_store()
-            .head()
-            .await
-            .expect("head")
+        self.db.open().await.event_store().head().await.expect("head")
     }
 
     pub async fn call(
@@ -185,16 +153,12 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut request = self.client.request(method, format!("{}{}", self.base, path));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
+            request = request.header("content-type", "application/json").body(body.to_string());
         }
         let response = request.send().await.expect("request");
         Reply {
@@ -225,13 +189,11 @@ impl TestApp {
     }
 
     pub async fn create_ca(&self, body: Value) -> Reply {
-        self.call(reqwest::Method::POST, "/v2/cas", Some(body), &[])
-            .await
+        self.call(reqwest::Method::POST, "/v2/cas", Some(body), &[]).await
     }
 
     pub async fn import_ca(&self, body: Value) -> Reply {
-        self.call(reqwest::Method::POST, "/v2/cas/import", Some(body), &[])
-            .await
+        self.call(reqwest::Method::POST, "/v2/cas/import", Some(body), &[]).await
     }
 
     pub async fn ca(&self, id: &str) -> Reply {
@@ -244,23 +206,11 @@ impl TestApp {
 
     pub async fn set_status(&self, id: &str, status: &str, reason: Option<&str>) -> Reply {
         let body = json!({ "status": status, "revocation_reason": reason });
-        self.call(
-            reqwest::Method::POST,
-            &format!("/v2/cas/{id}/status"),
-            Some(body),
-            &[],
-        )
-        .await
+        self.call(reqwest::Method::POST, &format!("/v2/cas/{id}/status"), Some(body), &[]).await
     }
 
     pub async fn patch_metadata(&self, id: &str, patch: Value) -> Reply {
-        self.call(
-            reqwest::Method::PATCH,
-            &format!("/v2/cas/{id}/metadata"),
-            Some(patch),
-            &[],
-        )
-        .await
+        self.call(reqwest::Method::PATCH, &format!("/v2/cas/{id}/metadata"), Some(patch), &[]).await
     }
 
     pub async fn set_profile(&self, id: &str, profile_id: &str) -> Reply {
@@ -274,8 +224,7 @@ impl TestApp {
     }
 
     pub async fn delete_ca(&self, id: &str) -> Reply {
-        self.call(reqwest::Method::DELETE, &format!("/v2/cas/{id}"), None, &[])
-            .await
+        self.call(reqwest::Method::DELETE, &format!("/v2/cas/{id}"), None, &[]).await
     }
 
     pub async fn chain(&self, id: &str) -> Reply {
@@ -297,13 +246,7 @@ impl Drop for TestApp {
 }
 
 /// A create-CA request body.
-pub fn ca_body(
-    id: &str,
-    parent: Option<&str>,
-    cn: &str,
-    key: (&str, u32),
-    duration: &str,
-) -> Value {
+pub fn ca_body(id: &str, parent: Option<&str>, cn: &str, key: (&str, u32), duration: &str) -> Value {
     json!({
         "id": id,
         "parent_id": parent,
@@ -315,16 +258,8 @@ pub fn ca_body(
 
 /// Runs openssl; returns (success, stdout + stderr).
 pub fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
 

@@ -1,9 +1,7 @@
 //! Creating a managed CA: a root signs itself, a subordinate is signed by its parent's key.
 
 use shedu_domain::DomainError;
-use shedu_domain::ca::{
-    CaCommand, CaType, IssuerMetadata, KeyRef, NewCa, check_can_sign_subordinate, decide,
-};
+use shedu_domain::ca::{CaCommand, CaType, IssuerMetadata, KeyRef, NewCa, check_can_sign_subordinate, decide};
 use shedu_domain::duration::Validity;
 use shedu_domain::ids::{CaId, EngineId, ProfileId};
 use shedu_domain::key::KeySpec;
@@ -31,11 +29,7 @@ pub struct CreateCa {
 }
 
 impl CaService {
-    pub async fn create_ca(
-        &self,
-        ctx: &CommandContext,
-        request: CreateCa,
-    ) -> Result<Outcome, CommandError> {
+    pub async fn create_ca(&self, ctx: &CommandContext, request: CreateCa) -> Result<Outcome, CommandError> {
         let now = self.clock.now();
         let id = match request.id.clone() {
             Some(id) => id,
@@ -44,9 +38,7 @@ impl CaService {
         // Checked before generating a key so that a duplicate costs nothing; the append's
         // NoStream expectation is what actually guarantees uniqueness.
         if self.load(&id).await?.ca.is_some() {
-            return Err(
-                DomainError::Conflict(format!("a CA with id '{id}' already exists")).into(),
-            );
+            return Err(DomainError::Conflict(format!("a CA with id '{id}' already exists")).into());
         }
         let not_after = request.validity.not_after(now)?;
         let spec = CaCertificateSpec {
@@ -69,30 +61,22 @@ impl CaService {
             let engine = engine.clone();
             blocking(move || Ok(engine.generate_key(key_spec)?)).await?
         };
-        let key_ref = KeyRef {
-            engine_id: engine_info.id.clone(),
-            key_id: key.key_id.clone(),
-        };
+        let key_ref = KeyRef { engine_id: engine_info.id.clone(), key_id: key.key_id.clone() };
 
-        let signed = self
-            .sign_ca_certificate(spec, key, parent.as_ref(), engine.clone())
-            .await;
+        let signed = self.sign_ca_certificate(spec, key, parent.as_ref(), engine.clone()).await;
         let result = match signed {
             Ok(der) => {
-                let certificate = certificate_info(&der, "certificate").map_err(|e| {
-                    CommandError::Internal(format!("Shedu signed an unreadable certificate: {e}"))
-                })?;
+                let certificate = certificate_info(&der, "certificate")
+                    .map_err(|e| CommandError::Internal(format!("Shedu signed an unreadable certificate: {e}")))?;
                 let issuer_metadata = match &parent {
                     Some(p) => IssuerMetadata {
                         id: p.id.clone(),
                         serial_number: p.certificate.serial_number.clone(),
                         level: p.level,
                     },
-                    None => IssuerMetadata {
-                        id: id.clone(),
-                        serial_number: certificate.serial_number.clone(),
-                        level: 0,
-                    },
+                    None => {
+                        IssuerMetadata { id: id.clone(), serial_number: certificate.serial_number.clone(), level: 0 }
+                    }
                 };
                 let new = NewCa {
                     id,
@@ -105,21 +89,21 @@ impl CaService {
                     profile_id: request.profile_id,
                     metadata: request.metadata,
                 };
-                self.commit_new_ca(
-                    ctx,
-                    CaCommand::Create(new),
-                    request.parent_id.as_ref(),
-                    true,
-                    now,
-                )
-                .await
+                self.commit_new_ca(ctx, CaCommand::Create(new), request.parent_id.as_ref(), true, now).await
             }
             Err(e) => Err(e),
         };
-        if result.is_err() {
-            // The key was made for this CA alone: nothing refers to it once the append failed.
-            let key_id = key_ref.key_id;
-            let _ = blocking(move || Ok(engine.delete_key(&key_id)?)).await;
+        match &result {
+            // The store did not answer: the CA may have been committed, so its key must stay.
+            Err(CommandError::Store(StoreError::Unavailable(_))) => {
+                tracing::warn!(key_id = %key_ref.key_id, "append outcome unknown; keeping the new key");
+            }
+            // Refused: the key was made for this CA alone and nothing refers to it.
+            Err(_) => {
+                let key_id = key_ref.key_id;
+                let _ = blocking(move || Ok(engine.delete_key(&key_id)?)).await;
+            }
+            Ok(_) => {}
         }
         result
     }
@@ -133,14 +117,9 @@ impl CaService {
     ) -> Result<Vec<u8>, CommandError> {
         let issuer = match parent {
             Some(p) => {
-                let parent_key = p
-                    .key
-                    .clone()
-                    .ok_or_else(|| DomainError::Conflict("parent has no key".into()))?;
+                let parent_key = p.key.clone().ok_or_else(|| DomainError::Conflict("parent has no key".into()))?;
                 let parent_engine = self.engines.resolve(Some(&parent_key.engine_id))?;
-                let parent_der =
-                    certificates_from_pem(&p.certificate.certificate, "parent certificate")?
-                        .remove(0);
+                let parent_der = certificates_from_pem(&p.certificate.certificate, "parent certificate")?.remove(0);
                 Some((parent_engine, parent_key, parent_der))
             }
             None => None,
@@ -174,9 +153,7 @@ impl CaService {
         let child_id = match &command {
             CaCommand::Create(new) | CaCommand::Import(new) => new.id.clone(),
             _ => {
-                return Err(CommandError::Internal(
-                    "commit_new_ca takes a creation".into(),
-                ));
+                return Err(CommandError::Internal("commit_new_ca takes a creation".into()));
             }
         };
         let child_stream = child_id.stream_id();
@@ -191,10 +168,7 @@ impl CaService {
             if let Some(parent_id) = parent_id {
                 let loaded = self.load(parent_id).await?;
                 let version = loaded.version;
-                let add = CaCommand::AddSubordinate {
-                    child_id: child_id.clone(),
-                    signed_here: signed_by_parent,
-                };
+                let add = CaCommand::AddSubordinate { child_id: child_id.clone(), signed_here: signed_by_parent };
                 let parent_events = decide(loaded.ca.as_ref(), &add, now)?;
                 request.writes.push(StreamWrite {
                     stream_id: parent_id.stream_id(),
@@ -204,26 +178,15 @@ impl CaService {
             }
             match self.store.append(request).await {
                 Ok(appended) => {
-                    return Ok(Outcome {
-                        ca,
-                        position: appended.last_position,
-                    });
+                    return Ok(Outcome { ca, position: appended.last_position });
                 }
                 Err(StoreError::Conflict { stream_id, .. }) if stream_id == child_stream => {
-                    return Err(DomainError::Conflict(format!(
-                        "a CA with id '{child_id}' already exists"
-                    ))
-                    .into());
+                    return Err(DomainError::Conflict(format!("a CA with id '{child_id}' already exists")).into());
                 }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict {
-            stream_id: "parent CA".into(),
-            expected: "stable".into(),
-            actual: 0,
-        }
-        .into())
+        Err(StoreError::Conflict { stream_id: "parent CA".into(), expected: "stable".into(), actual: 0 }.into())
     }
 }

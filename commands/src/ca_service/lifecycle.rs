@@ -29,27 +29,18 @@ impl CaService {
             let (ca, version, last_position) = self.load(id).await?.existing(id)?;
             let events = decide(Some(&ca), &CaCommand::ChangeStatus { status, reason }, now)?;
             if events.is_empty() {
-                return Ok(Outcome {
-                    ca,
-                    position: last_position,
-                });
+                return Ok(Outcome { ca, position: last_position });
             }
             let new_events = to_new_events(&events, ctx, None, now);
             let cause = new_events[0].event_id;
-            let mut request =
-                AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
+            let mut request = AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
             if status == Status::Revoked && reason != Some(RevocationReason::CertificateHold) {
                 let cascade_ctx = ctx.clone();
-                request
-                    .writes
-                    .extend(self.cascade_writes(&ca, &cascade_ctx, cause, now).await?);
+                request.writes.extend(self.cascade_writes(&ca, &cascade_ctx, cause, now).await?);
             }
             match self.store.append(request).await {
                 Ok(appended) => {
-                    return Ok(Outcome {
-                        ca: apply_all(ca, &events),
-                        position: appended.last_position,
-                    });
+                    return Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position });
                 }
                 // A descendant changed meanwhile: decide again. The target itself changing is a
                 // lost race the caller must hear about.
@@ -57,12 +48,7 @@ impl CaService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict {
-            stream_id: stream,
-            expected: "stable descendants".into(),
-            actual: 0,
-        }
-        .into())
+        Err(StoreError::Conflict { stream_id: stream, expected: "stable descendants".into(), actual: 0 }.into())
     }
 
     async fn cascade_writes(
@@ -81,16 +67,15 @@ impl CaService {
             }
             let loaded = self.load(&child_id).await?;
             let version = loaded.version;
-            let Some(child) = loaded.ca.filter(|c| !c.deleted) else {
+            let Some(child) = loaded.ca else {
                 continue;
             };
-            let events = decide(
-                Some(&child),
-                &CaCommand::CascadeRevoke {
-                    from: root.id.clone(),
-                },
-                now,
-            )?;
+            // A deleted CA is not revoked again, but its own subordinates still are.
+            queue.extend(child.subordinates.iter().cloned());
+            if child.deleted {
+                continue;
+            }
+            let events = decide(Some(&child), &CaCommand::CascadeRevoke { from: root.id.clone() }, now)?;
             if !events.is_empty() {
                 writes.push(StreamWrite {
                     stream_id: child_id.stream_id(),
@@ -98,7 +83,6 @@ impl CaService {
                     events: to_new_events(&events, ctx, Some(cause), now),
                 });
             }
-            queue.extend(child.subordinates.iter().cloned());
         }
         Ok(writes)
     }
@@ -109,8 +93,7 @@ impl CaService {
         id: &CaId,
         patch: Value,
     ) -> Result<Outcome, CommandError> {
-        self.single_stream(ctx, id, CaCommand::UpdateMetadata { patch })
-            .await
+        self.single_stream(ctx, id, CaCommand::UpdateMetadata { patch }).await
     }
 
     pub async fn assign_profile(
@@ -119,20 +102,22 @@ impl CaService {
         id: &CaId,
         profile_id: Option<ProfileId>,
     ) -> Result<Outcome, CommandError> {
-        self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id })
-            .await
+        self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id }).await
     }
 
     /// Deletes a revoked, expired or keyless CA, then destroys its key. The deletion is recorded
     /// first: a key whose destruction fails is logged and can be removed by hand, but a CA is
     /// never left half-deleted in the log.
-    pub async fn delete_ca(
-        &self,
-        ctx: &CommandContext,
-        id: &CaId,
-    ) -> Result<Outcome, CommandError> {
+    pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome, CommandError> {
         let outcome = self.single_stream(ctx, id, CaCommand::Delete).await?;
         if let Some(key) = outcome.ca.key.clone() {
+            // One key can back several CAs (the same key imported with a re-issued or
+            // cross-signed certificate): destroy it only when no other CA uses it.
+            let others = self.lookup.cas_using_key(&key.engine_id, &key.key_id).await?;
+            if others.iter().any(|other| other != id) {
+                tracing::info!(ca = %id, key_id = %key.key_id, "key kept: another CA still uses it");
+                return Ok(outcome);
+            }
             let engine = self.engines.resolve(Some(&key.engine_id))?;
             let key_id = key.key_id.clone();
             if let Err(e) = blocking(move || Ok(engine.delete_key(&key_id)?)).await {
@@ -154,10 +139,7 @@ impl CaService {
         let (ca, version, last_position) = self.load(id).await?.existing(id)?;
         let events = decide(Some(&ca), &command, now)?;
         if events.is_empty() {
-            return Ok(Outcome {
-                ca,
-                position: last_position,
-            });
+            return Ok(Outcome { ca, position: last_position });
         }
         let request = AppendRequest::single(
             id.stream_id(),
@@ -165,9 +147,6 @@ impl CaService {
             to_new_events(&events, ctx, None, now),
         );
         let appended = self.store.append(request).await?;
-        Ok(Outcome {
-            ca: apply_all(ca, &events),
-            position: appended.last_position,
-        })
+        Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position })
     }
 }

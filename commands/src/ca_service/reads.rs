@@ -29,13 +29,9 @@ impl CaService {
             if event.recorded_at > at {
                 break;
             }
-            ca = evolve(
-                ca,
-                &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?,
-            );
+            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
         }
-        ca.filter(|ca| !ca.deleted)
-            .ok_or_else(|| DomainError::NotFound(format!("CA '{id}' at {at}")).into())
+        ca.filter(|ca| !ca.deleted).ok_or_else(|| DomainError::NotFound(format!("CA '{id}' at {at}")).into())
     }
 
     /// The CA's certificate followed by each known ancestor's, ending at a root or at the first
@@ -45,9 +41,7 @@ impl CaService {
         let mut chain = vec![ca.certificate.certificate.clone()];
         while let Some(issuer) = ca.issuer_metadata.clone().filter(|i| i.id != ca.id) {
             if chain.len() > MAX_CHAIN_DEPTH {
-                return Err(CommandError::Internal(format!(
-                    "CA '{id}' has a cyclic issuer chain"
-                )));
+                return Err(CommandError::Internal(format!("CA '{id}' has a cyclic issuer chain")));
             }
             match self.load(&issuer.id).await?.ca {
                 Some(parent) => {

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyIdMethod, KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, SigningKey,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyIdMethod,
+    KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, SigningKey,
 };
 use sha1::{Digest, Sha1};
 use shedu_domain::DomainError;
@@ -29,16 +29,10 @@ pub struct EngineSigner {
 
 impl EngineSigner {
     pub fn new(engine: Arc<dyn CryptoEngine>, key: PublicKey) -> Result<Self, CommandError> {
-        let raw_public_key = subject_public_key_bits(&key.spki_der).map_err(|e| {
-            CommandError::Internal(format!("engine returned an unreadable public key: {e}"))
-        })?;
+        let raw_public_key = subject_public_key_bits(&key.spki_der)
+            .map_err(|e| CommandError::Internal(format!("engine returned an unreadable public key: {e}")))?;
         let algorithm = signature_algorithm(key.spec);
-        Ok(EngineSigner {
-            engine,
-            key,
-            raw_public_key,
-            algorithm,
-        })
+        Ok(EngineSigner { engine, key, raw_public_key, algorithm })
     }
 
     /// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits.
@@ -85,10 +79,7 @@ pub struct CaCertificateSpec {
 }
 
 /// A self-signed root CA certificate, DER.
-pub fn self_signed_ca(
-    spec: &CaCertificateSpec,
-    key: &EngineSigner,
-) -> Result<Vec<u8>, CommandError> {
+pub fn self_signed_ca(spec: &CaCertificateSpec, key: &EngineSigner) -> Result<Vec<u8>, CommandError> {
     let params = ca_params(spec, key, false)?;
     let cert = params.self_signed(key).map_err(signing_failed)?;
     Ok(cert.der().to_vec())
@@ -104,9 +95,7 @@ pub fn subordinate_ca(
     let params = ca_params(spec, subject_key, true)?;
     let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), issuer_key)
         .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
-    let cert = params
-        .signed_by(subject_key, &issuer)
-        .map_err(signing_failed)?;
+    let cert = params.signed_by(subject_key, &issuer).map_err(signing_failed)?;
     Ok(cert.der().to_vec())
 }
 
@@ -157,8 +146,7 @@ pub fn distinguished_name(subject: &Subject) -> Result<DistinguishedName, Comman
 /// octet, so the hex form always has 32 digits): 126 bits of entropy, well over CA/B's 64.
 pub fn random_serial() -> Result<[u8; 16], CommandError> {
     let mut serial = [0u8; 16];
-    getrandom::fill(&mut serial)
-        .map_err(|e| CommandError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut serial).map_err(|e| CommandError::Internal(format!("no randomness: {e}")))?;
     serial[0] = (serial[0] & 0x7f) | 0x40;
     Ok(serial)
 }

@@ -9,8 +9,7 @@ use shedu_domain::key::{KeyMetadata, KeyType};
 use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
 use x509_parser::prelude::{
-    ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, SubjectPublicKeyInfo,
-    X509Certificate, X509Name,
+    ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, SubjectPublicKeyInfo, X509Certificate, X509Name,
 };
 use x509_parser::public_key::PublicKey;
 
@@ -23,8 +22,7 @@ const OID_P521: &str = "1.3.132.0.35";
 
 /// The DER of every `CERTIFICATE` block in `pem`, in order. Anything else is an error.
 pub fn certificates_from_pem(pem: &str, field: &str) -> Result<Vec<Vec<u8>>, DomainError> {
-    let blocks = pem::parse_many(pem)
-        .map_err(|e| DomainError::invalid(field, format!("not valid PEM: {e}")))?;
+    let blocks = pem::parse_many(pem).map_err(|e| DomainError::invalid(field, format!("not valid PEM: {e}")))?;
     if blocks.is_empty() {
         return Err(DomainError::invalid(field, "no PEM block found"));
     }
@@ -32,10 +30,7 @@ pub fn certificates_from_pem(pem: &str, field: &str) -> Result<Vec<Vec<u8>>, Dom
         .into_iter()
         .map(|block| {
             if block.tag() != "CERTIFICATE" {
-                return Err(DomainError::invalid(
-                    field,
-                    format!("expected CERTIFICATE, found {}", block.tag()),
-                ));
+                return Err(DomainError::invalid(field, format!("expected CERTIFICATE, found {}", block.tag())));
             }
             Ok(block.into_contents())
         })
@@ -60,20 +55,12 @@ pub fn certificate_info(der: &[u8], field: &str) -> Result<CertificateInfo, Doma
             ParsedExtension::SubjectKeyIdentifier(id) => Some(hex::encode(id.0)),
             _ => None,
         })
-        .unwrap_or_else(|| {
-            hex::encode(Sha1::digest(cert.public_key().subject_public_key.as_ref()))
-        });
-    let authority_key_id = cert
-        .iter_extensions()
-        .find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(aki) => {
-                aki.key_identifier.as_ref().map(|id| hex::encode(id.0))
-            }
-            _ => None,
-        });
-    let basic = cert
-        .basic_constraints()
-        .map_err(|e| bad(format!("bad BasicConstraints: {e}")))?;
+        .unwrap_or_else(|| hex::encode(Sha1::digest(cert.public_key().subject_public_key.as_ref())));
+    let authority_key_id = cert.iter_extensions().find_map(|ext| match ext.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|id| hex::encode(id.0)),
+        _ => None,
+    });
+    let basic = cert.basic_constraints().map_err(|e| bad(format!("bad BasicConstraints: {e}")))?;
     let mut serial = cert.raw_serial();
     while serial.len() > 1 && serial[0] == 0 {
         serial = &serial[1..];
@@ -97,10 +84,7 @@ pub fn certificate_info(der: &[u8], field: &str) -> Result<CertificateInfo, Doma
 
 /// The DER SubjectPublicKeyInfo of a certificate.
 pub fn spki_der(certificate_der: &[u8]) -> Result<Vec<u8>, DomainError> {
-    Ok(parse(certificate_der, "certificate")?
-        .public_key()
-        .raw
-        .to_vec())
+    Ok(parse(certificate_der, "certificate")?.public_key().raw.to_vec())
 }
 
 /// Whether `issuer_der`'s key made the signature on `child_der`.
@@ -129,14 +113,8 @@ pub fn key_spec_of_spki(spki_der: &[u8]) -> Result<(KeyType, u32), String> {
 fn parse<'a>(der: &'a [u8], field: &str) -> Result<X509Certificate<'a>, DomainError> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),
-        Ok(_) => Err(DomainError::invalid(
-            field,
-            "trailing bytes after the certificate",
-        )),
-        Err(e) => Err(DomainError::invalid(
-            field,
-            format!("not an X.509 certificate: {e}"),
-        )),
+        Ok(_) => Err(DomainError::invalid(field, "trailing bytes after the certificate")),
+        Err(e) => Err(DomainError::invalid(field, format!("not an X.509 certificate: {e}"))),
     }
 }
 
@@ -144,15 +122,8 @@ fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
     match spki.algorithm.algorithm.to_id_string().as_str() {
         OID_RSA => match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) => {
-                let modulus = rsa
-                    .modulus
-                    .iter()
-                    .skip_while(|b| **b == 0)
-                    .copied()
-                    .collect::<Vec<_>>();
-                let bits = modulus
-                    .first()
-                    .map_or(0, |b| modulus.len() as u32 * 8 - b.leading_zeros());
+                let modulus = rsa.modulus.iter().skip_while(|b| **b == 0).copied().collect::<Vec<_>>();
+                let bits = modulus.first().map_or(0, |b| modulus.len() as u32 * 8 - b.leading_zeros());
                 Ok((KeyType::Rsa, bits))
             }
             _ => Err("unreadable RSA public key".into()),
@@ -179,10 +150,7 @@ fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
 
 fn subject(name: &X509Name<'_>) -> Subject {
     let first = |mut it: Box<dyn Iterator<Item = &AttributeTypeAndValue<'_>> + '_>| {
-        it.next()
-            .and_then(|a| a.as_str().ok())
-            .unwrap_or_default()
-            .to_owned()
+        it.next().and_then(|a| a.as_str().ok()).unwrap_or_default().to_owned()
     };
     Subject {
         common_name: first(Box::new(name.iter_common_name())),
@@ -221,10 +189,7 @@ fn key_usage(cert: &X509Certificate<'_>) -> Result<Vec<String>, String> {
 }
 
 fn extended_key_usage(cert: &X509Certificate<'_>) -> Result<Vec<String>, String> {
-    let Some(eku) = cert
-        .extended_key_usage()
-        .map_err(|e| format!("bad ExtendedKeyUsage: {e}"))?
-    else {
+    let Some(eku) = cert.extended_key_usage().map_err(|e| format!("bad ExtendedKeyUsage: {e}"))? else {
         return Ok(vec![]);
     };
     let eku = eku.value;

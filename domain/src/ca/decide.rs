@@ -4,8 +4,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::events::{
-    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged,
-    CaSubordinateAdded,
+    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
 };
 use super::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};
 use crate::DomainError;
@@ -56,13 +55,8 @@ pub enum CaCommand {
 }
 
 /// Decides which events a command produces on a CA stream. No events means "nothing to change".
-pub fn decide(
-    state: Option<&Ca>,
-    command: &CaCommand,
-    now: OffsetDateTime,
-) -> Result<Vec<CaEvent>, DomainError> {
-    let state = state
-        .filter(|ca| !ca.deleted || matches!(command, CaCommand::Create(_) | CaCommand::Import(_)));
+pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
+    let state = state.filter(|ca| !ca.deleted || matches!(command, CaCommand::Create(_) | CaCommand::Import(_)));
     match command {
         CaCommand::Create(new) => create(state, new, now).map(|e| vec![CaEvent::Created(e)]),
         CaCommand::Import(new) => create(state, new, now).map(|e| vec![CaEvent::Imported(e)]),
@@ -70,19 +64,13 @@ pub fn decide(
         command => {
             let ca = state.ok_or_else(|| DomainError::NotFound("CA".into()))?;
             match command {
-                CaCommand::ChangeStatus { status, reason } => {
-                    change_status(ca, *status, *reason, now)
-                }
+                CaCommand::ChangeStatus { status, reason } => change_status(ca, *status, *reason, now),
                 CaCommand::UpdateMetadata { patch } => {
                     let metadata = apply_patch(&ca.metadata, patch)?;
                     Ok(if metadata == ca.metadata {
                         vec![]
                     } else {
-                        vec![CaEvent::MetadataUpdated(CaMetadataUpdated {
-                            patch: patch.clone(),
-                            metadata,
-                            at: now,
-                        })]
+                        vec![CaEvent::MetadataUpdated(CaMetadataUpdated { patch: patch.clone(), metadata, at: now })]
                     })
                 }
                 CaCommand::AssignProfile { profile_id } => Ok(if *profile_id == ca.profile_id {
@@ -94,20 +82,14 @@ pub fn decide(
                         at: now,
                     })]
                 }),
-                CaCommand::AddSubordinate {
-                    child_id,
-                    signed_here,
-                } => {
+                CaCommand::AddSubordinate { child_id, signed_here } => {
                     if *signed_here {
                         ensure_can_sign(ca, now)?;
                     }
                     Ok(if ca.subordinates.contains(child_id) {
                         vec![]
                     } else {
-                        vec![CaEvent::SubordinateAdded(CaSubordinateAdded {
-                            child_id: child_id.clone(),
-                            at: now,
-                        })]
+                        vec![CaEvent::SubordinateAdded(CaSubordinateAdded { child_id: child_id.clone(), at: now })]
                     })
                 }
                 CaCommand::Delete => delete(ca, now),
@@ -143,11 +125,7 @@ pub fn check_can_sign_subordinate(
 fn ensure_can_sign(ca: &Ca, now: OffsetDateTime) -> Result<(), DomainError> {
     let status = ca.status_at(now);
     if status != Status::Active {
-        return Err(DomainError::Conflict(format!(
-            "CA '{}' is {} and cannot sign",
-            ca.id,
-            status.as_str()
-        )));
+        return Err(DomainError::Conflict(format!("CA '{}' is {} and cannot sign", ca.id, status.as_str())));
     }
     if ca.key.is_none() {
         return Err(DomainError::Conflict(format!(
@@ -160,24 +138,17 @@ fn ensure_can_sign(ca: &Ca, now: OffsetDateTime) -> Result<(), DomainError> {
 
 fn create(state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Result<CaCreated, DomainError> {
     if state.is_some() {
-        return Err(DomainError::Conflict(format!(
-            "a CA with id '{}' already exists",
-            new.id
-        )));
+        return Err(DomainError::Conflict(format!("a CA with id '{}' already exists", new.id)));
     }
     if !new.certificate.is_ca {
-        return Err(DomainError::Rule(
-            "the certificate is not a CA certificate (BasicConstraints CA:FALSE)".into(),
-        ));
+        return Err(DomainError::Rule("the certificate is not a CA certificate (BasicConstraints CA:FALSE)".into()));
     }
     if new.ca_type == CaType::Managed && new.key.is_none() {
         return Err(DomainError::Rule("a managed CA needs a key".into()));
     }
     let parent = new.issuer_metadata.as_ref().filter(|i| i.id != new.id);
     if parent.is_some_and(|issuer| new.level != issuer.level + 1) {
-        return Err(DomainError::Rule(
-            "a subordinate's level is its parent's level plus one".into(),
-        ));
+        return Err(DomainError::Rule("a subordinate's level is its parent's level plus one".into()));
     }
     Ok(CaCreated {
         id: new.id.clone(),
@@ -202,16 +173,7 @@ fn change_status(
     let current = ca.status_at(now);
     let what = format!("CA '{}'", ca.id);
     let current_reason = ca.revocation.map(|r| r.reason);
-    let Some(change) = transition(
-        &what,
-        current,
-        ca.is_on_hold(),
-        current_reason,
-        target,
-        reason,
-        now,
-    )?
-    else {
+    let Some(change) = transition(&what, current, ca.is_on_hold(), current_reason, target, reason, now)? else {
         return Ok(vec![]);
     };
     Ok(vec![CaEvent::StatusChanged(CaStatusChanged {
@@ -246,8 +208,7 @@ fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
             ca.id
         )));
     }
-    let deletable = ca.ca_type == CaType::ImportedWithoutKey
-        || matches!(status, Status::Revoked | Status::Expired);
+    let deletable = ca.ca_type == CaType::ImportedWithoutKey || matches!(status, Status::Revoked | Status::Expired);
     if !deletable {
         return Err(DomainError::Conflict(format!(
             "CA '{}' is {}; only REVOKED or EXPIRED CAs (or ones imported without a key) can be deleted",
@@ -255,10 +216,7 @@ fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
             status.as_str()
         )));
     }
-    Ok(vec![CaEvent::Deleted(CaDeleted {
-        key_destroyed: ca.key.is_some(),
-        at: now,
-    })])
+    Ok(vec![CaEvent::Deleted(CaDeleted { key_destroyed: ca.key.is_some(), at: now })])
 }
 
 #[cfg(test)]

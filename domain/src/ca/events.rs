@@ -132,16 +132,8 @@ impl CaEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(
-        event_type: &str,
-        schema_version: u32,
-        data: &Value,
-    ) -> Result<Self, UnknownEvent> {
-        let unknown = |reason: String| UnknownEvent {
-            event_type: event_type.to_owned(),
-            schema_version,
-            reason,
-        };
+    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent { event_type: event_type.to_owned(), schema_version, reason };
         if schema_version != 1 {
             return Err(unknown("no upcaster for this schema version".into()));
         }

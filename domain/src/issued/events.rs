@@ -74,27 +74,15 @@ impl CertificateEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(
-        event_type: &str,
-        schema_version: u32,
-        data: &Value,
-    ) -> Result<Self, UnknownEvent> {
-        let unknown = |reason: String| UnknownEvent {
-            event_type: event_type.to_owned(),
-            schema_version,
-            reason,
-        };
+    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent { event_type: event_type.to_owned(), schema_version, reason };
         if schema_version != 1 {
             return Err(unknown("no upcaster for this schema version".into()));
         }
         let event = match event_type {
             ISSUE => CertificateIssued::deserialize(data).map(CertificateEvent::Issued),
-            STATUS_UPDATE => {
-                CertificateStatusChanged::deserialize(data).map(CertificateEvent::StatusChanged)
-            }
-            METADATA_UPDATE => {
-                CertificateMetadataUpdated::deserialize(data).map(CertificateEvent::MetadataUpdated)
-            }
+            STATUS_UPDATE => CertificateStatusChanged::deserialize(data).map(CertificateEvent::StatusChanged),
+            METADATA_UPDATE => CertificateMetadataUpdated::deserialize(data).map(CertificateEvent::MetadataUpdated),
             _ => return Err(unknown("not a certificate event".into())),
         };
         event.map_err(|e| unknown(e.to_string()))

@@ -60,16 +60,8 @@ impl ProfileEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(
-        event_type: &str,
-        schema_version: u32,
-        data: &Value,
-    ) -> Result<Self, UnknownEvent> {
-        let unknown = |reason: String| UnknownEvent {
-            event_type: event_type.to_owned(),
-            schema_version,
-            reason,
-        };
+    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent { event_type: event_type.to_owned(), schema_version, reason };
         if schema_version != 1 {
             return Err(unknown("no upcaster for this schema version".into()));
         }
@@ -89,26 +81,19 @@ pub fn decide(
     now: OffsetDateTime,
 ) -> Result<Vec<ProfileEvent>, DomainError> {
     match (state, command) {
-        (Some(_), ProfileCommand::Create(p)) => Err(DomainError::Conflict(format!(
-            "a profile with id '{}' already exists",
-            p.id
-        ))),
-        (None, ProfileCommand::Create(p)) => Ok(vec![ProfileEvent::Created(ProfileSaved {
-            profile: p.clone(),
-            at: now,
-        })]),
-        (Some(s), _) if s.deleted => {
-            Err(DomainError::NotFound(format!("profile '{}'", s.profile.id)))
+        (Some(_), ProfileCommand::Create(p)) => {
+            Err(DomainError::Conflict(format!("a profile with id '{}' already exists", p.id)))
         }
+        (None, ProfileCommand::Create(p)) => {
+            Ok(vec![ProfileEvent::Created(ProfileSaved { profile: p.clone(), at: now })])
+        }
+        (Some(s), _) if s.deleted => Err(DomainError::NotFound(format!("profile '{}'", s.profile.id))),
         (None, _) => Err(DomainError::NotFound("profile".into())),
         (Some(s), ProfileCommand::Update(p)) if s.profile == *p => Ok(vec![]),
-        (Some(_), ProfileCommand::Update(p)) => Ok(vec![ProfileEvent::Updated(ProfileSaved {
-            profile: p.clone(),
-            at: now,
-        })]),
-        (Some(_), ProfileCommand::Delete) => {
-            Ok(vec![ProfileEvent::Deleted(ProfileDeleted { at: now })])
+        (Some(_), ProfileCommand::Update(p)) => {
+            Ok(vec![ProfileEvent::Updated(ProfileSaved { profile: p.clone(), at: now })])
         }
+        (Some(_), ProfileCommand::Delete) => Ok(vec![ProfileEvent::Deleted(ProfileDeleted { at: now })]),
     }
 }
 

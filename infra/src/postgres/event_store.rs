@@ -5,18 +5,15 @@ use shedu_commands::event_store::{
     AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
 };
 use sqlx::postgres::PgRow;
-use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{PgDb, unavailable};
-use crate::append::{
-    Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash,
-};
+use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type, \
-     schema_version, data, metadata, recorded_at_us, prev_hash, hash FROM events";
+     schema_version, data::text AS data, metadata::text AS metadata, recorded_at_us, prev_hash, hash FROM events";
 
 #[async_trait]
 impl EventStore for PgDb {
@@ -42,21 +39,14 @@ impl EventStore for PgDb {
 
     async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("{SELECT_EVENT} WHERE stream_id = $1 ORDER BY stream_version");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(stream_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).fetch_all(&self.pool).await.map_err(unavailable)?;
         rows.iter().map(to_event).collect()
     }
 
     /// Only transactions older than every transaction still running are visible here: an event
     /// whose position was allocated earlier but commits later can then never be skipped.
-    async fn read_all(
-        &self,
-        after: LogCursor,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "{SELECT_EVENT} WHERE (tx_id, position) > ($1::text::xid8, $2) \
              AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, position LIMIT $3"
@@ -72,28 +62,19 @@ impl EventStore for PgDb {
     }
 
     async fn cursor_of(&self, position: i64) -> Result<Option<LogCursor>, StoreError> {
-        let found: Option<(String,)> =
-            sqlx::query_as("SELECT tx_id::text FROM events WHERE position = $1")
-                .bind(position)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        found
-            .map(|(tx,)| {
-                Ok(LogCursor {
-                    tx: parse_tx(&tx)?,
-                    position,
-                })
-            })
-            .transpose()
+        let found: Option<(String,)> = sqlx::query_as("SELECT tx_id::text FROM events WHERE position = $1")
+            .bind(position)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        found.map(|(tx,)| Ok(LogCursor { tx: parse_tx(&tx)?, position })).transpose()
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
-        let (head,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unavailable)?;
+        let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(head)
     }
 }
@@ -101,13 +82,12 @@ impl EventStore for PgDb {
 impl PgDb {
     async fn retried(&self, request: &AppendRequest) -> Result<Option<Appended>, StoreError> {
         let ids = event_ids(request);
-        let rows: Vec<(Uuid, i64, String, i64)> = sqlx::query_as(
-            "SELECT event_id, position, stream_id, stream_version FROM events WHERE event_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<(Uuid, i64, String, i64)> =
+            sqlx::query_as("SELECT event_id, position, stream_id, stream_version FROM events WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
         let found: Vec<(i64, String, u64)> = ids
             .iter()
             .filter_map(|id| rows.iter().find(|r| r.0 == *id))
@@ -117,27 +97,17 @@ impl PgDb {
     }
 }
 
-async fn append_in(
-    tx: &mut Transaction<'static, Postgres>,
-    steps: &[Step<'_>],
-) -> Result<Appended, StoreError> {
+async fn append_in(tx: &mut Transaction<'static, Postgres>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
     let mut positions = Vec::new();
     for step in steps {
         // Writers take the stream row exclusively; guards share it, so issuances guarded by one
         // CA run in parallel while a revocation of that CA waits for them (and they for it).
         let lock = match step {
-            Step::Guard(_) => {
-                "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR SHARE"
-            }
-            Step::Write(_) => {
-                "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR UPDATE"
-            }
+            Step::Guard(_) => "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR SHARE",
+            Step::Write(_) => "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR UPDATE",
         };
-        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(lock)
-            .bind(step.stream_id())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(unavailable)?;
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as(lock).bind(step.stream_id()).fetch_optional(&mut **tx).await.map_err(unavailable)?;
         let current = row.as_ref().map_or(0, |r| r.0 as u64);
         let write = match step {
             Step::Guard(guard) => {
@@ -179,10 +149,11 @@ async fn append_in(
             });
         }
         for (event, version, prev, hash) in chained {
-            let metadata = Json(&event.metadata);
+            let metadata =
+                serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
             let (position,): (i64,) = sqlx::query_as(
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
-                 metadata, recorded_at_us, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 metadata, recorded_at_us, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, CAST($6 AS json), CAST($7 AS json), $8, $9, $10) \
                  RETURNING position",
             )
             .bind(event.event_id)
@@ -190,7 +161,7 @@ async fn append_in(
             .bind(version as i64)
             .bind(&event.event_type)
             .bind(event.schema_version as i32)
-            .bind(Json(&event.data))
+            .bind(event.data.to_string())
             .bind(metadata)
             .bind(micros(event.recorded_at))
             .bind(prev.as_slice())
@@ -217,15 +188,15 @@ fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
 }
 
 fn parse_tx(raw: &str) -> Result<u64, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("transaction id '{raw}'")))
+    raw.parse().map_err(|_| StoreError::Corrupt(format!("transaction id '{raw}'")))
 }
 
 fn to_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let get_err = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
     let tx: String = row.try_get("tx").map_err(get_err)?;
-    let data: Json<serde_json::Value> = row.try_get("data").map_err(get_err)?;
-    let metadata: Json<EventMetadata> = row.try_get("metadata").map_err(get_err)?;
+    let data: String = row.try_get("data").map_err(get_err)?;
+    let metadata: String = row.try_get("metadata").map_err(get_err)?;
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
     let prev_hash: Vec<u8> = row.try_get("prev_hash").map_err(get_err)?;
     let hash: Vec<u8> = row.try_get("hash").map_err(get_err)?;
     Ok(RecordedEvent {
@@ -236,8 +207,8 @@ fn to_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         stream_version: row.try_get::<i64, _>("stream_version").map_err(get_err)? as u64,
         event_type: row.try_get("event_type").map_err(get_err)?,
         schema_version: row.try_get::<i32, _>("schema_version").map_err(get_err)? as u32,
-        data: data.0,
-        metadata: metadata.0,
+        data: serde_json::from_str(&data).map_err(corrupt)?,
+        metadata: serde_json::from_str::<EventMetadata>(&metadata).map_err(corrupt)?,
         recorded_at: from_micros(row.try_get("recorded_at_us").map_err(get_err)?)?,
         prev_hash: to_hash(&prev_hash)?,
         hash: to_hash(&hash)?,

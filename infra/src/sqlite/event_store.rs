@@ -9,9 +9,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{SqliteDb, unavailable};
-use crate::append::{
-    Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash,
-};
+use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
@@ -21,11 +19,7 @@ const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version
 impl EventStore for SqliteDb {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         let steps = steps(&request)?;
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
         match append_in(&mut tx, &steps).await {
             Ok(appended) => {
                 tx.commit().await.map_err(unavailable)?;
@@ -45,19 +39,12 @@ impl EventStore for SqliteDb {
 
     async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("{SELECT_EVENT} WHERE stream_id = ? ORDER BY stream_version");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(stream_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(unavailable)?;
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).fetch_all(&self.reader).await.map_err(unavailable)?;
         rows.iter().map(to_event).collect()
     }
 
-    async fn read_all(
-        &self,
-        after: LogCursor,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("{SELECT_EVENT} WHERE position > ? ORDER BY position LIMIT ?");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after.position)
@@ -69,12 +56,11 @@ impl EventStore for SqliteDb {
     }
 
     async fn cursor_of(&self, position: i64) -> Result<Option<LogCursor>, StoreError> {
-        let found: Option<(i64,)> =
-            sqlx::query_as("SELECT position FROM events WHERE position = ?")
-                .bind(position)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(unavailable)?;
+        let found: Option<(i64,)> = sqlx::query_as("SELECT position FROM events WHERE position = ?")
+            .bind(position)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
         Ok(found.map(|(position,)| LogCursor { tx: 0, position }))
     }
 
@@ -92,13 +78,12 @@ impl SqliteDb {
     async fn retried(&self, request: &AppendRequest) -> Result<Option<Appended>, StoreError> {
         let mut found = Vec::new();
         for id in event_ids(request) {
-            let row: Option<(i64, String, i64)> = sqlx::query_as(
-                "SELECT position, stream_id, stream_version FROM events WHERE event_id = ?",
-            )
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(unavailable)?;
+            let row: Option<(i64, String, i64)> =
+                sqlx::query_as("SELECT position, stream_id, stream_version FROM events WHERE event_id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.reader)
+                    .await
+                    .map_err(unavailable)?;
             if let Some((position, stream, version)) = row {
                 found.push((position, stream, version as u64));
             }
@@ -107,18 +92,14 @@ impl SqliteDb {
     }
 }
 
-async fn append_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    steps: &[Step<'_>],
-) -> Result<Appended, StoreError> {
+async fn append_in(tx: &mut Transaction<'static, Sqlite>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
     let mut positions = Vec::new();
     for step in steps {
-        let row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT version, last_hash FROM streams WHERE stream_id = ?")
-                .bind(step.stream_id())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT version, last_hash FROM streams WHERE stream_id = ?")
+            .bind(step.stream_id())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unavailable)?;
         let current = row.as_ref().map_or(0, |r| r.0 as u64);
         let write = match step {
             Step::Guard(guard) => {
@@ -136,9 +117,7 @@ async fn append_in(
             None => [0; 32],
         };
         let mut head = last_hash;
-        for (event, version, prev, hash) in
-            chained(&write.stream_id, current, last_hash, &write.events)
-        {
+        for (event, version, prev, hash) in chained(&write.stream_id, current, last_hash, &write.events) {
             let (position,): (i64,) = sqlx::query_as(
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
                  metadata, recorded_at_us, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
@@ -179,9 +158,7 @@ async fn append_in(
 
 fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.message().contains("events.event_id") => {
-            StoreError::DuplicateEvent(event_id)
-        }
+        sqlx::Error::Database(db) if db.message().contains("events.event_id") => StoreError::DuplicateEvent(event_id),
         _ => unavailable(e),
     }
 }
@@ -203,8 +180,7 @@ fn to_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         event_type: row.try_get("event_type").map_err(get_err)?,
         schema_version: row.try_get::<i64, _>("schema_version").map_err(get_err)? as u32,
         data: serde_json::from_str(&data).map_err(|e| corrupt(e.to_string()))?,
-        metadata: serde_json::from_str::<EventMetadata>(&metadata)
-            .map_err(|e| corrupt(e.to_string()))?,
+        metadata: serde_json::from_str::<EventMetadata>(&metadata).map_err(|e| corrupt(e.to_string()))?,
         recorded_at: from_micros(row.try_get("recorded_at_us").map_err(get_err)?)?,
         prev_hash: to_hash(&prev_hash)?,
         hash: to_hash(&hash)?,

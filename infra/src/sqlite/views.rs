@@ -5,7 +5,7 @@ use shedu_commands::ca_service::CaLookup;
 use shedu_commands::event_store::{LogCursor, StoreError};
 use shedu_commands::idempotency::{Claim, IdempotencyStore, StoredResponse};
 use shedu_domain::ca::Ca;
-use shedu_domain::ids::CaId;
+use shedu_domain::ids::{CaId, EngineId, KeyId};
 use shedu_domain::subject::Subject;
 use shedu_projections::ca_projection::ca_sort_value;
 use shedu_projections::query::{ListQuery, Page};
@@ -34,13 +34,11 @@ fn arguments(binds: Vec<Bind>) -> Result<SqliteArguments, StoreError> {
 
 impl SqliteDb {
     async fn docs(&self, sql: Sql) -> Result<Vec<Ca>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as_with::<Sqlite, _, _>(
-            sqlx::AssertSqlSafe(sql.text),
-            arguments(sql.binds)?,
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as_with::<Sqlite, _, _>(sqlx::AssertSqlSafe(sql.text), arguments(sql.binds)?)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(unavailable)?;
         rows.iter().map(|(doc,)| parse_ca(doc)).collect()
     }
 }
@@ -48,26 +46,19 @@ impl SqliteDb {
 #[async_trait]
 impl ViewStore for SqliteDb {
     async fn checkpoint(&self) -> Result<LogCursor, StoreError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = ?")
-                .bind(VIEWS)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(unavailable)?;
-        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor {
-            tx: tx as u64,
-            position,
-        }))
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = ?")
+            .bind(VIEWS)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor { tx: tx as u64, position }))
     }
 
     async fn load_cas(&self, ids: &[CaId]) -> Result<Vec<Ca>, StoreError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new(Dialect::Sqlite, "SELECT doc FROM ca_view WHERE id IN (");
-            let placeholders: Vec<String> = chunk
-                .iter()
-                .map(|id| sql.bind(Bind::Text(id.to_string())))
-                .collect();
+            let placeholders: Vec<String> = chunk.iter().map(|id| sql.bind(Bind::Text(id.to_string()))).collect();
             sql.text.push_str(&placeholders.join(", "));
             sql.text.push(')');
             found.extend(self.docs(sql).await?);
@@ -77,11 +68,21 @@ impl ViewStore for SqliteDb {
 
     async fn commit(&self, batch: ViewBatch) -> Result<(), StoreError> {
         let upsert = upsert_ca_sql(Dialect::Sqlite);
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let current: Option<(i64, i64)> = sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = ?")
+            .bind(VIEWS)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
+        let current = current.map_or(LogCursor::START, |(t, position)| LogCursor { tx: t as u64, position });
+        if current != batch.previous {
+            tx.rollback().await.map_err(unavailable)?;
+            return Err(StoreError::Conflict {
+                stream_id: "checkpoint:views".into(),
+                expected: format!("{:?}", batch.previous),
+                actual: current.position.max(0) as u64,
+            });
+        }
         for (ca, position) in &batch.upsert_cas {
             let row = CaRow::new(ca)?;
             sqlx::query(sqlx::AssertSqlSafe(upsert.as_str()))
@@ -92,6 +93,7 @@ impl ViewStore for SqliteDb {
                 .bind(row.level)
                 .bind(row.profile_id)
                 .bind(row.engine_id)
+                .bind(row.key_id)
                 .bind(row.serial_number)
                 .bind(row.subject_cn)
                 .bind(row.subject_key_id)
@@ -128,15 +130,8 @@ impl ViewStore for SqliteDb {
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
-        sqlx::query("DELETE FROM ca_view")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM ca_view").execute(&mut *tx).await.map_err(unavailable)?;
         sqlx::query("DELETE FROM checkpoints WHERE name = ?")
             .bind(VIEWS)
             .execute(&mut *tx)
@@ -149,11 +144,7 @@ impl ViewStore for SqliteDb {
         Ok(self.load_cas(std::slice::from_ref(id)).await?.pop())
     }
 
-    async fn list_cas(
-        &self,
-        query: &ListQuery,
-        now: OffsetDateTime,
-    ) -> Result<Page<Ca>, StoreError> {
+    async fn list_cas(&self, query: &ListQuery, now: OffsetDateTime) -> Result<Page<Ca>, StoreError> {
         let mut items = self.docs(ca_list(Dialect::Sqlite, query, now)).await?;
         Ok(page(query, &mut items))
     }
@@ -163,16 +154,11 @@ impl ViewStore for SqliteDb {
 pub(crate) fn page(query: &ListQuery, items: &mut Vec<Ca>) -> Page<Ca> {
     let next = if items.len() > query.page_size {
         items.truncate(query.page_size);
-        items.last().map(|last| {
-            query.bookmark_after(ca_sort_value(last, query.sort_by), last.id.to_string())
-        })
+        items.last().map(|last| query.bookmark_after(ca_sort_value(last, query.sort_by), last.id.to_string()))
     } else {
         None
     };
-    Page {
-        items: std::mem::take(items),
-        next,
-    }
+    Page { items: std::mem::take(items), next }
 }
 
 #[async_trait]
@@ -182,17 +168,23 @@ impl CaLookup for SqliteDb {
         authority_key_id: Option<&str>,
         issuer: &Subject,
     ) -> Result<Vec<CaId>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = ? OR subject_cn = ?")
-                .bind(authority_key_id.unwrap_or_default())
-                .bind(&issuer.common_name)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(unavailable)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id,)| CaId::parse(&id).ok())
-            .collect())
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = ? OR subject_cn = ?")
+            .bind(authority_key_id.unwrap_or_default())
+            .bind(&issuer.common_name)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
+    }
+
+    async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM ca_view WHERE engine_id = ? AND key_id = ?")
+            .bind(engine_id.as_str())
+            .bind(key_id.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
     }
 }
 
@@ -214,19 +206,17 @@ impl IdempotencyStore for SqliteDb {
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
         }
-        let row: Option<crate::database::IdempotencyRow> = sqlx::query_as(
-            "SELECT request_hash, status, headers, body FROM idempotency WHERE key = ?",
-        )
-        .bind(key)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(unavailable)?;
+        let row: Option<crate::database::IdempotencyRow> =
+            sqlx::query_as("SELECT request_hash, status, headers, body FROM idempotency WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(unavailable)?;
         crate::database::claim_from_row(row, request_hash)
     }
 
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&response.headers)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("UPDATE idempotency SET status = ?, headers = ?, body = ? WHERE key = ?")
             .bind(i64::from(response.status))
             .bind(headers)

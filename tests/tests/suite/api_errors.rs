@@ -7,50 +7,72 @@ both_backends!(bad_input_is_refused_and_the_log_is_unchanged);
 
 async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    assert_eq!(
-        app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y"))
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        app.set_status("root", "REVOKED", Some("KeyCompromise"))
-            .await
-            .status,
-        200
-    );
-    let short = app
-        .create_ca(ca_body("short", None, "Short", ("ECDSA", 256), "1d"))
-        .await;
+    assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y")).await.status, 201);
+    assert_eq!(app.set_status("root", "REVOKED", Some("KeyCompromise")).await.status, 200);
+    let short = app.create_ca(ca_body("short", None, "Short", ("ECDSA", 256), "1d")).await;
     assert_eq!(short.status, 201);
     let head = app.log_head().await;
 
-    let garbage_pem = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBBQUA\n-----END CERTIFICATE-----\n";
-    let root_pem = app.ca("root").await.json()["certificate"]["certificate"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let garbage_pem =
+        "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBBQUA\n-----END CERTIFICATE-----\n";
+    let root_pem = app.ca("root").await.json()["certificate"]["certificate"].as_str().unwrap().to_owned();
     let truncated = &root_pem[..root_pem.len() / 2];
     let other_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
     let cases: Vec<(&str, shedu_tests::Reply, u16, &str)> = vec![
         ("malformed JSON", app.raw_post("/v2/cas", "application/json", "{\"subject\": ").await, 400, "malformed JSON"),
         ("wrong content type", app.raw_post("/v2/cas", "text/plain", "{}").await, 415, "application/json"),
         ("missing CN", app.create_ca(ca_body("x", None, " ", ("ECDSA", 256), "1y")).await, 400, "subject.common_name"),
-        ("unsupported key type", app.create_ca(ca_body("x", None, "X", ("DSA", 2048), "1y")).await, 400, "key_metadata.type"),
-        ("unsupported key size", app.create_ca(ca_body("x", None, "X", ("RSA", 1024), "1y")).await, 400, "key_metadata.bits"),
-        ("bad duration", app.create_ca(ca_body("x", None, "X", ("ECDSA", 256), "ten years")).await, 400, "ca_expiration"),
+        (
+            "unsupported key type",
+            app.create_ca(ca_body("x", None, "X", ("DSA", 2048), "1y")).await,
+            400,
+            "key_metadata.type",
+        ),
+        (
+            "unsupported key size",
+            app.create_ca(ca_body("x", None, "X", ("RSA", 1024), "1y")).await,
+            400,
+            "key_metadata.bits",
+        ),
+        (
+            "bad duration",
+            app.create_ca(ca_body("x", None, "X", ("ECDSA", 256), "ten years")).await,
+            400,
+            "ca_expiration",
+        ),
         ("bad id", app.create_ca(ca_body("a/b", None, "X", ("ECDSA", 256), "1y")).await, 400, "id"),
         ("unknown parent", app.create_ca(ca_body("x", Some("ghost"), "X", ("ECDSA", 256), "1y")).await, 422, "ghost"),
         ("revoked parent", app.create_ca(ca_body("x", Some("root"), "X", ("ECDSA", 256), "1y")).await, 409, "REVOKED"),
-        ("outlives parent", app.create_ca(ca_body("x", Some("short"), "X", ("ECDSA", 256), "2d")).await, 422, "outlive"),
+        (
+            "outlives parent",
+            app.create_ca(ca_body("x", Some("short"), "X", ("ECDSA", 256), "2d")).await,
+            422,
+            "outlive",
+        ),
         ("duplicate id", app.create_ca(ca_body("root", None, "X", ("ECDSA", 256), "1y")).await, 409, "already exists"),
-        ("unknown field", app.create_ca(json!({"subject": {"common_name": "X"}, "key_metadata": {"type": "ECDSA", "bits": 256},
-            "ca_expiration": {"type": "Duration", "duration": "1y"}, "colour": "red"})).await, 400, "colour"),
+        (
+            "unknown field",
+            app.create_ca(json!({"subject": {"common_name": "X"}, "key_metadata": {"type": "ECDSA", "bits": 256},
+            "ca_expiration": {"type": "Duration", "duration": "1y"}, "colour": "red"}))
+                .await,
+            400,
+            "colour",
+        ),
         ("garbage PEM", app.import_ca(json!({"certificate": "not pem"})).await, 400, "certificate"),
         ("bad DER in PEM", app.import_ca(json!({"certificate": garbage_pem})).await, 400, "certificate"),
         ("truncated PEM", app.import_ca(json!({"certificate": truncated})).await, 400, "certificate"),
-        ("key does not match", app.import_ca(json!({"id": "m", "certificate": root_pem, "private_key": other_key})).await, 422, "does not match"),
-        ("garbage key", app.import_ca(json!({"id": "g", "certificate": root_pem, "private_key": "nope"})).await, 400, "private_key"),
+        (
+            "key does not match",
+            app.import_ca(json!({"id": "m", "certificate": root_pem, "private_key": other_key})).await,
+            422,
+            "does not match",
+        ),
+        (
+            "garbage key",
+            app.import_ca(json!({"id": "g", "certificate": root_pem, "private_key": "nope"})).await,
+            400,
+            "private_key",
+        ),
         ("bad filter syntax", app.list_cas("filter=status=ACTIVE").await, 400, "<field>[<op>]<value>"),
         ("unknown filter field", app.list_cas("filter=colour[eq]red").await, 400, "colour"),
         ("bad filter operator", app.list_cas("filter=level[ct]1").await, 400, "operator"),
@@ -59,7 +81,12 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
         ("unknown CA status", app.set_status("ghost", "REVOKED", None).await, 404, "ghost"),
         ("unknown status", app.set_status("short", "DESTROYED", None).await, 400, "status"),
         ("expired by hand", app.set_status("short", "EXPIRED", None).await, 400, "EXPIRED"),
-        ("reason without revocation", app.set_status("short", "INACTIVE", Some("KeyCompromise")).await, 400, "revocation_reason"),
+        (
+            "reason without revocation",
+            app.set_status("short", "INACTIVE", Some("KeyCompromise")).await,
+            400,
+            "revocation_reason",
+        ),
         ("bad patch", app.patch_metadata("short", json!([{"op": "remove", "path": "/missing"}])).await, 422, "patch"),
         ("not a patch", app.patch_metadata("short", json!({"op": "add"})).await, 400, "patch"),
         ("delete active", app.delete_ca("short").await, 409, "ACTIVE"),
@@ -69,26 +96,9 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
         assert_eq!(reply.content_type(), "application/problem+json", "{name}");
         let problem = reply.json();
         assert_eq!(problem["status"], status, "{name}");
-        assert!(
-            problem["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("urn:shedu:problem:"),
-            "{name}"
-        );
-        assert!(
-            reply.text.contains(needle),
-            "{name}: expected '{needle}' in {}",
-            reply.text
-        );
-        assert!(
-            !reply.text.contains("PRIVATE KEY"),
-            "{name} leaks key material"
-        );
+        assert!(problem["type"].as_str().unwrap().starts_with("urn:shedu:problem:"), "{name}");
+        assert!(reply.text.contains(needle), "{name}: expected '{needle}' in {}", reply.text);
+        assert!(!reply.text.contains("PRIVATE KEY"), "{name} leaks key material");
     }
-    assert_eq!(
-        app.log_head().await,
-        head,
-        "refused commands must append nothing"
-    );
+    assert_eq!(app.log_head().await, head, "refused commands must append nothing");
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use shedu_commands::event_store::{
-    AppendRequest, EventMetadata, EventStore, ExpectedVersion, LogCursor, NewEvent, StoreError,
-    StreamGuard, StreamWrite, verify_chain,
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, LogCursor, NewEvent, StoreError, StreamGuard,
+    StreamWrite, verify_chain,
 };
 use shedu_tests::{Backend, TestDb, both_backends};
 use uuid::Uuid;
@@ -24,21 +24,13 @@ fn event(n: u32) -> NewEvent {
         event_type: "test.happened".into(),
         schema_version: 1,
         data: json!({ "n": n, "nested": { "b": 1, "a": [1, 2] } }),
-        metadata: EventMetadata {
-            actor: "tester".into(),
-            correlation_id: "c-1".into(),
-            causation_id: None,
-        },
+        metadata: EventMetadata { actor: "tester".into(), correlation_id: "c-1".into(), causation_id: None },
         recorded_at: shedu_commands::clock::truncate_to_micros(time::OffsetDateTime::now_utc()),
     }
 }
 
 fn write(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> StreamWrite {
-    StreamWrite {
-        stream_id: stream.into(),
-        expected,
-        events,
-    }
+    StreamWrite { stream_id: stream.into(), expected, events }
 }
 
 both_backends!(
@@ -54,87 +46,42 @@ both_backends!(
 async fn appends_and_reads_a_stream_with_a_hash_chain(backend: Backend) {
     let (_db, store) = store(backend).await;
     let events = vec![event(1), event(2), event(3)];
-    let appended = store
-        .append(AppendRequest::single(
-            "s-1",
-            ExpectedVersion::NoStream,
-            events.clone(),
-        ))
-        .await
-        .unwrap();
+    let appended = store.append(AppendRequest::single("s-1", ExpectedVersion::NoStream, events.clone())).await.unwrap();
     assert_eq!(appended.last_position - appended.first_position, 2);
     let read = store.read_stream("s-1").await.unwrap();
-    assert_eq!(
-        read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
+    assert_eq!(read.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(read[0].data, events[0].data);
     assert_eq!(read[0].metadata, events[0].metadata);
     assert_eq!(read[0].recorded_at, events[0].recorded_at);
     assert_eq!(read[1].prev_hash, read[0].hash);
     verify_chain(&read).unwrap();
+    // Numbers that a normalising store would rewrite must read back as they were hashed.
+    let odd = NewEvent { data: json!({ "neg_zero": -0.0, "exp": 1e2, "big": 1.5e300, "u": u64::MAX }), ..event(9) };
+    store.append(AppendRequest::single("s-odd", ExpectedVersion::NoStream, vec![odd])).await.unwrap();
+    verify_chain(&store.read_stream("s-odd").await.unwrap()).unwrap();
     let mut tampered = read.clone();
     tampered[1].data = json!({ "n": 99 });
     assert!(verify_chain(&tampered).is_err());
-    store
-        .append(AppendRequest::single(
-            "s-1",
-            ExpectedVersion::Exact(3),
-            vec![event(4)],
-        ))
-        .await
-        .unwrap();
+    store.append(AppendRequest::single("s-1", ExpectedVersion::Exact(3), vec![event(4)])).await.unwrap();
     verify_chain(&store.read_stream("s-1").await.unwrap()).unwrap();
     assert!(store.read_stream("missing").await.unwrap().is_empty());
 }
 
 async fn a_stale_expected_version_conflicts_and_writes_nothing(backend: Backend) {
     let (_db, store) = store(backend).await;
-    store
-        .append(AppendRequest::single(
-            "s",
-            ExpectedVersion::NoStream,
-            vec![event(1), event(2)],
-        ))
-        .await
-        .unwrap();
+    store.append(AppendRequest::single("s", ExpectedVersion::NoStream, vec![event(1), event(2)])).await.unwrap();
     let head = store.head().await.unwrap();
-    let again = store
-        .append(AppendRequest::single(
-            "s",
-            ExpectedVersion::NoStream,
-            vec![event(3)],
-        ))
-        .await;
-    assert!(
-        matches!(again, Err(StoreError::Conflict { actual: 2, .. })),
-        "{again:?}"
-    );
-    let stale = store
-        .append(AppendRequest::single(
-            "s",
-            ExpectedVersion::Exact(1),
-            vec![event(3)],
-        ))
-        .await;
-    assert!(
-        matches!(stale, Err(StoreError::Conflict { .. })),
-        "{stale:?}"
-    );
+    let again = store.append(AppendRequest::single("s", ExpectedVersion::NoStream, vec![event(3)])).await;
+    assert!(matches!(again, Err(StoreError::Conflict { actual: 2, .. })), "{again:?}");
+    let stale = store.append(AppendRequest::single("s", ExpectedVersion::Exact(1), vec![event(3)])).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
     assert_eq!(store.head().await.unwrap(), head);
     assert_eq!(store.read_stream("s").await.unwrap().len(), 2);
 }
 
 async fn a_multi_stream_append_is_all_or_nothing(backend: Backend) {
     let (_db, store) = store(backend).await;
-    store
-        .append(AppendRequest::single(
-            "b",
-            ExpectedVersion::NoStream,
-            vec![event(1)],
-        ))
-        .await
-        .unwrap();
+    store.append(AppendRequest::single("b", ExpectedVersion::NoStream, vec![event(1)])).await.unwrap();
     let request = AppendRequest {
         writes: vec![
             write("a", ExpectedVersion::NoStream, vec![event(2)]),
@@ -142,9 +89,7 @@ async fn a_multi_stream_append_is_all_or_nothing(backend: Backend) {
         ],
         guards: vec![],
     };
-    assert!(
-        matches!(store.append(request).await, Err(StoreError::Conflict { stream_id, .. }) if stream_id == "b")
-    );
+    assert!(matches!(store.append(request).await, Err(StoreError::Conflict { stream_id, .. }) if stream_id == "b"));
     assert!(store.read_stream("a").await.unwrap().is_empty());
     let request = AppendRequest {
         writes: vec![
@@ -167,63 +112,29 @@ async fn a_retried_append_is_idempotent(backend: Backend) {
     assert_eq!(store.read_stream("s").await.unwrap().len(), 2);
     let mut elsewhere = request.clone();
     elsewhere.writes[0].stream_id = "other".into();
-    assert!(matches!(
-        store.append(elsewhere).await,
-        Err(StoreError::DuplicateEvent(_))
-    ));
+    assert!(matches!(store.append(elsewhere).await, Err(StoreError::DuplicateEvent(_))));
     assert!(store.read_stream("other").await.unwrap().is_empty());
 }
 
 async fn guards_hold_without_writing(backend: Backend) {
     let (_db, store) = store(backend).await;
-    store
-        .append(AppendRequest::single(
-            "ca",
-            ExpectedVersion::NoStream,
-            vec![event(1)],
-        ))
-        .await
-        .unwrap();
+    store.append(AppendRequest::single("ca", ExpectedVersion::NoStream, vec![event(1)])).await.unwrap();
     let guarded = |version| AppendRequest {
-        writes: vec![write(
-            &format!("cert-{version}-{}", Uuid::new_v4()),
-            ExpectedVersion::NoStream,
-            vec![event(2)],
-        )],
-        guards: vec![StreamGuard {
-            stream_id: "ca".into(),
-            version,
-        }],
+        writes: vec![write(&format!("cert-{version}-{}", Uuid::new_v4()), ExpectedVersion::NoStream, vec![event(2)])],
+        guards: vec![StreamGuard { stream_id: "ca".into(), version }],
     };
     store.append(guarded(1)).await.unwrap();
     store.append(guarded(1)).await.unwrap();
-    assert_eq!(
-        store.read_stream("ca").await.unwrap().len(),
-        1,
-        "a guard does not write its stream"
-    );
-    store
-        .append(AppendRequest::single(
-            "ca",
-            ExpectedVersion::Exact(1),
-            vec![event(3)],
-        ))
-        .await
-        .unwrap();
-    assert!(
-        matches!(store.append(guarded(1)).await, Err(StoreError::Conflict { stream_id, .. }) if stream_id == "ca")
-    );
+    assert_eq!(store.read_stream("ca").await.unwrap().len(), 1, "a guard does not write its stream");
+    store.append(AppendRequest::single("ca", ExpectedVersion::Exact(1), vec![event(3)])).await.unwrap();
+    assert!(matches!(store.append(guarded(1)).await, Err(StoreError::Conflict { stream_id, .. }) if stream_id == "ca"));
 }
 
 async fn the_global_log_is_read_in_order_after_a_cursor(backend: Backend) {
     let (_db, store) = store(backend).await;
     for i in 0..5 {
         store
-            .append(AppendRequest::single(
-                format!("s{i}"),
-                ExpectedVersion::NoStream,
-                vec![event(i), event(i)],
-            ))
+            .append(AppendRequest::single(format!("s{i}"), ExpectedVersion::NoStream, vec![event(i), event(i)]))
             .await
             .unwrap();
     }
@@ -234,15 +145,9 @@ async fn the_global_log_is_read_in_order_after_a_cursor(backend: Backend) {
     assert_eq!(rest.len(), 6);
     assert_eq!(rest[0].event_id, all[4].event_id);
     assert_eq!(store.read_all(all[3].cursor(), 2).await.unwrap().len(), 2);
-    assert_eq!(
-        store.cursor_of(all[4].position).await.unwrap(),
-        Some(all[4].cursor())
-    );
+    assert_eq!(store.cursor_of(all[4].position).await.unwrap(), Some(all[4].cursor()));
     assert_eq!(store.cursor_of(9_999).await.unwrap(), None);
-    assert_eq!(
-        store.head().await.unwrap(),
-        all.iter().map(|e| e.position).max().unwrap()
-    );
+    assert_eq!(store.head().await.unwrap(), all.iter().map(|e| e.position).max().unwrap());
 }
 
 /// Many writers append (with retries on conflict) to a few shared streams while a reader tails
@@ -262,19 +167,9 @@ async fn concurrent_writers_never_make_a_reader_skip_or_repeat(backend: Backend)
                 let event = event((w * APPENDS + i) as u32);
                 loop {
                     let version = store.read_stream(&stream).await.unwrap().len() as u64;
-                    let expected = if version == 0 {
-                        ExpectedVersion::NoStream
-                    } else {
-                        ExpectedVersion::Exact(version)
-                    };
-                    match store
-                        .append(AppendRequest::single(
-                            stream.clone(),
-                            expected,
-                            vec![event.clone()],
-                        ))
-                        .await
-                    {
+                    let expected =
+                        if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+                    match store.append(AppendRequest::single(stream.clone(), expected, vec![event.clone()])).await {
                         Ok(_) => break,
                         Err(StoreError::Conflict { .. }) => continue,
                         Err(e) => panic!("{e}"),
@@ -314,12 +209,7 @@ async fn concurrent_writers_never_make_a_reader_skip_or_repeat(backend: Backend)
     let mut last_version: BTreeMap<&str, u64> = BTreeMap::new();
     for event in &seen {
         let last = last_version.entry(&event.stream_id).or_default();
-        assert_eq!(
-            event.stream_version,
-            *last + 1,
-            "stream order broken in {}",
-            event.stream_id
-        );
+        assert_eq!(event.stream_version, *last + 1, "stream order broken in {}", event.stream_id);
         *last = event.stream_version;
     }
 }
@@ -331,9 +221,7 @@ async fn postgres_readers_wait_for_a_slow_transaction_instead_of_skipping_it() {
     let db = TestDb::new(Backend::Postgres).await;
     let database = db.open().await;
     let store = database.event_store();
-    let shedu_infra::Database::Postgres(pg) = &database else {
-        unreachable!()
-    };
+    let shedu_infra::Database::Postgres(pg) = &database else { unreachable!() };
 
     let mut slow = pg.pool().begin().await.unwrap();
     let (slow_position,): (i64,) = sqlx::query_as(
@@ -347,20 +235,10 @@ async fn postgres_readers_wait_for_a_slow_transaction_instead_of_skipping_it() {
     .await
     .unwrap();
 
-    let fast = store
-        .append(AppendRequest::single(
-            "fast",
-            ExpectedVersion::NoStream,
-            vec![event(1)],
-        ))
-        .await
-        .unwrap();
+    let fast = store.append(AppendRequest::single("fast", ExpectedVersion::NoStream, vec![event(1)])).await.unwrap();
     assert!(fast.first_position > slow_position);
     let before = store.read_all(LogCursor::START, 100).await.unwrap();
-    assert!(
-        before.is_empty(),
-        "nothing may be read past a transaction still in flight: {before:?}"
-    );
+    assert!(before.is_empty(), "nothing may be read past a transaction still in flight: {before:?}");
 
     slow.commit().await.unwrap();
     let after = store.read_all(LogCursor::START, 100).await.unwrap();

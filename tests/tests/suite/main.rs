@@ -6,3 +6,4 @@
 mod api_cas;
 mod api_errors;
 mod event_store;
+mod projections;

@@ -1,0 +1,51 @@
+//! A [`CaLookup`] that first lets the views catch up with the log, so a CA imported right after
+//! its issuer still finds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use shedu_commands::ca_service::CaLookup;
+use shedu_commands::event_store::{EventStore, StoreError};
+use shedu_domain::ids::{CaId, EngineId, KeyId};
+use shedu_domain::subject::Subject;
+
+use crate::progress::Progress;
+use crate::store::ViewStore;
+
+/// How long a lookup waits for the views before answering from what they hold.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+pub struct FreshLookup {
+    pub inner: Arc<dyn CaLookup>,
+    pub store: Arc<dyn EventStore>,
+    pub views: Arc<dyn ViewStore>,
+    pub progress: Progress,
+}
+
+impl FreshLookup {
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        let head = self.store.head().await?;
+        if head > 0 && !self.progress.wait_for(self.store.as_ref(), self.views.as_ref(), head, CATCH_UP).await? {
+            tracing::warn!(head, "views still behind the log; answering from them anyway");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CaLookup for FreshLookup {
+    async fn issuer_candidates(
+        &self,
+        authority_key_id: Option<&str>,
+        issuer: &Subject,
+    ) -> Result<Vec<CaId>, StoreError> {
+        self.catch_up().await?;
+        self.inner.issuer_candidates(authority_key_id, issuer).await
+    }
+
+    async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {
+        self.catch_up().await?;
+        self.inner.cas_using_key(engine_id, key_id).await
+    }
+}
