@@ -14,7 +14,8 @@ async fn racing_projectors_leave_the_views_a_single_one_would(backend: Backend) 
     let app = TestApp::spawn(backend).await;
     let mut last = 0;
     for i in 0..12 {
-        last = app.create_ca(ca_body(&format!("r{i}"), None, "Race", ("ECDSA", 256), "1y")).await.position();
+        let created = app.create_ca(ca_body(&format!("r{i}"), None, "Race", ("ECDSA", 256), "1y")).await;
+        assert_eq!(created.status, 201, "{}", created.text);
         last = app.patch_metadata(&format!("r{i}"), json!([{"op": "add", "path": "/n", "value": i}])).await.position();
     }
     let all = format!("min_position={last}&page_size=100&sort_by=id");
