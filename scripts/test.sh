@@ -14,6 +14,15 @@ command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq 
 
 bash scripts/services.sh
 
+# pkilint (PyPI) lints every issued certificate against RFC 5280; kept in a virtualenv next to
+# the build so it survives between runs and needs nothing installed system-wide.
+venv="$CARGO_TARGET_DIR/pkilint-venv"
+if [ ! -x "$venv/bin/lint_pkix_cert" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint
+fi
+export SHEDU_PKILINT="$venv/bin/lint_pkix_cert"
+
 # Each test makes its own database; drop those left by interrupted runs.
 psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'shedu_test_%'" \
   | while read -r db; do psql "$SHEDU_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done

@@ -9,11 +9,14 @@ use anyhow::Context;
 use async_trait::async_trait;
 use axum::Router;
 use shedu_commands::ca_service::CaService;
+use shedu_commands::certificate_service::CertificateService;
 use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
 use shedu_commands::idempotency::IdempotencyStore;
+use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
 use shedu_infra::config::build_engines;
+use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
 use shedu_projections::runner::Projector;
@@ -28,7 +31,9 @@ const PROJECTOR_POLL: Duration = Duration::from_millis(250);
 
 /// What every handler reaches.
 pub struct AppState {
-    pub cas: CaService,
+    pub cas: Arc<CaService>,
+    pub certificates: Arc<CertificateService>,
+    pub profiles: ProfileService,
     pub store: Arc<dyn EventStore>,
     pub views: Arc<dyn ViewStore>,
     pub progress: Progress,
@@ -40,7 +45,9 @@ pub struct AppState {
 pub struct App {
     state: Arc<AppState>,
     projector: Arc<Projector>,
+    reactor: Arc<CascadeReactor>,
     wake: Arc<Notify>,
+    reactor_wake: Arc<Notify>,
 }
 
 impl App {
@@ -55,23 +62,39 @@ impl App {
             tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
         }
         let wake = Arc::new(Notify::new());
-        let store: Arc<dyn EventStore> = Arc::new(Notifying { inner: db.event_store(), wake: wake.clone() });
+        let reactor_wake = Arc::new(Notify::new());
+        let store: Arc<dyn EventStore> =
+            Arc::new(Notifying { inner: db.event_store(), wakes: [wake.clone(), reactor_wake.clone()] });
         let views = db.views();
         let progress = Progress::default();
-        let lookup = FreshLookup {
-            inner: db.ca_lookup(),
+        let lookup = Arc::new(FreshLookup {
+            cas: db.ca_lookup(),
+            certificates: db.certificate_lookup(),
+            profiles: db.profile_usage(),
             store: store.clone(),
             views: views.clone(),
             progress: progress.clone(),
-        };
-        let cas = CaService::new(store.clone(), Arc::new(engines), clock.clone(), Arc::new(lookup));
+        });
+        let cas =
+            Arc::new(CaService::new(store.clone(), Arc::new(engines), clock.clone(), lookup.clone(), lookup.clone()));
+        let certificates = Arc::new(CertificateService::new(store.clone(), clock.clone()));
+        let profiles = ProfileService::new(store.clone(), clock.clone(), lookup.clone());
         let projector = Arc::new(Projector::new(store.clone(), views.clone(), progress.clone()));
-        let state = Arc::new(AppState { cas, store, views, progress, idempotency: db.idempotency(), db, clock });
-        Ok(App { state, projector, wake })
+        let reactor = Arc::new(CascadeReactor {
+            store: store.clone(),
+            views: views.clone(),
+            progress: progress.clone(),
+            cas: cas.clone(),
+            certificates: certificates.clone(),
+            lookup,
+        });
+        let idempotency = db.idempotency();
+        let state = Arc::new(AppState { cas, certificates, profiles, store, views, progress, idempotency, db, clock });
+        Ok(App { state, projector, reactor, wake, reactor_wake })
     }
 
     pub fn router(&self) -> Router {
-        crate::cas::router(self.state.clone())
+        crate::router::router(self.state.clone())
     }
 
     pub async fn serve(
@@ -90,11 +113,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx, PROJECTOR_POLL));
+        let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
+        let reactor = tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx, PROJECTOR_POLL));
         let router = self.router();
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
+        let _ = reactor.await;
         Ok(())
     }
 }
@@ -151,14 +176,15 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
 /// Wakes the local projector after every append, so views follow commands within milliseconds.
 struct Notifying {
     inner: Arc<dyn EventStore>,
-    wake: Arc<Notify>,
+    /// The projector's and the cascade reactor's: each has its own, as `notify_one` wakes one.
+    wakes: [Arc<Notify>; 2],
 }
 
 #[async_trait]
 impl EventStore for Notifying {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         let appended = self.inner.append(request).await?;
-        self.wake.notify_one();
+        self.wakes.iter().for_each(|wake| wake.notify_one());
         Ok(appended)
     }
 

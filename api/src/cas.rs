@@ -4,11 +4,11 @@ mod model;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde_json::{Value, json};
 use shedu_commands::ca_service::{CreateCa, ImportCa, Outcome};
 use shedu_commands::x509::parse::certificates_from_pem;
@@ -18,20 +18,16 @@ use shedu_domain::key::KeySpec;
 use shedu_domain::status::{RevocationReason, Status};
 use shedu_domain::subject::Subject;
 use shedu_projections::ca_projection::{CA_FIELDS, CA_SORTABLE};
-use shedu_projections::query::{ListQuery, RawListQuery};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
-use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody, patch_operations};
+pub(crate) use self::model::patch_operations;
+use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody};
 use crate::app::AppState;
-use crate::context::{Body, Ctx, LOG_POSITION, wait_for_views};
+use crate::context::{Body, Ctx, LOG_POSITION, list_query, wait_for_views};
 use crate::problem::ApiError;
-use crate::{idempotency, ops};
 
-pub(crate) fn router(state: Arc<AppState>) -> Router {
-    let request_id = axum::http::HeaderName::from_static("x-request-id");
+pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v2/cas", post(create).get(list))
         .route("/v2/cas/import", post(import))
@@ -41,21 +37,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v2/cas/{id}/metadata", axum::routing::patch(metadata).put(metadata))
         .route("/v2/cas/{id}/profile", axum::routing::put(profile))
         .route("/v2/cas/{id}/events", get(events))
-        .route("/v2/engines", get(ops::engines))
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
-        .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
 }
 
 fn parse_id(raw: &str) -> Result<CaId, ApiError> {
     CaId::parse(raw).map_err(ApiError::from)
 }
 
-fn optional<T>(
+pub(crate) fn optional<T>(
     raw: Option<String>,
     parse: impl Fn(&str) -> Result<T, shedu_domain::DomainError>,
 ) -> Result<Option<T>, ApiError> {
@@ -63,7 +51,7 @@ fn optional<T>(
 }
 
 /// A command's response: the CA, with the log position of its last event.
-fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> Response {
+pub(crate) fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> Response {
     let body = Json(json!(CaResponse::new(&outcome.ca, state.clock.now())));
     let mut response = (status, body).into_response();
     if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
@@ -71,8 +59,6 @@ fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> 
     }
     response
 }
-
-use axum::Json;
 
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -118,23 +104,7 @@ async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut raw = RawListQuery::default();
-    let mut min_position = None;
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let value = value.into_owned();
-        match key.as_ref() {
-            "filter" => raw.filters.push(value),
-            "sort_by" => raw.sort_by = Some(value),
-            "sort_mode" => raw.sort_mode = Some(value),
-            "page_size" => raw.page_size = Some(value),
-            "bookmark" => raw.bookmark = Some(value),
-            "min_position" => min_position = Some(value),
-            other => {
-                return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'")));
-            }
-        }
-    }
-    let query = ListQuery::parse(&raw, CA_FIELDS, CA_SORTABLE)?;
+    let (query, min_position) = list_query(query, CA_FIELDS, CA_SORTABLE)?;
     wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     let page = state.views.list_cas(&query, now).await?;

@@ -66,3 +66,28 @@ pub(crate) async fn wait_for_views(state: &AppState, headers: &HeaderMap, query:
     let reached = state.progress.wait_for(state.store.as_ref(), state.views.as_ref(), position, MAX_WAIT).await?;
     if reached { Ok(()) } else { Err(ApiError::ViewsBehind(position)) }
 }
+
+/// Parses a list request's query string: `filter` (repeatable), `sort_by`, `sort_mode`,
+/// `page_size`, `bookmark`; returns the query and any `min_position`. Unknown parameters are
+/// refused rather than ignored, so a typo never silently widens a listing.
+pub(crate) fn list_query(
+    query: Option<String>,
+    fields: &[shedu_projections::query::Field],
+    sortable: &[shedu_projections::query::SortField],
+) -> Result<(shedu_projections::query::ListQuery, Option<String>), ApiError> {
+    let mut raw = shedu_projections::query::RawListQuery::default();
+    let mut min_position = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
+            "filter" => raw.filters.push(value),
+            "sort_by" => raw.sort_by = Some(value),
+            "sort_mode" => raw.sort_mode = Some(value),
+            "page_size" => raw.page_size = Some(value),
+            "bookmark" => raw.bookmark = Some(value),
+            "min_position" => min_position = Some(value),
+            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+        }
+    }
+    Ok((shedu_projections::query::ListQuery::parse(&raw, fields, sortable)?, min_position))
+}

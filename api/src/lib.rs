@@ -4,10 +4,13 @@
 
 pub mod app;
 mod cas;
+mod certificates;
 mod context;
 mod idempotency;
 mod ops;
 mod problem;
+mod profiles;
+mod router;
 pub mod settings;
 
 pub use app::{App, spawn};

@@ -56,3 +56,47 @@ pub(crate) async fn engines(State(state): State<Arc<AppState>>) -> impl IntoResp
         .collect();
     Json(list)
 }
+
+/// `GET /v2/stats/cas`: counters kept by the projector (constant time), with expiries the
+/// scheduler has not recorded yet moved to EXPIRED by one indexed count.
+pub(crate) async fn stats(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<axum::response::Response, crate::problem::ApiError> {
+    let min_position = query.as_deref().and_then(|q| q.strip_prefix("min_position="));
+    crate::context::wait_for_views(&state, &headers, min_position).await?;
+    let now = state.clock.now();
+    let counters = state.views.counters().await?;
+    let unrecorded = state.views.unrecorded_expiry(now).await?;
+    let checkpoint = state.views.checkpoint().await?;
+    let group = |prefix: &str| -> serde_json::Map<String, serde_json::Value> {
+        counters.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|name| (name.to_owned(), json!(v)))).collect()
+    };
+    let statuses = |prefix: &str, moved: &[(String, i64)]| {
+        let mut out = serde_json::Map::new();
+        for status in ["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"] {
+            let mut n = counters.get(&format!("{prefix}{status}")).copied().unwrap_or(0);
+            let expired: i64 = moved.iter().map(|(_, c)| c).sum();
+            n += match status {
+                "EXPIRED" => expired,
+                s => -moved.iter().filter(|(from, _)| from == s).map(|(_, c)| c).sum::<i64>(),
+            };
+            out.insert(status.to_owned(), json!(n));
+        }
+        out
+    };
+    Ok(Json(json!({
+        "total": counters.get("ca.total").copied().unwrap_or(0),
+        "status_distribution": statuses("ca.status.", &unrecorded.cas),
+        "type_distribution": group("ca.type."),
+        "engine_distribution": group("ca.engine."),
+        "level_distribution": group("ca.level."),
+        "certificates": {
+            "total": counters.get("certificate.total").copied().unwrap_or(0),
+            "status_distribution": statuses("certificate.status.", &unrecorded.certificates),
+        },
+        "as_of_position": checkpoint.position,
+    }))
+    .into_response())
+}

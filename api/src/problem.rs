@@ -144,8 +144,11 @@ fn parts(error: &ApiError) -> Parts {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title, detail, field) = parts(&self);
-        if status.is_server_error() {
-            tracing::error!(error = ?self, "request failed");
+        match &self {
+            // A client asked to wait longer than the views needed; not a fault of the server.
+            ApiError::ViewsBehind(_) => tracing::warn!(error = ?self, "views behind"),
+            _ if status.is_server_error() => tracing::error!(error = ?self, "request failed"),
+            _ => {}
         }
         let mut body = json!({
             "type": format!("urn:shedu:problem:{slug}"),

@@ -4,6 +4,7 @@ mod create;
 mod import;
 mod lifecycle;
 mod reads;
+mod sign;
 
 use std::sync::Arc;
 
@@ -12,16 +13,18 @@ use shedu_domain::DomainError;
 use shedu_domain::ca::{Ca, CaEvent, evolve};
 use shedu_domain::ids::{CaId, EngineId, KeyId};
 use shedu_domain::subject::Subject;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 pub use create::CreateCa;
 pub use import::ImportCa;
+pub use sign::SignRequest;
 
 use crate::CommandError;
+use crate::certificate_service::CertificateLookup;
 use crate::clock::Clock;
 use crate::crypto::Engines;
-use crate::event_store::{EventMetadata, EventStore, NewEvent, StoreError};
+use crate::event_store::{EventStore, StoreError};
+// One way to turn decided events into stored ones, for every aggregate.
+use crate::stream::new_events as to_new_events;
 
 /// How many times a command re-decides after losing a race on a stream it only touches as a side
 /// effect (a parent's subordinate list, a descendant revoked by cascade).
@@ -61,6 +64,7 @@ pub struct CaService {
     engines: Arc<Engines>,
     clock: Arc<dyn Clock>,
     lookup: Arc<dyn CaLookup>,
+    certificates: Arc<dyn CertificateLookup>,
 }
 
 struct Loaded {
@@ -84,8 +88,9 @@ impl CaService {
         engines: Arc<Engines>,
         clock: Arc<dyn Clock>,
         lookup: Arc<dyn CaLookup>,
+        certificates: Arc<dyn CertificateLookup>,
     ) -> Self {
-        CaService { store, engines, clock, lookup }
+        CaService { store, engines, clock, lookup, certificates }
     }
 
     pub fn engines(&self) -> &Engines {
@@ -100,29 +105,6 @@ impl CaService {
         }
         Ok(Loaded { ca, version: recorded.len() as u64, last_position: recorded.last().map_or(0, |e| e.position) })
     }
-}
-
-fn to_new_events(
-    events: &[CaEvent],
-    ctx: &CommandContext,
-    causation_id: Option<Uuid>,
-    now: OffsetDateTime,
-) -> Vec<NewEvent> {
-    events
-        .iter()
-        .map(|event| NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type: event.event_type().to_owned(),
-            schema_version: event.schema_version(),
-            data: event.to_data(),
-            metadata: EventMetadata {
-                actor: ctx.actor.clone(),
-                correlation_id: ctx.correlation_id.clone(),
-                causation_id: causation_id.map(|id| id.to_string()),
-            },
-            recorded_at: now,
-        })
-        .collect()
 }
 
 fn apply_all(ca: Ca, events: &[CaEvent]) -> Ca {

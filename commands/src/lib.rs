@@ -6,11 +6,14 @@
 
 pub mod ca_service;
 pub mod canonical;
+pub mod certificate_service;
 pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod event_store;
 pub mod idempotency;
+pub mod profile_service;
+pub mod stream;
 pub mod x509;
 
 pub use error::CommandError;

@@ -1,4 +1,5 @@
 //! X.509: building CA certificates signed through a crypto engine, and reading certificates.
 
 pub mod build;
+pub mod csr;
 pub mod parse;

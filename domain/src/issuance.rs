@@ -35,7 +35,7 @@ pub struct IssuancePlan {
 }
 
 /// RSA below 2048 bits is refused whatever a profile says (NIST SP 800-131A).
-const MIN_RSA_BITS: u32 = 2048;
+pub const MIN_RSA_BITS: u32 = 2048;
 
 /// Decides the certificate's contents. `issuer_valid_to` bounds its validity unless the profile
 /// allows otherwise: the notAfter is then cut to the issuer's, not refused.

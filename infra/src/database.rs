@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use shedu_commands::ca_service::CaLookup;
+use shedu_commands::certificate_service::CertificateLookup;
 use shedu_commands::event_store::{EventStore, StoreError};
 use shedu_commands::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use shedu_commands::profile_service::ProfileUsage;
 use shedu_projections::store::ViewStore;
 
 use crate::postgres::PgDb;
@@ -63,6 +65,20 @@ impl Database {
     }
 
     pub fn ca_lookup(&self) -> Arc<dyn CaLookup> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    pub fn certificate_lookup(&self) -> Arc<dyn CertificateLookup> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    pub fn profile_usage(&self) -> Arc<dyn ProfileUsage> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),
             Database::Postgres(db) => Arc::new(db.clone()),

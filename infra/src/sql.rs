@@ -46,6 +46,14 @@ impl Sql {
     }
 }
 
+/// A view that list queries run against.
+pub struct Table {
+    pub name: &'static str,
+    /// The unique key, last in every sort order (keyset tie-breaker).
+    pub key: &'static str,
+    pub column: fn(&str) -> &'static str,
+}
+
 /// The view column behind a CA list field or sort key.
 fn ca_column(field: &str) -> &'static str {
     match field {
@@ -64,20 +72,56 @@ fn ca_column(field: &str) -> &'static str {
     }
 }
 
-/// `SELECT doc FROM ca_view` with the query's filters, keyset and order, one row more than a
-/// page so the caller knows whether a next page exists.
-pub fn ca_list(dialect: Dialect, query: &ListQuery, now: time::OffsetDateTime) -> Sql {
-    let mut sql = Sql::new(dialect, "SELECT doc FROM ca_view WHERE 1 = 1");
+fn certificate_column(field: &str) -> &'static str {
+    match field {
+        "serial_number" => "serial_number",
+        "issuer_metadata.id" => "issuer_id",
+        "subject.common_name" => "subject_cn",
+        "key_metadata.type" => "key_type",
+        "profile_id" => "profile_id",
+        "valid_to" => "valid_to_us",
+        "valid_from" => "valid_from_us",
+        _ => "created_at_us",
+    }
+}
+
+fn profile_column(field: &str) -> &'static str {
+    match field {
+        "name" => "name",
+        _ => "id",
+    }
+}
+
+pub const CA_VIEW: Table = Table { name: "ca_view", key: "id", column: ca_column };
+pub const CERTIFICATE_VIEW: Table =
+    Table { name: "certificate_view", key: "serial_number", column: certificate_column };
+pub const PROFILE_VIEW: Table = Table { name: "profile_view", key: "id", column: profile_column };
+
+/// `SELECT doc FROM <view>` with the query's filters, keyset and order, one row more than a
+/// page so the caller knows whether a next page exists. `scope` adds `column = value`.
+pub fn list(
+    dialect: Dialect,
+    table: &Table,
+    query: &ListQuery,
+    scope: Option<(&str, &str)>,
+    now: time::OffsetDateTime,
+) -> Sql {
+    let mut sql = Sql::new(dialect, &format!("SELECT doc FROM {} WHERE 1 = 1", table.name));
     let now_us = micros(now);
+    if let Some((column, value)) = scope {
+        let p = sql.bind(Bind::Text(value.to_owned()));
+        sql.text.push_str(&format!(" AND {column} = {p}"));
+    }
     for filter in &query.filters {
         let condition = if filter.field.name == "status" {
             status_condition(&mut sql, filter, now_us)
         } else {
-            condition(&mut sql, ca_column(filter.field.name), filter)
+            condition(&mut sql, (table.column)(filter.field.name), filter)
         };
         sql.text.push_str(&format!(" AND ({condition})"));
     }
-    let column = ca_column(query.sort_by);
+    let column = (table.column)(query.sort_by);
+    let key = table.key;
     let (cmp, order) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(after) = &query.after {
         let value = match &after.value {
@@ -85,10 +129,18 @@ pub fn ca_list(dialect: Dialect, query: &ListQuery, now: time::OffsetDateTime) -
             SortValue::Text(t) => sql.bind(Bind::Text(t.clone())),
         };
         let id = sql.bind(Bind::Text(after.id.clone()));
-        sql.text.push_str(&format!(" AND ({column}, id) {cmp} ({value}, {id})"));
+        if column == key {
+            sql.text.push_str(&format!(" AND {key} {cmp} {id}"));
+        } else {
+            sql.text.push_str(&format!(" AND ({column}, {key}) {cmp} ({value}, {id})"));
+        }
     }
     let limit = sql.bind(Bind::Int(query.page_size as i64 + 1));
-    sql.text.push_str(&format!(" ORDER BY {column} {order}, id {order} LIMIT {limit}"));
+    if column == key {
+        sql.text.push_str(&format!(" ORDER BY {key} {order} LIMIT {limit}"));
+    } else {
+        sql.text.push_str(&format!(" ORDER BY {column} {order}, {key} {order} LIMIT {limit}"));
+    }
     sql
 }
 
@@ -211,15 +263,106 @@ pub const UPSERT_CA: &str = "INSERT INTO ca_view (id, doc, ca_type, status, leve
     created_at_us = excluded.created_at_us, position = excluded.position";
 
 pub fn upsert_ca_sql(dialect: Dialect) -> String {
-    let placeholders: Vec<String> = (1..=17)
+    with_placeholders(dialect, UPSERT_CA, 17)
+}
+
+/// The indexed columns of a certificate view row.
+pub struct CertificateRow {
+    pub serial_number: String,
+    pub doc: String,
+    pub issuer_id: String,
+    pub status: &'static str,
+    pub hold: i64,
+    pub subject_cn: String,
+    pub key_type: &'static str,
+    pub profile_id: Option<String>,
+    pub valid_from_us: i64,
+    pub valid_to_us: i64,
+    pub created_at_us: i64,
+}
+
+impl CertificateRow {
+    pub fn new(c: &shedu_domain::issued::IssuedCertificate) -> Result<Self, shedu_commands::event_store::StoreError> {
+        let doc =
+            serde_json::to_string(c).map_err(|e| shedu_commands::event_store::StoreError::Corrupt(e.to_string()))?;
+        Ok(CertificateRow {
+            serial_number: c.serial().to_string(),
+            doc,
+            issuer_id: c.issuer_metadata.id.to_string(),
+            status: c.recorded_status.as_str(),
+            hold: i64::from(c.is_on_hold()),
+            subject_cn: c.certificate.subject.common_name.clone(),
+            key_type: c.certificate.key_metadata.key_type.as_str(),
+            profile_id: c.profile_id.as_ref().map(|p| p.to_string()),
+            valid_from_us: micros(c.certificate.valid_from),
+            valid_to_us: micros(c.certificate.valid_to),
+            created_at_us: micros(c.created_at),
+        })
+    }
+}
+
+pub const UPSERT_CERTIFICATE: &str = "INSERT INTO certificate_view (serial_number, doc, issuer_id, status, hold, \
+    subject_cn, key_type, profile_id, valid_from_us, valid_to_us, created_at_us, position) VALUES ({p}) \
+    ON CONFLICT (serial_number) DO UPDATE SET doc = excluded.doc, status = excluded.status, hold = excluded.hold, \
+    position = excluded.position";
+
+pub const UPSERT_PROFILE: &str = "INSERT INTO profile_view (id, name, doc) VALUES ({p}) \
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc";
+
+pub const ADD_COUNTER: &str =
+    "INSERT INTO stats (key, value) VALUES ({p}) ON CONFLICT (key) DO UPDATE SET value = stats.value + excluded.value";
+
+/// Fills `{p}` with `n` placeholders of the dialect.
+pub fn with_placeholders(dialect: Dialect, template: &str, n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n)
         .map(|i| match dialect {
             Dialect::Sqlite => "?".to_owned(),
             Dialect::Postgres => format!("${i}"),
         })
         .collect();
-    UPSERT_CA.replace("{p}", &placeholders.join(", "))
+    template.replace("{p}", &placeholders.join(", "))
+}
+
+/// Expired by time but not yet recorded so, per recorded status: the statistics' correction.
+pub fn unrecorded_expiry(dialect: Dialect, table: &str) -> String {
+    let p = if dialect == Dialect::Sqlite { "?" } else { "$1" };
+    format!(
+        "SELECT status, COUNT(*) FROM {table} WHERE status IN ('ACTIVE', 'INACTIVE') AND valid_to_us < {p} GROUP BY status"
+    )
+}
+
+pub fn parse_certificate(
+    doc: &str,
+) -> Result<shedu_domain::issued::IssuedCertificate, shedu_commands::event_store::StoreError> {
+    serde_json::from_str(doc)
+        .map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("certificate view row: {e}")))
+}
+
+pub fn parse_profile(
+    doc: &str,
+) -> Result<shedu_domain::profile::ProfileState, shedu_commands::event_store::StoreError> {
+    serde_json::from_str(doc)
+        .map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("profile view row: {e}")))
 }
 
 pub fn parse_ca(doc: &str) -> Result<shedu_domain::ca::Ca, shedu_commands::event_store::StoreError> {
     serde_json::from_str(doc).map_err(|e| shedu_commands::event_store::StoreError::Corrupt(format!("CA view row: {e}")))
+}
+
+/// Replaces each `{}` in `template` with the dialect's next placeholder.
+pub fn q(dialect: Dialect, template: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 8);
+    let mut n = 0;
+    let mut rest = template;
+    while let Some(i) = rest.find("{}") {
+        n += 1;
+        out.push_str(&rest[..i]);
+        match dialect {
+            Dialect::Sqlite => out.push('?'),
+            Dialect::Postgres => out.push_str(&format!("${n}")),
+        }
+        rest = &rest[i + 2..];
+    }
+    out.push_str(rest);
+    out
 }

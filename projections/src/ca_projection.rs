@@ -1,11 +1,15 @@
-//! The CA view: one row per existing CA, holding the CA's folded state.
+//! The views: one row per existing CA, per issued certificate and per profile, each holding the
+//! aggregate's folded state, plus the statistics counters.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use shedu_commands::event_store::RecordedEvent;
-use shedu_domain::ca::{Ca, CaEvent, evolve};
-use shedu_domain::ids::CaId;
+use shedu_domain::ca::{self, Ca, CaEvent};
+use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
+use shedu_domain::issued::{self, CertificateEvent, IssuedCertificate};
+use shedu_domain::profile::{self, ProfileEvent, ProfileState};
 
+use crate::counters;
 use crate::query::{Field, FieldKind, SortField, SortValue};
 use crate::runner::ProjectionError;
 use crate::store::{ViewBatch, ViewStore};
@@ -13,7 +17,7 @@ use crate::store::{ViewBatch, ViewStore};
 pub const CA_FIELDS: &[Field] = &[
     Field { name: "id", kind: FieldKind::String },
     Field { name: "type", kind: FieldKind::Enum(&["MANAGED", "IMPORTED_WITH_KEY", "IMPORTED_WITHOUT_KEY"]) },
-    Field { name: "status", kind: FieldKind::Enum(&["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"]) },
+    Field { name: "status", kind: FieldKind::Enum(STATUSES) },
     Field { name: "level", kind: FieldKind::Number },
     Field { name: "profile_id", kind: FieldKind::String },
     Field { name: "engine_id", kind: FieldKind::String },
@@ -22,8 +26,25 @@ pub const CA_FIELDS: &[Field] = &[
     Field { name: "issuer_metadata.id", kind: FieldKind::String },
     Field { name: "valid_to", kind: FieldKind::Date },
     Field { name: "valid_from", kind: FieldKind::Date },
-    Field { name: "key_metadata.type", kind: FieldKind::Enum(&["RSA", "ECDSA", "Ed25519"]) },
+    Field { name: "key_metadata.type", kind: FieldKind::Enum(KEY_TYPES) },
 ];
+
+pub const CERTIFICATE_FIELDS: &[Field] = &[
+    Field { name: "serial_number", kind: FieldKind::String },
+    Field { name: "status", kind: FieldKind::Enum(STATUSES) },
+    Field { name: "issuer_metadata.id", kind: FieldKind::String },
+    Field { name: "subject.common_name", kind: FieldKind::String },
+    Field { name: "valid_to", kind: FieldKind::Date },
+    Field { name: "valid_from", kind: FieldKind::Date },
+    Field { name: "key_metadata.type", kind: FieldKind::Enum(KEY_TYPES) },
+    Field { name: "profile_id", kind: FieldKind::String },
+];
+
+pub const PROFILE_FIELDS: &[Field] =
+    &[Field { name: "id", kind: FieldKind::String }, Field { name: "name", kind: FieldKind::String }];
+
+const STATUSES: &[&str] = &["ACTIVE", "EXPIRED", "REVOKED", "INACTIVE"];
+const KEY_TYPES: &[&str] = &["RSA", "ECDSA", "Ed25519"];
 
 /// `sort_by` values; the first is the default.
 pub const CA_SORTABLE: &[SortField] = &[
@@ -35,6 +56,17 @@ pub const CA_SORTABLE: &[SortField] = &[
     SortField { name: "valid_from", numeric: true },
     SortField { name: "valid_to", numeric: true },
 ];
+
+pub const CERTIFICATE_SORTABLE: &[SortField] = &[
+    SortField { name: "creation_ts", numeric: true },
+    SortField { name: "serial_number", numeric: false },
+    SortField { name: "subject.common_name", numeric: false },
+    SortField { name: "valid_from", numeric: true },
+    SortField { name: "valid_to", numeric: true },
+];
+
+pub const PROFILE_SORTABLE: &[SortField] =
+    &[SortField { name: "id", numeric: false }, SortField { name: "name", numeric: false }];
 
 fn micros(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
@@ -53,36 +85,135 @@ pub fn ca_sort_value(ca: &Ca, sort_by: &str) -> SortValue {
     }
 }
 
-/// Folds a batch of events into the CA view rows they touch.
+pub fn certificate_sort_value(c: &IssuedCertificate, sort_by: &str) -> SortValue {
+    match sort_by {
+        "serial_number" => SortValue::Text(c.serial().to_string()),
+        "subject.common_name" => SortValue::Text(c.certificate.subject.common_name.clone()),
+        "valid_from" => SortValue::Number(micros(c.certificate.valid_from)),
+        "valid_to" => SortValue::Number(micros(c.certificate.valid_to)),
+        _ => SortValue::Number(micros(c.created_at)),
+    }
+}
+
+pub fn profile_sort_value(p: &ProfileState, sort_by: &str) -> SortValue {
+    match sort_by {
+        "name" => SortValue::Text(p.profile.name.clone()),
+        _ => SortValue::Text(p.profile.id.to_string()),
+    }
+}
+
+fn ids<T: Ord>(events: &[RecordedEvent], prefix: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<T> {
+    let set: BTreeSet<T> = events.iter().filter_map(|e| e.stream_id.strip_prefix(prefix)).filter_map(parse).collect();
+    set.into_iter().collect()
+}
+
+/// Folds a batch of events into the view rows and counters they touch.
 pub async fn project(
     views: &dyn ViewStore,
     events: &[RecordedEvent],
     batch: &mut ViewBatch,
 ) -> Result<(), ProjectionError> {
-    let touched: BTreeSet<CaId> =
-        events.iter().filter_map(|e| e.stream_id.strip_prefix("ca-")).filter_map(|id| CaId::parse(id).ok()).collect();
-    if touched.is_empty() {
+    project_cas(views, events, batch).await?;
+    project_certificates(views, events, batch).await?;
+    project_profiles(views, events, batch).await
+}
+
+async fn project_cas(
+    views: &dyn ViewStore,
+    events: &[RecordedEvent],
+    batch: &mut ViewBatch,
+) -> Result<(), ProjectionError> {
+    let ids = ids(events, "ca-", |id| CaId::parse(id).ok());
+    if ids.is_empty() {
         return Ok(());
     }
-    let ids: Vec<CaId> = touched.into_iter().collect();
-    let mut states: BTreeMap<CaId, Option<Ca>> = ids.iter().map(|id| (id.clone(), None)).collect();
-    for ca in views.load_cas(&ids).await? {
-        states.insert(ca.id.clone(), Some(ca));
-    }
-    let mut positions: BTreeMap<CaId, i64> = BTreeMap::new();
+    let before: BTreeMap<CaId, Ca> = views.load_cas(&ids).await?.into_iter().map(|ca| (ca.id.clone(), ca)).collect();
+    let mut states: BTreeMap<CaId, Option<Ca>> = ids.iter().map(|id| (id.clone(), before.get(id).cloned())).collect();
+    let mut positions = BTreeMap::new();
     for recorded in events {
-        let Some(id) = recorded.stream_id.strip_prefix("ca-").and_then(|id| CaId::parse(id).ok()) else {
-            continue;
-        };
+        let Some(id) = recorded.stream_id.strip_prefix("ca-").and_then(|id| CaId::parse(id).ok()) else { continue };
         let event = CaEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
         let state = states.remove(&id).flatten();
-        states.insert(id.clone(), evolve(state, &event));
+        states.insert(id.clone(), ca::evolve(state, &event));
         positions.insert(id, recorded.position);
     }
     for (id, position) in positions {
-        match states.remove(&id).flatten() {
-            Some(ca) if !ca.deleted => batch.upsert_cas.push((ca, position)),
-            _ => batch.delete_cas.push(id),
+        let old = before.get(&id).map(counters::ca_keys);
+        match states.remove(&id).flatten().filter(|ca| !ca.deleted) {
+            Some(ca) => {
+                counters::apply(&mut batch.counters, old, Some(counters::ca_keys(&ca)));
+                batch.upsert_cas.push((ca, position));
+            }
+            None => {
+                counters::apply(&mut batch.counters, old, None);
+                batch.delete_cas.push(id);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn project_certificates(
+    views: &dyn ViewStore,
+    events: &[RecordedEvent],
+    batch: &mut ViewBatch,
+) -> Result<(), ProjectionError> {
+    let serials = ids(events, "certificate-", |s| SerialNumber::parse(s).ok());
+    if serials.is_empty() {
+        return Ok(());
+    }
+    let before: BTreeMap<SerialNumber, IssuedCertificate> =
+        views.load_certificates(&serials).await?.into_iter().map(|c| (c.serial().clone(), c)).collect();
+    let mut states: BTreeMap<SerialNumber, Option<IssuedCertificate>> =
+        serials.iter().map(|s| (s.clone(), before.get(s).cloned())).collect();
+    let mut positions = BTreeMap::new();
+    for recorded in events {
+        let Some(serial) = recorded.stream_id.strip_prefix("certificate-").and_then(|s| SerialNumber::parse(s).ok())
+        else {
+            continue;
+        };
+        let event = CertificateEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
+        let state = states.remove(&serial).flatten();
+        states.insert(serial.clone(), issued::evolve(state, &event));
+        positions.insert(serial, recorded.position);
+    }
+    for (serial, position) in positions {
+        if let Some(certificate) = states.remove(&serial).flatten() {
+            let old = before.get(&serial).map(counters::certificate_keys);
+            counters::apply(&mut batch.counters, old, Some(counters::certificate_keys(&certificate)));
+            batch.upsert_certificates.push((certificate, position));
+        }
+    }
+    Ok(())
+}
+
+async fn project_profiles(
+    views: &dyn ViewStore,
+    events: &[RecordedEvent],
+    batch: &mut ViewBatch,
+) -> Result<(), ProjectionError> {
+    let ids = ids(events, "profile-", |id| ProfileId::parse(id).ok());
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut states: BTreeMap<ProfileId, Option<ProfileState>> = ids.iter().map(|id| (id.clone(), None)).collect();
+    for state in views.load_profiles(&ids).await? {
+        states.insert(state.profile.id.clone(), Some(state));
+    }
+    let mut touched = BTreeSet::new();
+    for recorded in events {
+        let Some(id) = recorded.stream_id.strip_prefix("profile-").and_then(|id| ProfileId::parse(id).ok()) else {
+            continue;
+        };
+        let event = ProfileEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
+        let state = states.remove(&id).flatten();
+        states.insert(id.clone(), profile::evolve(state, &event));
+        touched.insert(id);
+    }
+    for id in touched {
+        match states.remove(&id).flatten().filter(|p| !p.deleted) {
+            Some(state) => batch.upsert_profiles.push(state),
+            None => batch.delete_profiles.push(id),
         }
     }
     Ok(())

@@ -1,13 +1,16 @@
-//! A [`CaLookup`] that first lets the views catch up with the log, so a CA imported right after
-//! its issuer still finds it.
+//! Lookups that first let the views catch up with the log: a CA imported right after its issuer
+//! still finds it, a revocation sees the certificates issued just before it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use shedu_commands::ca_service::CaLookup;
+use shedu_commands::certificate_service::CertificateLookup;
 use shedu_commands::event_store::{EventStore, StoreError};
-use shedu_domain::ids::{CaId, EngineId, KeyId};
+use shedu_commands::profile_service::ProfileUsage;
+use shedu_domain::ids::{CaId, EngineId, KeyId, ProfileId};
+use shedu_domain::issued::IssuedCertificate;
 use shedu_domain::subject::Subject;
 
 use crate::progress::Progress;
@@ -17,7 +20,9 @@ use crate::store::ViewStore;
 const CATCH_UP: Duration = Duration::from_secs(2);
 
 pub struct FreshLookup {
-    pub inner: Arc<dyn CaLookup>,
+    pub cas: Arc<dyn CaLookup>,
+    pub certificates: Arc<dyn CertificateLookup>,
+    pub profiles: Arc<dyn ProfileUsage>,
     pub store: Arc<dyn EventStore>,
     pub views: Arc<dyn ViewStore>,
     pub progress: Progress,
@@ -41,11 +46,27 @@ impl CaLookup for FreshLookup {
         issuer: &Subject,
     ) -> Result<Vec<CaId>, StoreError> {
         self.catch_up().await?;
-        self.inner.issuer_candidates(authority_key_id, issuer).await
+        self.cas.issuer_candidates(authority_key_id, issuer).await
     }
 
     async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {
         self.catch_up().await?;
-        self.inner.cas_using_key(engine_id, key_id).await
+        self.cas.cas_using_key(engine_id, key_id).await
+    }
+}
+
+#[async_trait]
+impl CertificateLookup for FreshLookup {
+    async fn revocable_issued_by(&self, issuers: &[CaId]) -> Result<Vec<IssuedCertificate>, StoreError> {
+        self.catch_up().await?;
+        self.certificates.revocable_issued_by(issuers).await
+    }
+}
+
+#[async_trait]
+impl ProfileUsage for FreshLookup {
+    async fn cas_using_profile(&self, profile_id: &ProfileId) -> Result<Vec<CaId>, StoreError> {
+        self.catch_up().await?;
+        self.profiles.cas_using_profile(profile_id).await
     }
 }

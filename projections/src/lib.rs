@@ -3,6 +3,8 @@
 //! sorting, keyset bookmarks) as plain data. No SQL here: `shedu-infra` translates queries.
 
 pub mod ca_projection;
+pub mod cascade;
+pub mod counters;
 pub mod fresh;
 pub mod progress;
 pub mod query;

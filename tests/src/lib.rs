@@ -231,6 +231,23 @@ impl TestApp {
         self.get(&format!("/v2/cas/{id}/chain")).await
     }
 
+    pub async fn create_profile(&self, body: Value) -> Reply {
+        self.call(reqwest::Method::POST, "/v2/profiles", Some(body), &[]).await
+    }
+
+    pub async fn sign(&self, ca: &str, body: Value) -> Reply {
+        self.call(reqwest::Method::POST, &format!("/v2/cas/{ca}/certificates/sign"), Some(body), &[]).await
+    }
+
+    pub async fn certificate(&self, serial: &str) -> Reply {
+        self.get(&format!("/v2/certificates/{serial}")).await
+    }
+
+    pub async fn set_certificate_status(&self, serial: &str, status: &str, reason: Option<&str>) -> Reply {
+        let body = json!({ "status": status, "revocation_reason": reason });
+        self.call(reqwest::Method::POST, &format!("/v2/certificates/{serial}/status"), Some(body), &[]).await
+    }
+
     pub async fn events(&self, id: &str) -> Reply {
         self.get(&format!("/v2/cas/{id}/events")).await
     }
@@ -254,6 +271,46 @@ pub fn ca_body(id: &str, parent: Option<&str>, cn: &str, key: (&str, u32), durat
         "key_metadata": { "type": key.0, "bits": key.1 },
         "ca_expiration": { "type": "Duration", "duration": duration },
     })
+}
+
+/// A PKCS#10 request made by openssl for a fresh key: `key` is `rsa:2048`, `ec:P-256`,
+/// `ec:P-384` or `ed25519`. Returns the PEM.
+pub fn openssl_csr(dir: &Path, name: &str, key: &str, cn: &str, san: &str) -> String {
+    let keyout = format!("{name}.key");
+    let out = format!("{name}.csr");
+    let subj = format!("/CN={cn}");
+    let san = format!("subjectAltName={san}");
+    let mut args: Vec<&str> =
+        vec!["req", "-new", "-nodes", "-keyout", &keyout, "-out", &out, "-subj", &subj, "-addext", &san];
+    let curve;
+    match key.split_once(':') {
+        Some(("rsa", bits)) => {
+            curve = format!("rsa:{bits}");
+            args.extend(["-newkey", &curve]);
+        }
+        Some(("ec", name)) => {
+            curve = format!("ec_paramgen_curve:{name}");
+            args.extend(["-newkey", "ec", "-pkeyopt", &curve]);
+        }
+        _ => args.extend(["-newkey", key]),
+    }
+    let (ok, text) = openssl(&args, dir);
+    assert!(ok, "openssl req {key}: {text}");
+    std::fs::read_to_string(dir.join(out)).expect("csr written")
+}
+
+/// Lints a PEM certificate with pkilint's RFC 5280 linter at WARNING and above; returns the
+/// findings (empty when clean).
+pub fn pkilint(dir: &Path, pem: &str) -> String {
+    let linter = std::env::var("SHEDU_PKILINT").unwrap_or_else(|_| "lint_pkix_cert".into());
+    let file = dir.join(format!("lint-{}.pem", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, pem).expect("write");
+    let output = Command::new(&linter)
+        .args(["lint", "-s", "WARNING"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("pkilint ({linter}) is required; scripts/test.sh installs it: {e}"));
+    if output.status.success() { String::new() } else { String::from_utf8_lossy(&output.stdout).into_owned() }
 }
 
 /// Runs openssl; returns (success, stdout + stderr).

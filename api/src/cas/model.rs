@@ -108,7 +108,7 @@ pub(super) struct ProfileBody {
 }
 
 /// RFC 6902 patch, or Lamassu's `{"patches": [...]}` wrapper around one.
-pub(super) fn patch_operations(body: Value) -> Value {
+pub(crate) fn patch_operations(body: Value) -> Value {
     match body {
         Value::Object(mut map) if map.contains_key("patches") => map.remove("patches").unwrap_or(Value::Null),
         other => other,

@@ -31,6 +31,9 @@ pub struct CreateCa {
 impl CaService {
     pub async fn create_ca(&self, ctx: &CommandContext, request: CreateCa) -> Result<Outcome, CommandError> {
         let now = self.clock.now();
+        if let Some(profile_id) = &request.profile_id {
+            crate::profile_service::existing_profile(self.store.as_ref(), profile_id).await?;
+        }
         let id = match request.id.clone() {
             Some(id) => id,
             None => CaId::parse(&Uuid::new_v4().to_string())?,

@@ -37,6 +37,9 @@ impl std::fmt::Debug for ImportCa {
 impl CaService {
     pub async fn import_ca(&self, ctx: &CommandContext, request: ImportCa) -> Result<Outcome, CommandError> {
         let now = self.clock.now();
+        if let Some(profile_id) = &request.profile_id {
+            crate::profile_service::existing_profile(self.store.as_ref(), profile_id).await?;
+        }
         let ders = certificates_from_pem(&request.certificate_pem, "certificate")?;
         let [der] = &ders[..] else {
             return Err(DomainError::invalid("certificate", "expected exactly one certificate").into());

@@ -5,12 +5,15 @@ use std::collections::{BTreeSet, VecDeque};
 use serde_json::Value;
 use shedu_domain::ca::{Ca, CaCommand, decide};
 use shedu_domain::ids::{CaId, ProfileId};
+use shedu_domain::issued::{self, CertificateCommand};
 use shedu_domain::status::{RevocationReason, Status};
 use time::OffsetDateTime;
 
 use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, apply_all, blocking, to_new_events};
 use crate::CommandError;
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
+use crate::profile_service::existing_profile;
+use crate::stream::new_events;
 
 impl CaService {
     /// Sets ACTIVE, INACTIVE or REVOKED. A revocation for good also revokes every descendant CA
@@ -35,8 +38,10 @@ impl CaService {
             let cause = new_events[0].event_id;
             let mut request = AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
             if status == Status::Revoked && reason != Some(RevocationReason::CertificateHold) {
-                let cascade_ctx = ctx.clone();
-                request.writes.extend(self.cascade_writes(&ca, &cascade_ctx, cause, now).await?);
+                let (writes, mut revoked) = self.cascade_writes(&ca, ctx, cause, now).await?;
+                request.writes.extend(writes);
+                revoked.push(ca.id.clone());
+                request.writes.extend(self.certificate_cascade(&revoked, &ca.id, ctx, cause, now).await?);
             }
             match self.store.append(request).await {
                 Ok(appended) => {
@@ -57,8 +62,9 @@ impl CaService {
         ctx: &CommandContext,
         cause: uuid::Uuid,
         now: OffsetDateTime,
-    ) -> Result<Vec<StreamWrite>, CommandError> {
+    ) -> Result<(Vec<StreamWrite>, Vec<CaId>), CommandError> {
         let mut writes = Vec::new();
+        let mut revoked = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue: VecDeque<CaId> = root.subordinates.iter().cloned().collect();
         while let Some(child_id) = queue.pop_front() {
@@ -83,6 +89,33 @@ impl CaService {
                     events: to_new_events(&events, ctx, Some(cause), now),
                 });
             }
+            revoked.push(child_id);
+        }
+        Ok((writes, revoked))
+    }
+
+    /// Revocations of every certificate the revoked CAs issued, as far as the caught-up view
+    /// knows. A certificate committed in the instant between this read and the revocation's
+    /// commit is revoked by the cascade reactor instead (docs/adr/0008).
+    async fn certificate_cascade(
+        &self,
+        issuers: &[CaId],
+        root: &CaId,
+        ctx: &CommandContext,
+        cause: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<StreamWrite>, CommandError> {
+        let mut writes = Vec::new();
+        for certificate in self.certificates.revocable_issued_by(issuers).await? {
+            let command = CertificateCommand::CascadeRevoke { from: root.clone() };
+            let events = issued::decide(Some(&certificate), &command, now)?;
+            if !events.is_empty() {
+                writes.push(StreamWrite {
+                    stream_id: issued::stream_id(certificate.serial()),
+                    expected: ExpectedVersion::Exact(certificate.version),
+                    events: new_events(&events, ctx, Some(cause), now),
+                });
+            }
         }
         Ok(writes)
     }
@@ -102,6 +135,9 @@ impl CaService {
         id: &CaId,
         profile_id: Option<ProfileId>,
     ) -> Result<Outcome, CommandError> {
+        if let Some(profile_id) = &profile_id {
+            existing_profile(self.store.as_ref(), profile_id).await?;
+        }
         self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id }).await
     }
 

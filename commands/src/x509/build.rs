@@ -6,18 +6,20 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyIdMethod,
-    KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, SigningKey,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SignatureAlgorithm, SigningKey,
 };
 use sha1::{Digest, Sha1};
 use shedu_domain::DomainError;
+use shedu_domain::issuance::IssuancePlan;
 use shedu_domain::key::{KeySpec, KeyType};
 use shedu_domain::subject::Subject;
+use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
 use time::OffsetDateTime;
 
 use crate::CommandError;
 use crate::crypto::{CryptoEngine, PublicKey};
-use crate::x509::parse::subject_public_key_bits;
+use crate::x509::parse::{key_spec_of_spki, subject_public_key_bits};
 
 /// An engine-held key seen through rcgen's remote-key traits.
 pub struct EngineSigner {
@@ -153,4 +155,80 @@ pub fn random_serial() -> Result<[u8; 16], CommandError> {
 
 fn signing_failed(e: rcgen::Error) -> CommandError {
     CommandError::Internal(format!("certificate signing failed: {e}"))
+}
+
+/// A requested public key, as rcgen writes it into the certificate.
+struct RequestedKey {
+    raw: Vec<u8>,
+    algorithm: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for RequestedKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+/// A certificate for a CSR's key, as the issuance plan says, signed by the issuer's key; DER.
+pub fn issued_certificate(
+    plan: &IssuancePlan,
+    subject_alt_names: &[SanType],
+    subject_spki_der: &[u8],
+    issuer_certificate_der: &[u8],
+    issuer_key: EngineSigner,
+) -> Result<Vec<u8>, CommandError> {
+    let raw = subject_public_key_bits(subject_spki_der).map_err(|e| DomainError::invalid("csr", e))?;
+    let (key_type, bits) = key_spec_of_spki(subject_spki_der).map_err(|e| DomainError::invalid("csr", e))?;
+    let subject_key = RequestedKey { algorithm: signature_algorithm(KeySpec { key_type, bits }), raw };
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(&plan.subject)?;
+    params.not_before = plan.not_before;
+    params.not_after = plan.not_after;
+    params.serial_number = Some(random_serial()?.to_vec().into());
+    params.subject_alt_names = if plan.copy_subject_alt_names { subject_alt_names.to_vec() } else { vec![] };
+    params.is_ca = match (plan.is_ca, plan.path_len) {
+        (true, Some(n)) => IsCa::Ca(BasicConstraints::Constrained(n.min(u32::from(u8::MAX)) as u8)),
+        (true, None) => IsCa::Ca(BasicConstraints::Unconstrained),
+        // Explicit CA:FALSE: rcgen's NoCa would omit BasicConstraints and the SKI with it.
+        (false, _) => IsCa::ExplicitNoCa,
+    };
+    params.key_usages = plan.key_usage.iter().map(|u| key_usage_purpose(*u)).collect();
+    params.extended_key_usages = plan.extended_key_usage.iter().map(|u| extended_key_usage_purpose(*u)).collect();
+    params.key_identifier_method = KeyIdMethod::PreSpecified(Sha1::digest(&subject_key.raw).to_vec());
+    params.use_authority_key_identifier_extension = true;
+    let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), issuer_key)
+        .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
+    let cert = params.signed_by(&subject_key, &issuer).map_err(signing_failed)?;
+    Ok(cert.der().to_vec())
+}
+
+fn key_usage_purpose(usage: KeyUsage) -> KeyUsagePurpose {
+    match usage {
+        KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+        KeyUsage::ContentCommitment => KeyUsagePurpose::ContentCommitment,
+        KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+        KeyUsage::DataEncipherment => KeyUsagePurpose::DataEncipherment,
+        KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+        KeyUsage::CertSign => KeyUsagePurpose::KeyCertSign,
+        KeyUsage::CrlSign => KeyUsagePurpose::CrlSign,
+        KeyUsage::EncipherOnly => KeyUsagePurpose::EncipherOnly,
+        KeyUsage::DecipherOnly => KeyUsagePurpose::DecipherOnly,
+    }
+}
+
+fn extended_key_usage_purpose(usage: ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
+    match usage {
+        ExtendedKeyUsage::Any => ExtendedKeyUsagePurpose::Any,
+        ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsage::CodeSigning => ExtendedKeyUsagePurpose::CodeSigning,
+        ExtendedKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+        ExtendedKeyUsage::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
+        ExtendedKeyUsage::OcspSigning => ExtendedKeyUsagePurpose::OcspSigning,
+        other => ExtendedKeyUsagePurpose::Other(other.oid().to_vec()),
+    }
 }

@@ -118,7 +118,7 @@ fn parse<'a>(der: &'a [u8], field: &str) -> Result<X509Certificate<'a>, DomainEr
     }
 }
 
-fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
+pub(crate) fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
     match spki.algorithm.algorithm.to_id_string().as_str() {
         OID_RSA => match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) => {
@@ -148,7 +148,7 @@ fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
     }
 }
 
-fn subject(name: &X509Name<'_>) -> Subject {
+pub(crate) fn subject(name: &X509Name<'_>) -> Subject {
     let first = |mut it: Box<dyn Iterator<Item = &AttributeTypeAndValue<'_>> + '_>| {
         it.next().and_then(|a| a.as_str().ok()).unwrap_or_default().to_owned()
     };

@@ -1,22 +1,39 @@
-//! Query views, checkpoints, the CA lookup and idempotency records on PostgreSQL.
+//! Query views, checkpoints, lookups and idempotency records on PostgreSQL.
+//!
+//! This is `sqlite/views.rs` with PostgreSQL's types, pool and placeholders; keep them in step
+//! (the conformance and API suites run against both).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use shedu_commands::ca_service::CaLookup;
+use shedu_commands::certificate_service::CertificateLookup;
 use shedu_commands::event_store::{LogCursor, StoreError};
 use shedu_commands::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use shedu_commands::profile_service::ProfileUsage;
 use shedu_domain::ca::Ca;
-use shedu_domain::ids::{CaId, EngineId, KeyId};
+use shedu_domain::ids::{CaId, EngineId, KeyId, ProfileId, SerialNumber};
+use shedu_domain::issued::IssuedCertificate;
+use shedu_domain::profile::ProfileState;
 use shedu_domain::subject::Subject;
+use shedu_projections::ca_projection::{ca_sort_value, certificate_sort_value, profile_sort_value};
+use shedu_projections::counters::Counters;
 use shedu_projections::query::{ListQuery, Page};
-use shedu_projections::store::{ViewBatch, ViewStore};
+use shedu_projections::store::{UnrecordedExpiry, ViewBatch, ViewStore};
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Postgres};
 use time::OffsetDateTime;
 
 use super::{PgDb, unavailable};
-use crate::sql::{Bind, CaRow, Dialect, Sql, ca_list, parse_ca, upsert_ca_sql};
-use crate::timestamps::now_us;
+use crate::sql::{
+    ADD_COUNTER, Bind, CA_VIEW, CERTIFICATE_VIEW, CaRow, CertificateRow, Dialect, PROFILE_VIEW, Sql,
+    UPSERT_CERTIFICATE, UPSERT_PROFILE, list, parse_ca, parse_certificate, parse_profile, q, unrecorded_expiry,
+    upsert_ca_sql, with_placeholders,
+};
+use crate::sqlite::views::page;
+use crate::timestamps::{micros, now_us};
 
+const D: Dialect = Dialect::Postgres;
 const VIEWS: &str = "views";
 
 fn arguments(binds: Vec<Bind>) -> Result<PgArguments, StoreError> {
@@ -32,32 +49,21 @@ fn arguments(binds: Vec<Bind>) -> Result<PgArguments, StoreError> {
 }
 
 impl PgDb {
-    async fn docs(&self, sql: Sql) -> Result<Vec<Ca>, StoreError> {
+    async fn docs(&self, sql: Sql) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> =
             sqlx::query_as_with::<Postgres, _, _>(sqlx::AssertSqlSafe(sql.text), arguments(sql.binds)?)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(unavailable)?;
-        rows.iter().map(|(doc,)| parse_ca(doc)).collect()
-    }
-}
-
-#[async_trait]
-impl ViewStore for PgDb {
-    async fn checkpoint(&self) -> Result<LogCursor, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = $1")
-            .bind(VIEWS)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor { tx: tx as u64, position }))
+        Ok(rows.into_iter().map(|(doc,)| doc).collect())
     }
 
-    async fn load_cas(&self, ids: &[CaId]) -> Result<Vec<Ca>, StoreError> {
+    /// `SELECT doc FROM table WHERE key IN (...)`, in chunks.
+    async fn docs_by_key(&self, table: &str, key: &str, keys: &[String]) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
-        for chunk in ids.chunks(500) {
-            let mut sql = Sql::new(Dialect::Postgres, "SELECT doc FROM ca_view WHERE id IN (");
-            let placeholders: Vec<String> = chunk.iter().map(|id| sql.bind(Bind::Text(id.to_string()))).collect();
+        for chunk in keys.chunks(500) {
+            let mut sql = Sql::new(D, &format!("SELECT doc FROM {table} WHERE {key} IN ("));
+            let placeholders: Vec<String> = chunk.iter().map(|k| sql.bind(Bind::Text(k.clone()))).collect();
             sql.text.push_str(&placeholders.join(", "));
             sql.text.push(')');
             found.extend(self.docs(sql).await?);
@@ -65,26 +71,71 @@ impl ViewStore for PgDb {
         Ok(found)
     }
 
+    async fn checkpoint_of(&self, name: &str) -> Result<LogCursor, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(q(D, "SELECT tx, position FROM checkpoints WHERE name = {}")))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor { tx: tx as u64, position }))
+    }
+
+    async fn grouped(&self, sql: String, now: OffsetDateTime) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(micros(now)).fetch_all(&self.pool).await.map_err(unavailable)
+    }
+}
+
+const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ({}, {}, {}, {}) \
+     ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position, updated_at_us = excluded.updated_at_us";
+
+#[async_trait]
+impl ViewStore for PgDb {
+    async fn checkpoint(&self) -> Result<LogCursor, StoreError> {
+        self.checkpoint_of(VIEWS).await
+    }
+
+    async fn load_cas(&self, ids: &[CaId]) -> Result<Vec<Ca>, StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        self.docs_by_key("ca_view", "id", &keys).await?.iter().map(|d| parse_ca(d)).collect()
+    }
+
+    async fn load_certificates(&self, serials: &[SerialNumber]) -> Result<Vec<IssuedCertificate>, StoreError> {
+        let keys: Vec<String> = serials.iter().map(|s| s.to_string()).collect();
+        self.docs_by_key("certificate_view", "serial_number", &keys)
+            .await?
+            .iter()
+            .map(|d| parse_certificate(d))
+            .collect()
+    }
+
+    async fn load_profiles(&self, ids: &[ProfileId]) -> Result<Vec<ProfileState>, StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        self.docs_by_key("profile_view", "id", &keys).await?.iter().map(|d| parse_profile(d)).collect()
+    }
+
     async fn commit(&self, batch: ViewBatch) -> Result<(), StoreError> {
-        let upsert = upsert_ca_sql(Dialect::Postgres);
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        // A row to lock even on the first batch: two projectors starting from nothing must
-        // still serialise on it.
-        sqlx::query(
-            "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ($1, 0, 0, $2) ON CONFLICT DO NOTHING",
-        )
+        // A row to lock even on the first batch: two projectors starting from nothing must still
+        // serialise on it.
+        sqlx::query(sqlx::AssertSqlSafe(q(
+            D,
+            "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ({}, 0, 0, {}) ON CONFLICT DO NOTHING",
+        )))
         .bind(VIEWS)
         .bind(now_us())
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        let current: Option<(i64, i64)> =
-            sqlx::query_as("SELECT tx, position FROM checkpoints WHERE name = $1 FOR UPDATE")
-                .bind(VIEWS)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        let current = current.map_or(LogCursor::START, |(t, position)| LogCursor { tx: t as u64, position });
+        let (t, position): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(q(
+            D,
+            "SELECT tx, position FROM checkpoints WHERE name = {} FOR UPDATE",
+        )))
+        .bind(VIEWS)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let current = LogCursor { tx: t as u64, position };
         if current != batch.previous {
             tx.rollback().await.map_err(unavailable)?;
             return Err(StoreError::Conflict {
@@ -93,9 +144,10 @@ impl ViewStore for PgDb {
                 actual: current.position.max(0) as u64,
             });
         }
+        let upsert_ca = upsert_ca_sql(D);
         for (ca, position) in &batch.upsert_cas {
             let row = CaRow::new(ca)?;
-            sqlx::query(sqlx::AssertSqlSafe(upsert.as_str()))
+            sqlx::query(sqlx::AssertSqlSafe(upsert_ca.as_str()))
                 .bind(row.id)
                 .bind(row.doc)
                 .bind(row.ca_type)
@@ -118,35 +170,80 @@ impl ViewStore for PgDb {
                 .map_err(unavailable)?;
         }
         for id in &batch.delete_cas {
-            sqlx::query("DELETE FROM ca_view WHERE id = $1")
+            sqlx::query(sqlx::AssertSqlSafe(q(D, "DELETE FROM ca_view WHERE id = {}")))
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
         }
-        sqlx::query(
-            "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position, \
-             updated_at_us = excluded.updated_at_us",
-        )
-        .bind(VIEWS)
-        .bind(batch.checkpoint.tx as i64)
-        .bind(batch.checkpoint.position)
-        .bind(now_us())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        let upsert_certificate = with_placeholders(D, UPSERT_CERTIFICATE, 12);
+        for (certificate, position) in &batch.upsert_certificates {
+            let row = CertificateRow::new(certificate)?;
+            sqlx::query(sqlx::AssertSqlSafe(upsert_certificate.as_str()))
+                .bind(row.serial_number)
+                .bind(row.doc)
+                .bind(row.issuer_id)
+                .bind(row.status)
+                .bind(row.hold)
+                .bind(row.subject_cn)
+                .bind(row.key_type)
+                .bind(row.profile_id)
+                .bind(row.valid_from_us)
+                .bind(row.valid_to_us)
+                .bind(row.created_at_us)
+                .bind(position)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let upsert_profile = with_placeholders(D, UPSERT_PROFILE, 3);
+        for state in &batch.upsert_profiles {
+            let doc = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(sqlx::AssertSqlSafe(upsert_profile.as_str()))
+                .bind(state.profile.id.as_str())
+                .bind(&state.profile.name)
+                .bind(doc)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        for id in &batch.delete_profiles {
+            sqlx::query(sqlx::AssertSqlSafe(q(D, "DELETE FROM profile_view WHERE id = {}")))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let add_counter = with_placeholders(D, ADD_COUNTER, 2);
+        for (key, delta) in &batch.counters {
+            sqlx::query(sqlx::AssertSqlSafe(add_counter.as_str()))
+                .bind(key)
+                .bind(delta)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(q(D, SAVE_CHECKPOINT)))
+            .bind(VIEWS)
+            .bind(batch.checkpoint.tx as i64)
+            .bind(batch.checkpoint.position)
+            .bind(now_us())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM ca_view").execute(&mut *tx).await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM checkpoints WHERE name = $1")
-            .bind(VIEWS)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        for table in ["ca_view", "certificate_view", "profile_view", "stats"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        // Reactors' checkpoints go too: they would otherwise wait on views that start over.
+        sqlx::query("DELETE FROM checkpoints").execute(&mut *tx).await.map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -155,8 +252,69 @@ impl ViewStore for PgDb {
     }
 
     async fn list_cas(&self, query: &ListQuery, now: OffsetDateTime) -> Result<Page<Ca>, StoreError> {
-        let mut items = self.docs(ca_list(Dialect::Postgres, query, now)).await?;
-        Ok(crate::sqlite::views::page(query, &mut items))
+        let items = self
+            .docs(list(D, &CA_VIEW, query, None, now))
+            .await?
+            .iter()
+            .map(|d| parse_ca(d))
+            .collect::<Result<_, _>>()?;
+        Ok(page(query, items, |ca| (ca_sort_value(ca, query.sort_by), ca.id.to_string())))
+    }
+
+    async fn list_certificates(
+        &self,
+        query: &ListQuery,
+        issuer: Option<&CaId>,
+        now: OffsetDateTime,
+    ) -> Result<Page<IssuedCertificate>, StoreError> {
+        let scope = issuer.map(|id| ("issuer_id", id.as_str()));
+        let items = self
+            .docs(list(D, &CERTIFICATE_VIEW, query, scope, now))
+            .await?
+            .iter()
+            .map(|d| parse_certificate(d))
+            .collect::<Result<_, _>>()?;
+        Ok(page(query, items, |c| (certificate_sort_value(c, query.sort_by), c.serial().to_string())))
+    }
+
+    async fn list_profiles(&self, query: &ListQuery) -> Result<Page<ProfileState>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let items = self
+            .docs(list(D, &PROFILE_VIEW, query, None, now))
+            .await?
+            .iter()
+            .map(|d| parse_profile(d))
+            .collect::<Result<_, _>>()?;
+        Ok(page(query, items, |p| (profile_sort_value(p, query.sort_by), p.profile.id.to_string())))
+    }
+
+    async fn counters(&self) -> Result<Counters, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, value FROM stats").fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows.into_iter().collect::<BTreeMap<_, _>>())
+    }
+
+    async fn unrecorded_expiry(&self, now: OffsetDateTime) -> Result<UnrecordedExpiry, StoreError> {
+        Ok(UnrecordedExpiry {
+            cas: self.grouped(unrecorded_expiry(D, "ca_view"), now).await?,
+            certificates: self.grouped(unrecorded_expiry(D, "certificate_view"), now).await?,
+        })
+    }
+
+    async fn named_checkpoint(&self, name: &str) -> Result<LogCursor, StoreError> {
+        self.checkpoint_of(name).await
+    }
+
+    async fn save_named_checkpoint(&self, name: &str, cursor: LogCursor) -> Result<(), StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(q(D, SAVE_CHECKPOINT)))
+            .bind(name)
+            .bind(cursor.tx as i64)
+            .bind(cursor.position)
+            .bind(now_us())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 
@@ -167,35 +325,69 @@ impl CaLookup for PgDb {
         authority_key_id: Option<&str>,
         issuer: &Subject,
     ) -> Result<Vec<CaId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(q(
+            D,
+            "SELECT id FROM ca_view WHERE subject_key_id = {} OR subject_cn = {}",
+        )))
+        .bind(authority_key_id.unwrap_or_default())
+        .bind(&issuer.common_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
+    }
+
+    async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM ca_view WHERE subject_key_id = $1 OR subject_cn = $2")
-                .bind(authority_key_id.unwrap_or_default())
-                .bind(&issuer.common_name)
+            sqlx::query_as(sqlx::AssertSqlSafe(q(D, "SELECT id FROM ca_view WHERE engine_id = {} AND key_id = {}")))
+                .bind(engine_id.as_str())
+                .bind(key_id.as_str())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(unavailable)?;
         Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
     }
+}
 
-    async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM ca_view WHERE engine_id = $1 AND key_id = $2")
-            .bind(engine_id.as_str())
-            .bind(key_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+#[async_trait]
+impl ProfileUsage for PgDb {
+    async fn cas_using_profile(&self, profile_id: &ProfileId) -> Result<Vec<CaId>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(q(D, "SELECT id FROM ca_view WHERE profile_id = {}")))
+                .bind(profile_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
         Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
+    }
+}
+
+#[async_trait]
+impl CertificateLookup for PgDb {
+    async fn revocable_issued_by(&self, issuers: &[CaId]) -> Result<Vec<IssuedCertificate>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in issuers.chunks(200) {
+            let mut sql = Sql::new(D, "SELECT doc FROM certificate_view WHERE issuer_id IN (");
+            let placeholders: Vec<String> = chunk.iter().map(|id| sql.bind(Bind::Text(id.to_string()))).collect();
+            sql.text.push_str(&placeholders.join(", "));
+            sql.text.push_str(") AND (status IN ('ACTIVE', 'INACTIVE') OR (status = 'REVOKED' AND hold = 1))");
+            for doc in self.docs(sql).await? {
+                found.push(parse_certificate(&doc)?);
+            }
+        }
+        Ok(found)
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for PgDb {
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES ($1, $2, $3) \
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(q(
+            D,
+            "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES ({}, {}, {}) \
              ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, created_at_us = excluded.created_at_us \
-             WHERE idempotency.status IS NULL AND idempotency.created_at_us < $4",
-        )
+             WHERE idempotency.status IS NULL AND idempotency.created_at_us < {}",
+        )))
         .bind(key)
         .bind(request_hash)
         .bind(now_us())
@@ -206,30 +398,35 @@ impl IdempotencyStore for PgDb {
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
         }
-        let row: Option<crate::database::IdempotencyRow> =
-            sqlx::query_as("SELECT request_hash, status, headers, body FROM idempotency WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
+        let row: Option<crate::database::IdempotencyRow> = sqlx::query_as(sqlx::AssertSqlSafe(q(
+            D,
+            "SELECT request_hash, status, headers, body FROM idempotency WHERE key = {}",
+        )))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
         crate::database::claim_from_row(row, request_hash)
     }
 
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
         let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE idempotency SET status = $1, headers = $2, body = $3 WHERE key = $4")
-            .bind(i64::from(response.status))
-            .bind(headers)
-            .bind(&response.body)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(sqlx::AssertSqlSafe(q(
+            D,
+            "UPDATE idempotency SET status = {}, headers = {}, body = {} WHERE key = {}",
+        )))
+        .bind(i64::from(response.status))
+        .bind(headers)
+        .bind(&response.body)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency WHERE key = $1")
+        sqlx::query(sqlx::AssertSqlSafe(q(D, "DELETE FROM idempotency WHERE key = {}")))
             .bind(key)
             .execute(&self.pool)
             .await

@@ -175,6 +175,9 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
     let lamassu_style =
         app.patch_metadata("int", json!({"patches": [{"op": "add", "path": "/team", "value": "pki"}]})).await;
     assert_eq!(lamassu_style.json()["metadata"], json!({"env": "prod", "team": "pki"}));
+    assert_eq!(app.set_profile("int", "tls-server-90d").await.status, 422, "profiles must exist");
+    let profile = json!({"id": "tls-server-90d", "name": "TLS", "validity": {"type": "Duration", "duration": "90d"}});
+    assert_eq!(app.create_profile(profile).await.status, 201);
     let profiled = app.set_profile("int", "tls-server-90d").await;
     assert_eq!(profiled.json()["profile_id"], "tls-server-90d");
 

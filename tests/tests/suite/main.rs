@@ -6,4 +6,5 @@
 mod api_cas;
 mod api_errors;
 mod event_store;
+mod issuance;
 mod projections;

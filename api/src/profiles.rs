@@ -1,0 +1,88 @@
+//! Issuance profile endpoints: `/v2/profiles…`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use shedu_commands::profile_service::ProfileOutcome;
+use shedu_domain::ids::ProfileId;
+use shedu_domain::profile::{ProfileInput, ProfileState};
+use shedu_projections::ca_projection::{PROFILE_FIELDS, PROFILE_SORTABLE};
+use time::format_description::well_known::Rfc3339;
+
+use crate::app::AppState;
+use crate::context::{Body, Ctx, LOG_POSITION, list_query, wait_for_views};
+use crate::problem::ApiError;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v2/profiles", get(list).post(create))
+        .route("/v2/profiles/{id}", get(one).put(update).delete(delete))
+}
+
+/// The profile as submitted, plus its id, version and times.
+pub(crate) fn profile_json(state: &ProfileState) -> Value {
+    let mut value = json!(state.profile);
+    value["version"] = json!(state.version);
+    value["creation_ts"] = json!(state.created_at.format(&Rfc3339).unwrap_or_default());
+    value["updated_ts"] = json!(state.updated_at.format(&Rfc3339).unwrap_or_default());
+    value
+}
+
+fn respond(status: StatusCode, outcome: &ProfileOutcome) -> Response {
+    let mut response = (status, Json(profile_json(&outcome.profile))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
+        response.headers_mut().insert(LOG_POSITION, value);
+    }
+    response
+}
+
+async fn create(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Body(body): Body<ProfileInput>,
+) -> Result<Response, ApiError> {
+    Ok(respond(StatusCode::CREATED, &state.profiles.create(&ctx, body).await?))
+}
+
+async fn update(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(body): Body<ProfileInput>,
+) -> Result<Response, ApiError> {
+    Ok(respond(StatusCode::OK, &state.profiles.update(&ctx, &ProfileId::parse(&id)?, body).await?))
+}
+
+async fn delete(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let outcome = state.profiles.delete(&ctx, &ProfileId::parse(&id)?).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
+        response.headers_mut().insert(LOG_POSITION, value);
+    }
+    Ok(response)
+}
+
+async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(profile_json(&state.profiles.profile(&ProfileId::parse(&id)?).await?)).into_response())
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (query, min_position) = list_query(query, PROFILE_FIELDS, PROFILE_SORTABLE)?;
+    wait_for_views(&state, &headers, min_position.as_deref()).await?;
+    let page = state.views.list_profiles(&query).await?;
+    let list: Vec<Value> = page.items.iter().map(profile_json).collect();
+    Ok(Json(json!({ "list": list, "next": page.next })).into_response())
+}

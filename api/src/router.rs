@@ -1,0 +1,28 @@
+//! Every route, with the layers all requests pass through.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::{cas, certificates, idempotency, ops, profiles};
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(cas::routes())
+        .merge(certificates::routes())
+        .merge(profiles::routes())
+        .route("/v2/stats/cas", get(ops::stats))
+        .route("/v2/engines", get(ops::engines))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
