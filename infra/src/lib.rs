@@ -11,5 +11,6 @@ pub mod software_engine;
 pub mod sql;
 pub mod sqlite;
 pub mod timestamps;
+mod views;
 
 pub use database::Database;

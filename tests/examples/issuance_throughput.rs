@@ -90,12 +90,16 @@ async fn main() {
         assert_eq!(reply.status, 200, "{}", reply.text);
         let answered = started.elapsed();
         let position = reply.position();
-        let query = format!("/v2/certificates?min_position={position}&filter=issuer_metadata.id[eq]mass&filter=status[eq]REVOKED&page_size=1000");
+        let query = format!(
+            "/v2/certificates?min_position={position}&filter=issuer_metadata.id[eq]mass&filter=status[eq]REVOKED&page_size=1000"
+        );
         let mut revoked = 0;
         let mut next: Option<String> = None;
         loop {
             let path = match &next {
-                Some(b) => format!("/v2/certificates?filter=issuer_metadata.id[eq]mass&filter=status[eq]REVOKED&page_size=1000&bookmark={b}"),
+                Some(b) => format!(
+                    "/v2/certificates?filter=issuer_metadata.id[eq]mass&filter=status[eq]REVOKED&page_size=1000&bookmark={b}"
+                ),
                 None => query.clone(),
             };
             let page = app.get(&path).await.json();
