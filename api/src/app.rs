@@ -80,14 +80,14 @@ impl App {
         let certificates = Arc::new(CertificateService::new(store.clone(), clock.clone()));
         let profiles = ProfileService::new(store.clone(), clock.clone(), lookup.clone());
         let projector = Arc::new(Projector::new(store.clone(), views.clone(), progress.clone()));
-        let reactor = Arc::new(CascadeReactor {
-            store: store.clone(),
-            views: views.clone(),
-            progress: progress.clone(),
-            cas: cas.clone(),
-            certificates: certificates.clone(),
+        let reactor = Arc::new(CascadeReactor::new(
+            store.clone(),
+            views.clone(),
+            progress.clone(),
+            cas.clone(),
+            certificates.clone(),
             lookup,
-        });
+        ));
         let idempotency = db.idempotency();
         let state = Arc::new(AppState { cas, certificates, profiles, store, views, progress, idempotency, db, clock });
         Ok(App { state, projector, reactor, wake, reactor_wake })

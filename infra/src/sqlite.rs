@@ -3,6 +3,7 @@
 //! `synchronous=FULL` because a 2xx promises the events are on disk.
 
 mod event_store;
+mod group_commit;
 pub(crate) mod views;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::migrate::{CREATE_TABLE, SQLITE};
 pub struct SqliteDb {
     writer: SqlitePool,
     reader: SqlitePool,
+    appender: tokio::sync::mpsc::Sender<group_commit::Job>,
 }
 
 impl SqliteDb {
@@ -42,7 +44,8 @@ impl SqliteDb {
             .connect_with(options.read_only(true))
             .await
             .map_err(unavailable)?;
-        Ok(SqliteDb { writer, reader })
+        let appender = group_commit::start(writer.clone());
+        Ok(SqliteDb { writer, reader, appender })
     }
 
     pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {

@@ -27,15 +27,30 @@ pub const CHECKPOINT: &str = "cascade";
 const BATCH: usize = 200;
 
 pub struct CascadeReactor {
-    pub store: Arc<dyn EventStore>,
-    pub views: Arc<dyn ViewStore>,
-    pub progress: Progress,
-    pub cas: Arc<CaService>,
-    pub certificates: Arc<CertificateService>,
-    pub lookup: Arc<dyn CertificateLookup>,
+    store: Arc<dyn EventStore>,
+    views: Arc<dyn ViewStore>,
+    progress: Progress,
+    cas: Arc<CaService>,
+    certificates: Arc<CertificateService>,
+    lookup: Arc<dyn CertificateLookup>,
+    saved: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
 impl CascadeReactor {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        views: Arc<dyn ViewStore>,
+        progress: Progress,
+        cas: Arc<CaService>,
+        certificates: Arc<CertificateService>,
+        lookup: Arc<dyn CertificateLookup>,
+    ) -> Self {
+        let long_ago = tokio::time::Instant::now().checked_sub(SAVE_EVERY).unwrap_or_else(tokio::time::Instant::now);
+        CascadeReactor { store, views, progress, cas, certificates, lookup, saved: tokio::sync::Mutex::new(long_ago) }
+    }
+
     pub async fn catch_up(&self) -> Result<(), CommandError> {
         let mut checkpoint = self.views.named_checkpoint(CHECKPOINT).await?;
         loop {
@@ -46,7 +61,13 @@ impl CascadeReactor {
                 self.react(event, &mut revoked).await?;
             }
             checkpoint = last.cursor();
-            self.views.save_named_checkpoint(CHECKPOINT, checkpoint).await?;
+            // Saved at most once a second: after a crash the reactor redoes at most that much,
+            // and its commands are idempotent. Saving per batch would cost a write per issuance.
+            let mut saved = self.saved.lock().await;
+            if saved.elapsed() >= SAVE_EVERY {
+                self.views.save_named_checkpoint(CHECKPOINT, checkpoint).await?;
+                *saved = tokio::time::Instant::now();
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{SqliteDb, unavailable};
-use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
+use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, to_hash};
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
@@ -18,22 +18,17 @@ const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version
 #[async_trait]
 impl EventStore for SqliteDb {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        let steps = steps(&request)?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
-        match append_in(&mut tx, &steps).await {
-            Ok(appended) => {
-                tx.commit().await.map_err(unavailable)?;
-                Ok(appended)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.appender
+            .send((request.clone(), reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        let result = answer.await.map_err(|_| StoreError::Unavailable("the SQLite writer dropped an append".into()))?;
+        match result {
+            Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => {
+                self.retried(&request).await?.ok_or(e)
             }
-            Err(e) => {
-                tx.rollback().await.map_err(unavailable)?;
-                match e {
-                    StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) => {
-                        self.retried(&request).await?.ok_or(e)
-                    }
-                    e => Err(e),
-                }
-            }
+            other => other,
         }
     }
 
@@ -92,7 +87,10 @@ impl SqliteDb {
     }
 }
 
-async fn append_in(tx: &mut Transaction<'static, Sqlite>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
+pub(crate) async fn append_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    steps: &[Step<'_>],
+) -> Result<Appended, StoreError> {
     let mut positions = Vec::new();
     for step in steps {
         let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT version, last_hash FROM streams WHERE stream_id = ?")
