@@ -60,6 +60,9 @@ pub fn plan(
         }
         _ => csr.subject.clone(),
     };
+    subject
+        .check_bounds()
+        .map_err(|e| DomainError::Rule(format!("the certificate's subject is not acceptable: {e}")))?;
     let copy_subject_alt_names = profile.honor_extensions && csr.has_subject_alt_names;
     if subject.common_name.is_empty() && subject == Subject::default() && !copy_subject_alt_names {
         return Err(DomainError::Rule("the certificate would name nobody: empty subject and no subjectAltName".into()));
@@ -67,7 +70,10 @@ pub fn plan(
 
     let requested_ku = profile.honor_key_usage && !csr.key_usage.is_empty();
     let mut key_usage: Vec<KeyUsage> = if requested_ku { csr.key_usage.clone() } else { profile.key_usage.clone() };
-    if !profile.sign_as_ca {
+    if profile.sign_as_ca {
+        // A CA certificate must be able to sign certificates and CRLs, whatever the CSR asked for.
+        key_usage.extend([KeyUsage::CertSign, KeyUsage::CrlSign]);
+    } else {
         key_usage.retain(|u| !matches!(u, KeyUsage::CertSign | KeyUsage::CrlSign));
     }
     key_usage.retain(|u| u.fits(csr.key_type));
@@ -156,6 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_certificate_can_always_sign_whatever_the_csr_asked() {
+        let sub_ca = profile(json!({"sign_as_ca": true, "honor_key_usage": true, "key_usage": ["CertSign"]}));
+        let mut request = csr(KeyType::Ecdsa, 256);
+        request.key_usage = vec![KeyUsage::DigitalSignature];
+        let plan = plan(&sub_ca, &request, ISSUER_END, NOW).unwrap();
+        assert!(plan.is_ca);
+        assert!(plan.key_usage.contains(&KeyUsage::CertSign) && plan.key_usage.contains(&KeyUsage::CrlSign));
+    }
+
+    #[test]
+    fn subjects_beyond_rfc_5280_bounds_are_refused() {
+        let mut request = csr(KeyType::Ecdsa, 256);
+        request.subject.country = "USA".into();
+        assert!(matches!(plan(&profile(json!({})), &request, ISSUER_END, NOW), Err(DomainError::Rule(_))));
+        request.subject.country = String::new();
+        request.subject.common_name = "x".repeat(65);
+        assert!(plan(&profile(json!({})), &request, ISSUER_END, NOW).is_err());
+    }
+
+    #[test]
     fn crypto_enforcement_names_the_rule_it_breaks() {
         let strict = profile(json!({"crypto_enforcement": {"enabled": true, "allow_ecdsa_keys": true,
             "allowed_ecdsa_key_sizes": [256, 384], "allow_rsa_keys": true, "allowed_rsa_key_sizes": [3072]}}));
@@ -213,5 +239,7 @@ mod tests {
         assert!(parse(json!({"crypto_enforcement": {"enabled": true, "allow_rsa_keys": true, "allowed_rsa_key_sizes": [1024]}})).is_err());
         assert!(parse(json!({"crypto_enforcement": {"enabled": true}})).is_err());
         assert!(parse(json!({"honor_subject": false})).is_err());
+        assert!(parse(json!({"validity": {"type": "Duration", "duration": "3650000d"}})).is_err());
+        assert!(parse(json!({"sign_as_ca": true, "key_usage": ["CertSign"], "path_len": 300})).is_err());
     }
 }

@@ -127,8 +127,15 @@ impl IssuanceProfile {
             return Err(DomainError::invalid("name", "must be 1-200 characters"));
         }
         let validity = Validity::parse(&input.validity, "validity")?;
-        if matches!(validity, Validity::Duration(period) if period.years > 100) {
-            return Err(DomainError::invalid("validity", "at most 100 years"));
+        if let Validity::Duration(period) = validity {
+            let epoch = OffsetDateTime::UNIX_EPOCH;
+            let hundred_years = time::Duration::days(36_525);
+            if period.after(epoch).is_none_or(|end| end - epoch > hundred_years) {
+                return Err(DomainError::invalid("validity", "at most 100 years"));
+            }
+        }
+        if input.path_len.is_some_and(|n| n > 64) {
+            return Err(DomainError::invalid("path_len", "at most 64"));
         }
         if input.sign_as_ca && !input.key_usage.contains(&KeyUsage::CertSign) {
             return Err(DomainError::invalid("key_usage", "a sign_as_ca profile must include CertSign"));

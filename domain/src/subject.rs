@@ -41,6 +41,14 @@ impl Subject {
         if subject.common_name.is_empty() {
             return Err(DomainError::invalid("subject.common_name", "is required"));
         }
+        subject.check_bounds()?;
+        Ok(subject)
+    }
+
+    /// RFC 5280 Appendix A bounds and a two-letter country; an empty CN is allowed (the caller
+    /// decides whether a name is required).
+    pub fn check_bounds(&self) -> Result<(), DomainError> {
+        let subject = self;
         if subject.common_name.chars().count() > UB_COMMON_NAME {
             return Err(DomainError::invalid("subject.common_name", "at most 64 characters"));
         }
@@ -59,7 +67,7 @@ impl Subject {
         if !country_ok {
             return Err(DomainError::invalid("subject.country", "must be a two-letter ISO 3166 code"));
         }
-        Ok(subject)
+        Ok(())
     }
 }
 

@@ -221,6 +221,22 @@ macro_rules! view_store {
 
             async fn reset(&self) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
+                // Hold the checkpoint row first: a live projector's commit then waits for the
+                // reset instead of landing between its deletes (counters and rows would drift).
+                sqlx::query(sqlx::AssertSqlSafe(q(
+                    $dialect,
+                    "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ({}, 0, 0, {}) ON CONFLICT DO NOTHING",
+                )))
+                .bind(VIEWS)
+                .bind(now_us())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                sqlx::query(sqlx::AssertSqlSafe(q($dialect, "SELECT tx FROM checkpoints WHERE name = {}") + $lock))
+                    .bind(VIEWS)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
                 for table in ["ca_view", "certificate_view", "profile_view", "stats"] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                         .execute(&mut *tx)

@@ -105,10 +105,10 @@ impl CascadeReactor {
             let is_revoked = match revoked.get(&issuer) {
                 Some(known) => *known,
                 None => {
-                    let known = match self.cas.ca(&issuer).await {
-                        Ok(ca) => ca.recorded_status == Status::Revoked && !ca.is_on_hold(),
-                        Err(CommandError::Domain(_)) => false,
-                        Err(e) => return Err(e),
+                    // A deleted CA was revoked, expired or keyless: it vouches for nothing.
+                    let known = match self.cas.ca_record(&issuer).await? {
+                        Some(ca) => ca.deleted || (ca.recorded_status == Status::Revoked && !ca.is_on_hold()),
+                        None => false,
                     };
                     revoked.insert(issuer.clone(), known);
                     known

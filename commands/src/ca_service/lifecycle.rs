@@ -27,7 +27,7 @@ impl CaService {
         reason: Option<RevocationReason>,
     ) -> Result<Outcome, CommandError> {
         let stream = id.stream_id();
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let (ca, version, last_position) = self.load(id).await?.existing(id)?;
             let events = decide(Some(&ca), &CaCommand::ChangeStatus { status, reason }, now)?;
@@ -41,7 +41,12 @@ impl CaService {
                 let (writes, mut revoked) = self.cascade_writes(&ca, ctx, cause, now).await?;
                 request.writes.extend(writes);
                 revoked.push(ca.id.clone());
-                request.writes.extend(self.certificate_cascade(&revoked, &ca.id, ctx, cause, now).await?);
+                // The certificates ride along while that works. If they keep conflicting (a
+                // lagging view, busy certificates), the CA revocation goes ahead without them and
+                // the cascade reactor revokes them right after (docs/adr/0008).
+                if attempt < 2 {
+                    request.writes.extend(self.certificate_cascade(&revoked, &ca.id, ctx, cause, now).await?);
+                }
             }
             match self.store.append(request).await {
                 Ok(appended) => {

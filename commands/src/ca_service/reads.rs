@@ -60,4 +60,9 @@ impl CaService {
     pub async fn ca(&self, id: &CaId) -> Result<Ca, CommandError> {
         Ok(self.load(id).await?.existing(id)?.0)
     }
+
+    /// The CA as its stream says, deleted or not; `None` when it never existed.
+    pub async fn ca_record(&self, id: &CaId) -> Result<Option<Ca>, CommandError> {
+        Ok(self.load(id).await?.ca)
+    }
 }

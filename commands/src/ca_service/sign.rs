@@ -48,7 +48,17 @@ impl CaService {
         }
         let csr = parse_csr(&request.csr)?;
         let (profile, profile_id) = match (request.profile, request.profile_id.or(ca.profile_id.clone())) {
-            (Some(inline), _) => (IssuanceProfile::parse(ProfileId::parse("inline")?, inline)?, None),
+            (Some(inline), _) => {
+                // Minting a CA, or outliving the issuer, takes a profile an administrator created.
+                if inline.sign_as_ca || inline.allow_validity_beyond_issuer {
+                    return Err(DomainError::Rule(
+                        "an inline profile cannot set sign_as_ca or allow_validity_beyond_issuer; use a stored profile"
+                            .into(),
+                    )
+                    .into());
+                }
+                (IssuanceProfile::parse(ProfileId::parse("inline")?, inline)?, None)
+            }
             (None, Some(id)) => (existing_profile(self.store.as_ref(), &id).await?, Some(id)),
             (None, None) => {
                 return Err(DomainError::Rule(format!(
@@ -57,7 +67,21 @@ impl CaService {
                 .into());
             }
         };
-        let plan = issuance::plan(&profile, &csr.facts, ca.certificate.valid_to, now)?;
+        let mut plan = issuance::plan(&profile, &csr.facts, ca.certificate.valid_to, now)?;
+        if plan.is_ca {
+            // RFC 5280 §4.2.1.9: a subordinate's path length stays below its issuer's.
+            match ca.certificate.path_len_constraint {
+                Some(0) => {
+                    return Err(DomainError::Rule(format!(
+                        "CA '{ca_id}' has pathLen 0 and cannot sign CA certificates"
+                    ))
+                    .into());
+                }
+                Some(n) => plan.path_len = Some(plan.path_len.map_or(n - 1, |p| p.min(n - 1))),
+                None => {}
+            }
+        }
+        plan.not_before = plan.not_before.max(ca.certificate.valid_from);
 
         let key = ca.key.clone().ok_or_else(|| DomainError::Conflict("the CA holds no key".into()))?;
         let engine = self.engines.resolve(Some(&key.engine_id))?;

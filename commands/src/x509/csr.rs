@@ -108,9 +108,43 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
     })
 }
 
+/// A DNS name a certificate may carry: LDH labels of 1-63 characters, at most 253 in all, and
+/// an optional leading `*.` wildcard label (RFC 1034 §3.5, RFC 5280 §4.2.1.6, RFC 6125).
+fn valid_dns_name(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn valid_mailbox(mail: &str) -> bool {
+    mail.split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && valid_dns_name(domain) && !mail.contains(' '))
+}
+
+fn valid_uri(uri: &str) -> bool {
+    uri.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            && !uri.contains(' ')
+    })
+}
+
 fn san_type(name: &GeneralName<'_>) -> Result<SanType, DomainError> {
     let bad = |m: String| DomainError::invalid("csr", m);
     match name {
+        GeneralName::DNSName(dns) if !valid_dns_name(dns) => Err(bad(format!("'{dns}' is not a valid DNS name"))),
+        GeneralName::RFC822Name(mail) if !valid_mailbox(mail) => {
+            Err(bad(format!("'{mail}' is not a valid e-mail address")))
+        }
+        GeneralName::URI(uri) if !valid_uri(uri) => Err(bad(format!("'{uri}' is not a valid URI"))),
         GeneralName::DNSName(dns) => {
             Ok(SanType::DnsName((*dns).try_into().map_err(|_| bad(format!("'{dns}' is not an IA5 DNS name")))?))
         }
@@ -128,5 +162,28 @@ fn san_type(name: &GeneralName<'_>) -> Result<SanType, DomainError> {
             n => Err(bad(format!("an IP address SAN of {n} bytes"))),
         },
         other => Err(bad(format!("unsupported subjectAltName type {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn san_syntax_is_checked() {
+        assert!(valid_dns_name("svc.example.test") && valid_dns_name("*.example.test") && valid_dns_name("localhost"));
+        assert!(
+            !valid_dns_name("")
+                && !valid_dns_name("bad name.test")
+                && !valid_dns_name("-a.test")
+                && !valid_dns_name("a..b")
+        );
+        assert!(valid_mailbox("ops@example.test") && !valid_mailbox("@example.test") && !valid_mailbox("ops"));
+        assert!(
+            valid_uri("https://example.test/x")
+                && valid_uri("urn:uuid:1")
+                && !valid_uri("no scheme")
+                && !valid_uri("1x:y")
+        );
     }
 }

@@ -111,6 +111,36 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     let dir = temp_dir("badsign");
     let good = openssl_csr(&dir, "good", "ec:P-256", "good.example.test", "DNS:good.example.test");
     let weak = openssl_csr(&dir, "weak", "rsa:1024", "weak.example.test", "DNS:weak.example.test");
+    let bad_san = openssl_csr(&dir, "badsan", "ec:P-256", "bad.example.test", "DNS:bad name.example.test");
+    // An imported CA whose certificate says pathLen 0: it may sign leaves, never CAs.
+    let (ok, out) = openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "p0.key",
+            "-out",
+            "p0.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=PathLen Zero",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &dir,
+    );
+    assert!(ok, "{out}");
+    let p0 = json!({"id": "leafonly", "certificate": std::fs::read_to_string(dir.join("p0.pem")).unwrap(),
+        "private_key": std::fs::read_to_string(dir.join("p0.key")).unwrap()});
+    assert_eq!(app.import_ca(p0).await.status, 201);
     // Flip a byte inside the signature: still DER, but no proof of possession.
     let der = pem::parse(&good).unwrap().into_contents();
     let mut tampered = der.clone();
@@ -150,6 +180,19 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
             400,
             "validity",
         ),
+        (
+            "inline CA profile",
+            app.sign(
+                "issuing",
+                json!({"csr": good, "profile": {"name": "x", "validity": {"type": "Duration", "duration": "1y"},
+                "sign_as_ca": true, "key_usage": ["CertSign"]}}),
+            )
+            .await,
+            422,
+            "sign_as_ca",
+        ),
+        ("bad DNS name", app.sign("issuing", csr_body(&bad_san, None)).await, 400, "not a valid DNS name"),
+        ("pathLen 0 issuer", app.sign("leafonly", csr_body(&good, Some("sub-ca-5y"))).await, 422, "pathLen 0"),
     ];
     for (name, reply, status, needle) in cases {
         assert_eq!(reply.status.as_u16(), status, "{name}: {}", reply.text);
