@@ -34,6 +34,8 @@ pub struct CascadeReactor {
     certificates: Arc<CertificateService>,
     lookup: Arc<dyn CertificateLookup>,
     saved: tokio::sync::Mutex<tokio::time::Instant>,
+    /// Where this process has got to; the stored checkpoint is only read at start.
+    position: tokio::sync::Mutex<Option<shedu_commands::event_store::LogCursor>>,
 }
 
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -48,20 +50,37 @@ impl CascadeReactor {
         lookup: Arc<dyn CertificateLookup>,
     ) -> Self {
         let long_ago = tokio::time::Instant::now().checked_sub(SAVE_EVERY).unwrap_or_else(tokio::time::Instant::now);
-        CascadeReactor { store, views, progress, cas, certificates, lookup, saved: tokio::sync::Mutex::new(long_ago) }
+        CascadeReactor {
+            store,
+            views,
+            progress,
+            cas,
+            certificates,
+            lookup,
+            saved: tokio::sync::Mutex::new(long_ago),
+            position: tokio::sync::Mutex::new(None),
+        }
     }
 
     pub async fn catch_up(&self) -> Result<(), CommandError> {
-        let mut checkpoint = self.views.named_checkpoint(CHECKPOINT).await?;
+        let mut position = self.position.lock().await;
+        let mut checkpoint = match *position {
+            Some(cursor) => cursor,
+            None => self.views.named_checkpoint(CHECKPOINT).await?,
+        };
         loop {
             let events = self.store.read_all(checkpoint, BATCH).await?;
-            let Some(last) = events.last() else { return Ok(()) };
+            let Some(last) = events.last() else {
+                *position = Some(checkpoint);
+                return Ok(());
+            };
             let mut revoked: BTreeMap<CaId, bool> = BTreeMap::new();
             for event in &events {
                 self.react(event, &mut revoked).await?;
             }
             checkpoint = last.cursor();
-            // Saved at most once a second: after a crash the reactor redoes at most that much,
+            *position = Some(checkpoint);
+            // Kept in memory between wake-ups, saved at most once a second: after a crash the reactor redoes at most that much,
             // and its commands are idempotent. Saving per batch would cost a write per issuance.
             let mut saved = self.saved.lock().await;
             if saved.elapsed() >= SAVE_EVERY {

@@ -1,0 +1,244 @@
+//! Shedu's benchmark harness: `cargo run --release -p shedu-bench -- [--quick]`.
+//!
+//! Builds the release `shedu` binary, runs it on SQLite and on PostgreSQL as a child process,
+//! signs pre-generated CSRs over HTTP at several concurrencies beside cfssl doing the same work,
+//! measures the in-process ceiling of that work, and writes `docs/BENCHMARKS.md` and
+//! `docs/benchmarks.json`. It asserts nothing about speed.
+
+mod ceiling;
+mod load;
+mod procs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::load::LoadResult;
+
+const LEVELS: [usize; 4] = [1, 8, 32, 128];
+
+#[derive(Serialize)]
+struct Backend {
+    name: &'static str,
+    ready_after_s: f64,
+    idle_rss_mib: f64,
+    peak_rss_mib: f64,
+    issuance: Vec<LoadResult>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: String,
+    date: String,
+    commit: String,
+    mode: &'static str,
+    seconds_per_cell: u64,
+    ceiling_certs_per_s: f64,
+    ceiling_threads: usize,
+    shedu: Vec<Backend>,
+    cfssl: Vec<LoadResult>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map_or("docs".into(), PathBuf::from);
+    let cell = Duration::from_secs(if quick { 2 } else { 10 });
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&scratch)?;
+
+    eprintln!("generating CSRs");
+    let (pems, ders) = csrs(if quick { 64 } else { 512 })?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    eprintln!("measuring the in-process ceiling on {threads} threads");
+    let ceiling = ceiling::certs_per_second(Arc::new(ders), threads, cell);
+
+    let binary = procs::build_shedu()?;
+    let sign_bodies: Arc<Vec<String>> = Arc::new(pems.iter().map(|p| json!({ "csr": p }).to_string()).collect());
+    let mut shedu = Vec::new();
+    for name in ["sqlite", "postgres"] {
+        eprintln!("shedu on {name}");
+        let data_dir = scratch.join(name);
+        let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
+        let server = procs::start_shedu(&binary, &data_dir, database_url.as_deref()).await?;
+        setup(&server.base).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = server.rss_mib().0;
+        let url = format!("{}/v2/cas/issuing/certificates/sign", server.base);
+        let mut issuance = Vec::new();
+        for level in LEVELS {
+            let result = load::run(&url, sign_bodies.clone(), level, cell, server.pid()).await;
+            eprintln!(
+                "  {level:>3} clients: {:.0} certs/s, p99 {:.1} ms, server CPU {:.2}",
+                result.per_second, result.p99_ms, result.server_cpu
+            );
+            issuance.push(result);
+        }
+        let peak = server.rss_mib().1;
+        let ready = server.ready_after.as_secs_f64();
+        server.stop();
+        shedu.push(Backend { name, ready_after_s: ready, idle_rss_mib: idle, peak_rss_mib: peak, issuance });
+    }
+
+    eprintln!("cfssl");
+    let cfssl_bodies: Arc<Vec<String>> =
+        Arc::new(pems.iter().map(|p| json!({ "certificate_request": p }).to_string()).collect());
+    let cfssl = procs::start_cfssl(&scratch.join("cfssl")).await?;
+    let url = format!("{}/api/v1/cfssl/sign", cfssl.base);
+    let mut cfssl_results = Vec::new();
+    for level in LEVELS {
+        let result = load::run(&url, cfssl_bodies.clone(), level, cell, cfssl.pid()).await;
+        eprintln!("  {level:>3} clients: {:.0} certs/s", result.per_second);
+        cfssl_results.push(result);
+    }
+    cfssl.stop();
+
+    let report = Report {
+        machine: machine(),
+        date: time::OffsetDateTime::now_utc().date().to_string(),
+        commit: git_commit(),
+        mode: if quick { "quick" } else { "full" },
+        seconds_per_cell: cell.as_secs(),
+        ceiling_certs_per_s: ceiling,
+        ceiling_threads: threads,
+        shedu,
+        cfssl: cfssl_results,
+    };
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("benchmarks.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(out.join("BENCHMARKS.md"), markdown(&report))?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!("wrote {}", out.join("BENCHMARKS.md").display());
+    Ok(())
+}
+
+fn csrs(n: usize) -> anyhow::Result<(Vec<String>, Vec<Vec<u8>>)> {
+    let mut pems = Vec::with_capacity(n);
+    let mut ders = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = rcgen::KeyPair::generate()?;
+        let name = format!("device-{i}.example.test");
+        let mut params = rcgen::CertificateParams::new(vec![name.clone()])?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let csr = params.serialize_request(&key)?;
+        pems.push(csr.pem()?);
+        ders.push(csr.der().to_vec());
+    }
+    Ok((pems, ders))
+}
+
+/// A device profile and an ECDSA P-256 root and issuing CA.
+async fn setup(base: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client.post(format!("{base}{path}")).header("content-type", "application/json").body(body.to_string()).send()
+    };
+    let profile = json!({"id": "device-1y", "name": "Device", "validity": {"type": "Duration", "duration": "1y"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ClientAuth"]});
+    anyhow::ensure!(post("/v2/profiles", profile).await?.status().is_success(), "profile");
+    let ca = |id: &str, parent: Option<&str>, duration: &str| {
+        json!({"id": id, "parent_id": parent, "subject": {"common_name": id}, "profile_id": "device-1y",
+            "key_metadata": {"type": "ECDSA", "bits": 256}, "ca_expiration": {"type": "Duration", "duration": duration}})
+    };
+    anyhow::ensure!(post("/v2/cas", ca("root", None, "20y")).await?.status().is_success(), "root");
+    anyhow::ensure!(post("/v2/cas", ca("issuing", Some("root"), "10y")).await?.status().is_success(), "issuing");
+    Ok(())
+}
+
+async fn fresh_pg_database() -> anyhow::Result<String> {
+    let admin =
+        std::env::var("SHEDU_BENCH_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("shedu_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await?;
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
+    Ok(format!("{base}/{name}"))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} vCPU ({cpu}), {mem_gib:.0} GiB RAM")
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    s.push_str("# Benchmarks\n\n");
+    s.push_str("Produced by `cargo run --release -p shedu-bench` (add `--quick` for a smoke run); raw figures in\n");
+    s.push_str("`docs/benchmarks.json`. Client, server and database share the machine's cores.\n\n");
+    s.push_str(&format!(
+        "Machine: {}. Date: {}. Commit: `{}`. Mode: {} ({} s per cell).\n\n",
+        r.machine, r.date, r.commit, r.mode, r.seconds_per_cell
+    ));
+    s.push_str("## Issuance: CSR → certificate over HTTP, ECDSA P-256 issuing CA\n\n");
+    s.push_str("Pre-generated P-256 CSRs, keep-alive connections, closed loop. Each Shedu certificate is durably\n");
+    s.push_str("appended to the event log before the response (SQLite `synchronous=FULL`, PostgreSQL defaults).\n\n");
+    s.push_str("| clients | Shedu SQLite certs/s (p50 / p99 ms) | Shedu PostgreSQL certs/s (p50 / p99 ms) | cfssl certs/s (p50 / p99 ms) | SQLite ÷ cfssl | PostgreSQL ÷ cfssl | server CPU, cores (SQLite / PG / cfssl) | client CPU, cores |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|\n");
+    for (i, level) in LEVELS.iter().enumerate() {
+        let cell = |l: &LoadResult| format!("{:.0} ({:.1} / {:.1})", l.per_second, l.p50_ms, l.p99_ms);
+        let sqlite = &r.shedu[0].issuance[i];
+        let pg = &r.shedu[1].issuance[i];
+        let cfssl = &r.cfssl[i];
+        s.push_str(&format!(
+            "| {level} | {} | {} | {} | {:.2} | {:.2} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} |\n",
+            cell(sqlite),
+            cell(pg),
+            cell(cfssl),
+            sqlite.per_second / cfssl.per_second.max(1e-9),
+            pg.per_second / cfssl.per_second.max(1e-9),
+            sqlite.server_cpu,
+            pg.server_cpu,
+            cfssl.server_cpu,
+            sqlite.client_cpu,
+            pg.client_cpu,
+            cfssl.client_cpu
+        ));
+    }
+    let best = |b: &Backend| b.issuance.iter().map(|l| l.per_second).fold(0.0, f64::max);
+    s.push_str(&format!(
+        "\nPhysical limit, same run: {:.0} certs/s in-process on {} threads (parse CSR, verify, build, sign; no\n\
+         HTTP, no storage). Best Shedu rate as a fraction of it: SQLite {:.1} %, PostgreSQL {:.1} %.\n\n",
+        r.ceiling_certs_per_s,
+        r.ceiling_threads,
+        100.0 * best(&r.shedu[0]) / r.ceiling_certs_per_s.max(1e-9),
+        100.0 * best(&r.shedu[1]) / r.ceiling_certs_per_s.max(1e-9)
+    ));
+    s.push_str(
+        "## Footprint\n\n| backend | start to ready | idle RSS | peak RSS during the run |\n|---|---|---|---|\n",
+    );
+    for b in &r.shedu {
+        s.push_str(&format!(
+            "| {} | {:.2} s (empty log) | {:.1} MiB | {:.1} MiB |\n",
+            b.name, b.ready_after_s, b.idle_rss_mib, b.peak_rss_mib
+        ));
+    }
+    s.push_str("\nWhere the time goes and what comes next: `docs/PROFILE.md`.\n");
+    s.push_str("\n## Not measured yet\n\nAppend throughput beside pgbench, projection rebuild of 1,000,000 events, queries with\n");
+    s.push_str(
+        "10,000 CAs and 1,000,000 certificates, and start-to-ready with a large log are the harness's next steps.\n",
+    );
+    s
+}
