@@ -1,12 +1,6 @@
 use clap::Parser;
-use mimalloc::MiMalloc;
 use shedu_api::settings::{Cli, Command, ProjectionsCommand, Settings};
 use tracing_subscriber::EnvFilter;
-
-// Profiled: glibc malloc took about a quarter of the CPU of an issuance (many short-lived JSON and
-// row buffers across threads); mimalloc handles that pattern far better.
-#[global_allocator]
-static ALLOCATOR: MiMalloc = MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -36,10 +36,7 @@ impl SqliteDb {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            // Readers map the file instead of copying pages into per-connection caches, which
-            // WAL mode discards after every write (profiled: most of a read's cost).
-            .pragma("mmap_size", "268435456");
+            .foreign_keys(true);
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(unavailable)?;
         let reader = SqlitePoolOptions::new()
