@@ -16,7 +16,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API, projectors and scheduler in one process.
+    /// Run the API, the projector and the cascade reactor in one process.
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(CommonArgs),
