@@ -5,7 +5,7 @@ mod model;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 pub(crate) use self::model::patch_operations;
 use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody};
 use crate::app::AppState;
-use crate::context::{Body, Ctx, LOG_POSITION, list_query, wait_for_views};
+use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
 use crate::problem::ApiError;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -52,12 +52,7 @@ pub(crate) fn optional<T>(
 
 /// A command's response: the CA, with the log position of its last event.
 pub(crate) fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> Response {
-    let body = Json(json!(CaResponse::new(&outcome.ca, state.clock.now())));
-    let mut response = (status, body).into_response();
-    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
-        response.headers_mut().insert(LOG_POSITION, value);
-    }
-    response
+    command_reply(status, Some(json!(CaResponse::new(&outcome.ca, state.clock.now()))), outcome.position)
 }
 
 async fn create(
@@ -187,11 +182,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let outcome = state.cas.delete_ca(&ctx, &parse_id(&id)?).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
-        response.headers_mut().insert(LOG_POSITION, value);
-    }
-    Ok(response)
+    Ok(command_reply(StatusCode::NO_CONTENT, None, outcome.position))
 }
 
 async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::app::AppState;
 use crate::cas::optional;
-use crate::context::{Body, Ctx, LOG_POSITION, list_query, wait_for_views};
+use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
 use crate::problem::ApiError;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -68,11 +68,7 @@ fn render(c: &IssuedCertificate, now: OffsetDateTime) -> Value {
 }
 
 fn respond(state: &AppState, status: StatusCode, outcome: &CertificateOutcome) -> Response {
-    let mut response = (status, Json(render(&outcome.certificate, state.clock.now()))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
-        response.headers_mut().insert(LOG_POSITION, value);
-    }
-    response
+    command_reply(status, Some(render(&outcome.certificate, state.clock.now())), outcome.position)
 }
 
 #[derive(Deserialize)]

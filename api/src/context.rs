@@ -13,6 +13,24 @@ use crate::app::AppState;
 use crate::problem::ApiError;
 
 pub(crate) const LOG_POSITION: &str = "shedu-log-position";
+
+/// A command's response: `status`, an optional JSON body, and the log position of its last event
+/// in `Shedu-Log-Position` (what a later query passes as `Shedu-Min-Position`).
+pub(crate) fn command_reply(
+    status: axum::http::StatusCode,
+    body: Option<serde_json::Value>,
+    position: i64,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = match body {
+        Some(body) => (status, axum::Json(body)).into_response(),
+        None => status.into_response(),
+    };
+    if let Ok(value) = axum::http::HeaderValue::from_str(&position.to_string()) {
+        response.headers_mut().insert(LOG_POSITION, value);
+    }
+    response
+}
 pub(crate) const MIN_POSITION: &str = "shedu-min-position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
 

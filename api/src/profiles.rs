@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +15,7 @@ use shedu_projections::ca_projection::{PROFILE_FIELDS, PROFILE_SORTABLE};
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::AppState;
-use crate::context::{Body, Ctx, LOG_POSITION, list_query, wait_for_views};
+use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
 use crate::problem::ApiError;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -34,11 +34,7 @@ pub(crate) fn profile_json(state: &ProfileState) -> Value {
 }
 
 fn respond(status: StatusCode, outcome: &ProfileOutcome) -> Response {
-    let mut response = (status, Json(profile_json(&outcome.profile))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
-        response.headers_mut().insert(LOG_POSITION, value);
-    }
-    response
+    command_reply(status, Some(profile_json(&outcome.profile)), outcome.position)
 }
 
 async fn create(
@@ -64,11 +60,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let outcome = state.profiles.delete(&ctx, &ProfileId::parse(&id)?).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Ok(value) = HeaderValue::from_str(&outcome.position.to_string()) {
-        response.headers_mut().insert(LOG_POSITION, value);
-    }
-    Ok(response)
+    Ok(command_reply(StatusCode::NO_CONTENT, None, outcome.position))
 }
 
 async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
