@@ -104,22 +104,25 @@ macro_rules! view_store {
             async fn commit(&self, batch: ViewBatch) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 // A row to lock even on the first batch: two projectors starting from nothing must still
-                // serialise on it.
-                sqlx::query(sqlx::AssertSqlSafe(q(
-                    $dialect,
-                    "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ({}, 0, 0, {}) ON CONFLICT DO NOTHING",
-                )))
-                .bind(VIEWS)
-                .bind(now_us())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                let (t, position): (i64, i64) =
+                // serialise on it. Later batches find it there (or, after a reset, find none and lose).
+                if batch.previous == LogCursor::START {
+                    sqlx::query(sqlx::AssertSqlSafe(q(
+                        $dialect,
+                        "INSERT INTO checkpoints (name, tx, position, updated_at_us) VALUES ({}, 0, 0, {}) ON CONFLICT DO NOTHING",
+                    )))
+                    .bind(VIEWS)
+                    .bind(now_us())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                }
+                let row: Option<(i64, i64)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(q($dialect, "SELECT tx, position FROM checkpoints WHERE name = {}") + $lock))
                         .bind(VIEWS)
-                        .fetch_one(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await
                         .map_err(unavailable)?;
+                let (t, position) = row.unwrap_or((0, 0));
                 let current = LogCursor { tx: t as u64, position };
                 if current != batch.previous {
                     tx.rollback().await.map_err(unavailable)?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shedu_commands::event_store::{EventStore, StoreError};
+use shedu_commands::event_store::{EventStore, LogCursor, StoreError};
 use shedu_domain::ca::UnknownEvent;
 use tokio::sync::{Notify, watch};
 
@@ -28,17 +28,25 @@ pub struct Projector {
     store: Arc<dyn EventStore>,
     views: Arc<dyn ViewStore>,
     progress: Progress,
+    /// The checkpoint this projector last committed or read; `None` until first read.
+    position: tokio::sync::Mutex<Option<LogCursor>>,
 }
 
 impl Projector {
     pub fn new(store: Arc<dyn EventStore>, views: Arc<dyn ViewStore>, progress: Progress) -> Self {
-        Projector { store, views, progress }
+        Projector { store, views, progress, position: tokio::sync::Mutex::new(None) }
     }
 
     /// Applies everything committed so far; returns the number of events applied.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         let mut applied = 0;
-        let mut checkpoint = self.views.checkpoint().await?;
+        let mut position = self.position.lock().await;
+        // Kept in memory between wake-ups; the compare-and-set commit catches anyone else moving
+        // the stored checkpoint meanwhile.
+        let mut checkpoint = match *position {
+            Some(cursor) => cursor,
+            None => self.views.checkpoint().await?,
+        };
         loop {
             let events = self.store.read_all(checkpoint, BATCH).await?;
             let Some(last) = events.last() else { break };
@@ -56,12 +64,14 @@ impl Projector {
                 Err(e) => return Err(e.into()),
             }
         }
+        *position = Some(checkpoint);
         Ok(applied)
     }
 
     /// Empties the views and replays the whole log into them.
     pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
         self.views.reset().await?;
+        *self.position.lock().await = None;
         self.catch_up().await
     }
 

@@ -50,6 +50,25 @@ async fn commit_group<'a>(
         Err(e) => return failed(&unavailable(e)),
     };
     let mut results = Vec::with_capacity(count);
+    // Alone in its group, an append needs no savepoint: failing, it rolls back the transaction.
+    if count == 1 {
+        let request = requests.into_iter().next();
+        let result = match request.map(steps) {
+            Some(Ok(steps)) => append_in(&mut tx, &steps).await,
+            Some(Err(e)) => Err(e),
+            None => return vec![],
+        };
+        return match result {
+            Ok(appended) => match tx.commit().await {
+                Ok(()) => vec![Ok(appended)],
+                Err(e) => failed(&unavailable(e)),
+            },
+            Err(e) => {
+                let _ = tx.rollback().await;
+                vec![Err(e)]
+            }
+        };
+    }
     for request in requests {
         let result = async {
             let steps = steps(request)?;
