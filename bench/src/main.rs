@@ -5,6 +5,7 @@
 //! measures the in-process ceiling of that work, and writes `docs/BENCHMARKS.md` and
 //! `docs/benchmarks.json`. It asserts nothing about speed.
 
+mod append;
 mod ceiling;
 mod load;
 mod procs;
@@ -19,6 +20,7 @@ use serde_json::json;
 use crate::load::LoadResult;
 
 const LEVELS: [usize; 4] = [1, 8, 32, 128];
+const APPEND_CLIENTS: usize = 32;
 
 #[derive(Serialize)]
 struct Backend {
@@ -27,6 +29,7 @@ struct Backend {
     idle_rss_mib: f64,
     peak_rss_mib: f64,
     issuance: Vec<LoadResult>,
+    append: append::AppendResult,
 }
 
 #[derive(Serialize)]
@@ -40,6 +43,8 @@ struct Report {
     ceiling_threads: usize,
     shedu: Vec<Backend>,
     cfssl: Vec<LoadResult>,
+    /// pgbench, 32 clients, one event-shaped INSERT per transaction, same PostgreSQL server.
+    pgbench_tps: f64,
 }
 
 #[tokio::main]
@@ -78,11 +83,17 @@ async fn main() -> anyhow::Result<()> {
             );
             issuance.push(result);
         }
+        let append = append::metadata_patches(&server.base, APPEND_CLIENTS, cell).await?;
+        eprintln!("  append, {APPEND_CLIENTS} clients: {:.0} commands/s", append.commands_per_second);
         let peak = server.rss_mib().1;
         let ready = server.ready_after.as_secs_f64();
         server.stop();
-        shedu.push(Backend { name, ready_after_s: ready, idle_rss_mib: idle, peak_rss_mib: peak, issuance });
+        shedu.push(Backend { name, ready_after_s: ready, idle_rss_mib: idle, peak_rss_mib: peak, issuance, append });
     }
+
+    eprintln!("pgbench");
+    let pgbench_tps = append::pgbench(&fresh_pg_database().await?, APPEND_CLIENTS, cell, &scratch)?;
+    eprintln!("  {APPEND_CLIENTS} clients: {pgbench_tps:.0} tps");
 
     eprintln!("cfssl");
     let cfssl_bodies: Arc<Vec<String>> =
@@ -107,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         ceiling_threads: threads,
         shedu,
         cfssl: cfssl_results,
+        pgbench_tps,
     };
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("benchmarks.json"), serde_json::to_string_pretty(&report)?)?;
@@ -226,6 +238,19 @@ fn markdown(r: &Report) -> String {
         100.0 * best(&r.shedu[0]) / r.ceiling_certs_per_s.max(1e-9),
         100.0 * best(&r.shedu[1]) / r.ceiling_certs_per_s.max(1e-9)
     ));
+    s.push_str(&format!(
+        "## Append: raw command throughput, {APPEND_CLIENTS} clients\n\n\
+         JSON Patch metadata updates, each client on its own CA (one durable event per command), beside\n\
+         pgbench inserting one row per transaction into a table shaped like `events` on the same PostgreSQL.\n\n\
+         | Shedu SQLite | Shedu PostgreSQL | pgbench | PostgreSQL ÷ pgbench |\n|---|---|---|---|\n\
+         | {:.0} commands/s (p99 {:.1} ms) | {:.0} commands/s (p99 {:.1} ms) | {:.0} tps | {:.2} |\n\n",
+        r.shedu[0].append.commands_per_second,
+        r.shedu[0].append.p99_ms,
+        r.shedu[1].append.commands_per_second,
+        r.shedu[1].append.p99_ms,
+        r.pgbench_tps,
+        r.shedu[1].append.commands_per_second / r.pgbench_tps.max(1e-9)
+    ));
     s.push_str(
         "## Footprint\n\n| backend | start to ready | idle RSS | peak RSS during the run |\n|---|---|---|---|\n",
     );
@@ -236,7 +261,7 @@ fn markdown(r: &Report) -> String {
         ));
     }
     s.push_str("\nWhere the time goes and what comes next: `docs/PROFILE.md`.\n");
-    s.push_str("\n## Not measured yet\n\nAppend throughput beside pgbench, projection rebuild of 1,000,000 events, queries with\n");
+    s.push_str("\n## Not measured yet\n\nProjection rebuild of 1,000,000 events, queries with\n");
     s.push_str(
         "10,000 CAs and 1,000,000 certificates, and start-to-ready with a large log are the harness's next steps.\n",
     );
