@@ -23,8 +23,8 @@ if [ ! -x "$venv/bin/lint_pkix_cert" ]; then
 fi
 export SHEDU_PKILINT="$venv/bin/lint_pkix_cert"
 
-# Each test makes its own database; drop those left by interrupted runs.
-psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'shedu_test_%'" \
+# Each test (and each benchmark run) makes its own database; drop those left behind.
+psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'shedu_test_%' OR datname LIKE 'shedu_bench_%'" \
   | while read -r db; do psql "$SHEDU_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
 
 started=$(date +%s)
