@@ -98,12 +98,8 @@ impl CaService {
     }
 
     async fn load(&self, id: &CaId) -> Result<Loaded, CommandError> {
-        let recorded = self.store.read_stream(&id.stream_id()).await?;
-        let mut ca = None;
-        for event in &recorded {
-            ca = evolve(ca, &CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?);
-        }
-        Ok(Loaded { ca, version: recorded.len() as u64, last_position: recorded.last().map_or(0, |e| e.position) })
+        let loaded = crate::stream::load(self.store.as_ref(), &id.stream_id(), CaEvent::from_stored, evolve).await?;
+        Ok(Loaded { ca: loaded.state, version: loaded.version, last_position: loaded.last_position })
     }
 }
 
