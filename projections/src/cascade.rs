@@ -140,20 +140,7 @@ impl CascadeReactor {
         Ok(())
     }
 
-    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: Duration) {
-        loop {
-            if let Err(e) = self.catch_up().await {
-                tracing::error!(error = %e, "cascade reactor failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-        }
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: watch::Receiver<bool>, poll: Duration) {
+        crate::runner::keep_caught_up("cascade reactor", wake, shutdown, poll, || self.catch_up()).await
     }
 }

@@ -77,20 +77,32 @@ impl Projector {
 
     /// Runs until `shutdown` turns true: woken by local appends, and polling for appends made by
     /// other processes.
-    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: Duration) {
-        loop {
-            if let Err(e) = self.catch_up().await {
-                tracing::error!(error = %e, "projector failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: watch::Receiver<bool>, poll: Duration) {
+        keep_caught_up("projector", wake, shutdown, poll, || self.catch_up()).await
+    }
+}
+
+/// Runs `catch_up` until `shutdown` turns true: after each local append (`wake`), and every `poll`
+/// for appends made by other processes. A failure is logged and retried a second later.
+pub async fn keep_caught_up<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+    poll: Duration,
+    catch_up: impl Fn() -> F,
+) {
+    loop {
+        if let Err(e) = catch_up().await {
+            tracing::error!(error = %e, "{what} failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
         }
     }
 }
