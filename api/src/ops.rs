@@ -64,8 +64,16 @@ pub(crate) async fn stats(
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<axum::response::Response, crate::problem::ApiError> {
-    let min_position = query.as_deref().and_then(|q| q.strip_prefix("min_position="));
-    crate::context::wait_for_views(&state, &headers, min_position).await?;
+    let mut min_position = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "min_position" => min_position = Some(value.into_owned()),
+            other => {
+                return Err(crate::problem::ApiError::bad_request(other, format!("unknown query parameter '{other}'")));
+            }
+        }
+    }
+    crate::context::wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     let counters = state.views.counters().await?;
     let unrecorded = state.views.unrecorded_expiry(now).await?;
