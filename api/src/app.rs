@@ -203,4 +203,8 @@ impl EventStore for Notifying {
     async fn head(&self) -> Result<i64, StoreError> {
         self.inner.head().await
     }
+
+    async fn head_cursor(&self) -> Result<LogCursor, StoreError> {
+        self.inner.head_cursor().await
+    }
 }

@@ -158,6 +158,11 @@ pub trait EventStore: Send + Sync {
 
     /// The highest committed position (0 for an empty log).
     async fn head(&self) -> Result<i64, StoreError>;
+
+    /// The greatest cursor among committed events (`START` for an empty log). A reader whose
+    /// checkpoint reaches it has read everything committed before the call, even where log order
+    /// and position order differ.
+    async fn head_cursor(&self) -> Result<LogCursor, StoreError>;
 }
 
 /// The hash of an event in its stream's chain: SHA-256 over the predecessor's hash followed by the

@@ -68,11 +68,22 @@ impl Projector {
         Ok(applied)
     }
 
-    /// Empties the views and replays the whole log into them.
+    /// Empties the views and replays the whole log into them: at least every event committed
+    /// before the call.
     pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
+        let head = self.store.head_cursor().await?;
         self.views.reset().await?;
         *self.position.lock().await = None;
-        self.catch_up().await
+        let mut applied = 0;
+        loop {
+            applied += self.catch_up().await?;
+            if self.position.lock().await.is_some_and(|at| at >= head) {
+                return Ok(applied);
+            }
+            // On PostgreSQL a transaction still running anywhere in the cluster hides the commits
+            // that came after it; an early stop would leave the views short of the log.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Runs until `shutdown` turns true: woken by local appends, and polling for appends made by

@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shedu_api::Settings;
 use shedu_commands::clock::{Clock, SystemClock};
+use shedu_commands::event_store::{EventStore, LogCursor, RecordedEvent};
 use shedu_infra::Database;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,25 @@ pub fn pg_admin_url() -> String {
 pub struct TestDb {
     pub url: String,
     pub dir: PathBuf,
+}
+
+/// Everything committed to the log before the call, in log order. PostgreSQL tests share one
+/// cluster, whose oldest running transaction (another test's) may hide commits for a while.
+pub async fn read_log(store: &dyn EventStore) -> Vec<RecordedEvent> {
+    let head = store.head_cursor().await.expect("head cursor");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut cursor = LogCursor::START;
+    let mut events = Vec::new();
+    while cursor < head {
+        assert!(tokio::time::Instant::now() < deadline, "the log never became readable up to {head:?}");
+        let batch = store.read_all(cursor, 1000).await.expect("read the log");
+        match batch.last() {
+            Some(last) => cursor = last.cursor(),
+            None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+        events.extend(batch);
+    }
+    events
 }
 
 pub fn temp_dir(prefix: &str) -> PathBuf {

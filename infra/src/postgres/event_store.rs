@@ -77,6 +77,15 @@ impl EventStore for PgDb {
             .map_err(unavailable)?;
         Ok(head)
     }
+
+    async fn head_cursor(&self) -> Result<LogCursor, StoreError> {
+        let last: Option<(String, i64)> =
+            sqlx::query_as("SELECT tx_id::text, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        last.map_or(Ok(LogCursor::START), |(tx, position)| Ok(LogCursor { tx: parse_tx(&tx)?, position }))
+    }
 }
 
 impl PgDb {

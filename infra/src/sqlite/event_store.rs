@@ -66,6 +66,10 @@ impl EventStore for SqliteDb {
             .map_err(unavailable)?;
         Ok(head)
     }
+
+    async fn head_cursor(&self) -> Result<LogCursor, StoreError> {
+        Ok(LogCursor { tx: 0, position: self.head().await? })
+    }
 }
 
 impl SqliteDb {

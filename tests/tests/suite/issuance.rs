@@ -4,8 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use shedu_commands::event_store::LogCursor;
-use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, openssl_csr, pkilint, temp_dir};
+use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, openssl_csr, pkilint, read_log, temp_dir};
 
 fn tls_server_90d() -> Value {
     json!({"id": "tls-server-90d", "name": "TLS server, 90 days", "validity": {"type": "Duration", "duration": "90d"},
@@ -296,14 +295,7 @@ async fn a_storm_of_signings_never_outruns_a_revocation(backend: Backend) {
     assert!(signed > 0, "the storm issued nothing before the revocation");
 
     let store = app.db.open().await.event_store();
-    let mut events = Vec::new();
-    let mut cursor = LogCursor::START;
-    loop {
-        let batch = store.read_all(cursor, 1000).await.unwrap();
-        let Some(last) = batch.last() else { break };
-        cursor = last.cursor();
-        events.extend(batch);
-    }
+    let events = read_log(store.as_ref()).await;
     let revocation = events
         .iter()
         .find(|e| e.stream_id == "ca-issuing" && e.event_type == "ca.status.update")
