@@ -9,6 +9,7 @@ mod append;
 mod ceiling;
 mod load;
 mod procs;
+mod scale;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ struct Backend {
     peak_rss_mib: f64,
     issuance: Vec<LoadResult>,
     append: append::AppendResult,
+    scale: scale::ScaleResult,
 }
 
 #[derive(Serialize)]
@@ -53,6 +55,11 @@ async fn main() -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map_or("docs".into(), PathBuf::from);
     let cell = Duration::from_secs(if quick { 2 } else { 10 });
+    let size = if quick {
+        scale::Size { cas: 100, certificates: 10_000, requests_per_query: 100 }
+    } else {
+        scale::Size { cas: 10_000, certificates: 1_000_000, requests_per_query: 1_000 }
+    };
     let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&scratch)?;
 
@@ -88,7 +95,18 @@ async fn main() -> anyhow::Result<()> {
         let peak = server.rss_mib().1;
         let ready = server.ready_after.as_secs_f64();
         server.stop();
-        shedu.push(Backend { name, ready_after_s: ready, idle_rss_mib: idle, peak_rss_mib: peak, issuance, append });
+        eprintln!("  scale: {} CAs, {} certificates", size.cas, size.certificates);
+        let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
+        let scale = scale::run(&binary, &scratch.join(format!("{name}-scale")), database_url.as_deref(), size).await?;
+        shedu.push(Backend {
+            name,
+            ready_after_s: ready,
+            idle_rss_mib: idle,
+            peak_rss_mib: peak,
+            issuance,
+            append,
+            scale,
+        });
     }
 
     eprintln!("pgbench");
@@ -251,19 +269,50 @@ fn markdown(r: &Report) -> String {
         r.pgbench_tps,
         r.shedu[1].append.commands_per_second / r.pgbench_tps.max(1e-9)
     ));
-    s.push_str(
-        "## Footprint\n\n| backend | start to ready | idle RSS | peak RSS during the run |\n|---|---|---|---|\n",
-    );
+    scale_sections(&mut s, r);
+    s.push_str("\nWhere the time goes and what comes next: `docs/PROFILE.md`.\n");
+    s
+}
+
+fn scale_sections(s: &mut String, r: &Report) {
+    let size = &r.shedu[0].scale;
+    s.push_str(&format!(
+        "## At scale: {} CAs, {} certificates\n\n\
+         The CAs are created over HTTP; the certificates are appended through the event-log port in\n\
+         batches of 1,000 (copies of one real issuance event with their own serial, subject and issuing CA;\n\
+         one in 100 also revoked). Then `shedu projections rebuild` runs as its own process, and a restarted\n\
+         server answers queries from one keep-alive client ({} timed requests each, after a warm-up).\n\n",
+        size.cas,
+        size.certificates,
+        size.queries.first().map_or(0, |q| q.requests)
+    ));
+    s.push_str("| | SQLite | PostgreSQL |\n|---|---|---|\n");
+    let row = |s: &mut String, label: &str, cell: &dyn Fn(&scale::ScaleResult) -> String| {
+        s.push_str(&format!("| {label} | {} | {} |\n", cell(&r.shedu[0].scale), cell(&r.shedu[1].scale)));
+    };
+    row(s, "events in the log", &|x| x.events.to_string());
+    row(s, "seeding (HTTP CAs + batched appends)", &|x| format!("{:.0} s", x.seed_seconds));
+    row(s, "projection rebuild", &|x| {
+        format!("{:.1} s ({:.0} events/s)", x.rebuild_seconds, x.rebuild_events_per_second)
+    });
+    row(s, "rebuild process peak RSS", &|x| format!("{:.0} MiB", x.rebuild_peak_rss_mib));
+    row(s, "start to ready", &|x| format!("{:.2} s", x.ready_after_s));
+    for (i, q) in size.queries.iter().enumerate() {
+        row(s, &format!("{} (`{}`), p50 / p99", q.name, q.path), &|x| {
+            x.queries.get(i).map_or("–".into(), |q| format!("{:.2} / {:.2} ms", q.p50_ms, q.p99_ms))
+        });
+    }
+    s.push_str("\n## Footprint\n\n| backend | start to ready, empty log | idle RSS | peak RSS, issuance and append | idle RSS at scale | peak RSS at scale (server / rebuild) |\n|---|---|---|---|---|---|\n");
     for b in &r.shedu {
         s.push_str(&format!(
-            "| {} | {:.2} s (empty log) | {:.1} MiB | {:.1} MiB |\n",
-            b.name, b.ready_after_s, b.idle_rss_mib, b.peak_rss_mib
+            "| {} | {:.2} s | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} / {:.1} MiB |\n",
+            b.name,
+            b.ready_after_s,
+            b.idle_rss_mib,
+            b.peak_rss_mib,
+            b.scale.server_idle_rss_mib,
+            b.scale.server_peak_rss_mib,
+            b.scale.rebuild_peak_rss_mib
         ));
     }
-    s.push_str("\nWhere the time goes and what comes next: `docs/PROFILE.md`.\n");
-    s.push_str("\n## Not measured yet\n\nProjection rebuild of 1,000,000 events, queries with\n");
-    s.push_str(
-        "10,000 CAs and 1,000,000 certificates, and start-to-ready with a large log are the harness's next steps.\n",
-    );
-    s
 }

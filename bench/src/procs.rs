@@ -18,21 +18,23 @@ impl Server {
     /// (VmRSS, VmHWM) in MiB: resident now and at peak.
     pub(crate) fn rss_mib(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        (status_mib(&status, "VmRSS:"), status_mib(&status, "VmHWM:"))
     }
 
     pub(crate) fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `/proc/<pid>/status` field given in kB (`VmRSS:`, `VmHWM:`), in MiB; 0 when absent.
+pub(crate) fn status_mib(status: &str, field: &str) -> f64 {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 pub(crate) fn free_port() -> u16 {

@@ -28,7 +28,21 @@ use crate::stream::new_events as to_new_events;
 
 /// How many times a command re-decides after losing a race on a stream it only touches as a side
 /// effect (a parent's subordinate list, a descendant revoked by cascade).
-const MAX_ATTEMPTS: usize = 8;
+const MAX_ATTEMPTS: usize = 12;
+
+/// Waits before re-deciding a lost race: a random pause whose range doubles with each attempt
+/// (up to 64 ms), so that commands contending for one stream (sixteen subordinates created under
+/// one root at once) spread out instead of colliding again in lockstep.
+async fn backoff(attempt: usize) {
+    let ceiling_us = 500u64 << attempt.min(7);
+    let mut bytes = [0u8; 8];
+    // Without randomness the pause is simply the ceiling: slower, still correct.
+    let pause_us = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes) % ceiling_us,
+        Err(_) => ceiling_us,
+    };
+    tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
+}
 
 /// Finds CAs that may have issued a certificate, for import. Backed by a query view, so it may
 /// lag the log; every candidate is re-read from the log and signature-checked before use.

@@ -10,7 +10,7 @@ use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, blocking, to_new_events};
+use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, backoff, blocking, to_new_events};
 use crate::CommandError;
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
 use crate::x509::build::{CaCertificateSpec, EngineSigner, self_signed_ca, subordinate_ca};
@@ -162,7 +162,7 @@ impl CaService {
         let child_stream = child_id.stream_id();
         let ca = shedu_domain::ca::replay(&events)
             .ok_or_else(|| CommandError::Internal("creation produced no CA".into()))?;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let mut request = AppendRequest::single(
                 child_stream.clone(),
                 ExpectedVersion::NoStream,
@@ -186,7 +186,7 @@ impl CaService {
                 Err(StoreError::Conflict { stream_id, .. }) if stream_id == child_stream => {
                     return Err(DomainError::Conflict(format!("a CA with id '{child_id}' already exists")).into());
                 }
-                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::Conflict { .. }) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -9,7 +9,7 @@ use shedu_domain::issued::{self, CertificateCommand};
 use shedu_domain::status::{RevocationReason, Status};
 use time::OffsetDateTime;
 
-use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, apply_all, blocking, to_new_events};
+use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, apply_all, backoff, blocking, to_new_events};
 use crate::CommandError;
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
 use crate::profile_service::existing_profile;
@@ -54,7 +54,7 @@ impl CaService {
                 }
                 // A descendant changed meanwhile: decide again. The target itself changing is a
                 // lost race the caller must hear about.
-                Err(StoreError::Conflict { stream_id, .. }) if stream_id != stream => continue,
+                Err(StoreError::Conflict { stream_id, .. }) if stream_id != stream => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }

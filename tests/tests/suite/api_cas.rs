@@ -11,6 +11,7 @@ both_backends!(
     everything_survives_a_restart_and_a_rebuild_gives_the_same_views,
     an_idempotency_key_returns_the_first_response,
     conflicting_concurrent_commands_one_wins_one_gets_409,
+    subordinates_created_at_once_under_one_parent_all_succeed,
 );
 
 fn pem(reply: &shedu_tests::Reply) -> String {
@@ -294,6 +295,33 @@ async fn conflicting_concurrent_commands_one_wins_one_gets_409(backend: Backend)
     assert!(codes.iter().all(|c| *c == 200 || *c == 409), "{codes:?}");
     let history = app.events("race").await.json();
     assert_eq!(history["list"].as_array().unwrap().len(), 2);
+}
+
+/// Sixteen children of one root created at once each record themselves on the root's stream:
+/// the losers of each race re-decide (with a random back-off) instead of answering 409.
+async fn subordinates_created_at_once_under_one_parent_all_succeed(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    assert_eq!(app.create_ca(ca_body("busy-root", None, "Busy Root", ("ECDSA", 256), "5y")).await.status, 201);
+    let mut children = Vec::new();
+    for i in 0..16 {
+        let app = app.clone();
+        children.push(tokio::spawn(async move {
+            let body = ca_body(&format!("child-{i}"), Some("busy-root"), &format!("Child {i}"), ("ECDSA", 256), "1y");
+            let reply = app.create_ca(body).await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+            reply.position()
+        }));
+    }
+    let mut last = 0;
+    for child in children {
+        last = last.max(child.await.unwrap());
+    }
+    let listed = app
+        .list_cas(&format!(
+            "filter=issuer_metadata.id[eq]busy-root&filter=level[eq]1&page_size=100&min_position={last}"
+        ))
+        .await;
+    assert_eq!(listed.json()["list"].as_array().unwrap().len(), 16);
 }
 
 both_backends!(every_supported_key_type_makes_a_verifiable_ca);
