@@ -79,6 +79,8 @@ pub struct CaService {
     clock: Arc<dyn Clock>,
     lookup: Arc<dyn CaLookup>,
     certificates: Arc<dyn CertificateLookup>,
+    /// Subordinates created at once under one parent all append to the parent's stream.
+    parent_turns: crate::turns::Turns,
 }
 
 struct Loaded {
@@ -104,7 +106,7 @@ impl CaService {
         lookup: Arc<dyn CaLookup>,
         certificates: Arc<dyn CertificateLookup>,
     ) -> Self {
-        CaService { store, engines, clock, lookup, certificates }
+        CaService { store, engines, clock, lookup, certificates, parent_turns: crate::turns::Turns::new(64) }
     }
 
     pub fn engines(&self) -> &Engines {

@@ -14,6 +14,7 @@ pub mod event_store;
 pub mod idempotency;
 pub mod profile_service;
 pub mod stream;
+mod turns;
 pub mod x509;
 
 pub use error::CommandError;

@@ -142,8 +142,9 @@ impl CaService {
     }
 
     /// Appends a new CA's first event and, when it has a parent in Shedu, the parent's record of
-    /// the child, atomically. A lost race on the parent (another child, a status change) is
-    /// re-decided against the parent's new state.
+    /// the child, atomically. Creations under one parent take turns within this process; a race
+    /// lost to another process (another child, a status change) is re-decided against the
+    /// parent's new state after a random back-off.
     pub(super) async fn commit_new_ca(
         &self,
         ctx: &CommandContext,
@@ -162,6 +163,10 @@ impl CaService {
         let child_stream = child_id.stream_id();
         let ca = shedu_domain::ca::replay(&events)
             .ok_or_else(|| CommandError::Internal("creation produced no CA".into()))?;
+        let _turn = match parent_id {
+            Some(parent_id) => Some(self.parent_turns.take(&parent_id.stream_id()).await),
+            None => None,
+        };
         for attempt in 0..MAX_ATTEMPTS {
             let mut request = AppendRequest::single(
                 child_stream.clone(),
