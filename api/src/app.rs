@@ -28,6 +28,8 @@ use crate::settings::Settings;
 
 /// How often the projector looks for events appended by other processes.
 const PROJECTOR_POLL: Duration = Duration::from_millis(250);
+/// SQLite learns how big the views have grown (planner statistics) this often.
+const PLANNER_REFRESH: Duration = Duration::from_secs(60);
 
 /// What every handler reaches.
 pub struct AppState {
@@ -114,13 +116,29 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
-        let reactor = tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx, PROJECTOR_POLL));
+        let reactor =
+            tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
+        let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx));
         let router = self.router();
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         let _ = reactor.await;
+        let _ = planner.await;
         Ok(())
+    }
+}
+
+/// Refreshes the database's planner statistics every minute while the views grow.
+async fn keep_planner_informed(db: Database, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PLANNER_REFRESH) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = db.optimize().await {
+            tracing::warn!(error = %e, "could not refresh planner statistics");
+        }
     }
 }
 
@@ -155,6 +173,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
+    db.optimize().await.context("cannot refresh planner statistics")?;
     Ok(db)
 }
 
@@ -170,7 +189,9 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
     let projector = Projector::new(db.event_store(), db.views(), Progress::default());
     let started = Instant::now();
     let events = projector.rebuild().await?;
-    Ok((events, started.elapsed()))
+    let elapsed = started.elapsed();
+    db.optimize().await?;
+    Ok((events, elapsed))
 }
 
 /// Wakes the local projector after every append, so views follow commands within milliseconds.

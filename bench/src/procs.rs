@@ -85,8 +85,24 @@ pub(crate) async fn wait_ready(url: &str) -> anyhow::Result<()> {
     anyhow::bail!("{url} did not answer within 60 s")
 }
 
+/// Installs Debian's cfssl when it is missing, so that one command reproduces every figure.
+fn ensure_cfssl() -> anyhow::Result<()> {
+    if Command::new("cfssl").arg("version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("cfssl is missing; installing Debian's golang-cfssl");
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-q", "golang-cfssl"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "apt-get install golang-cfssl failed; install cfssl and run again");
+    Ok(())
+}
+
 /// cfssl with an ECDSA P-256 CA, signing leaves for a year with digital signature + client auth.
 pub(crate) async fn start_cfssl(dir: &Path) -> anyhow::Result<Server> {
+    ensure_cfssl()?;
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("ca-csr.json"), r#"{"CN":"cfssl bench CA","key":{"algo":"ecdsa","size":256}}"#)?;
     std::fs::write(

@@ -36,6 +36,15 @@ impl Database {
         }
     }
 
+    /// Keeps the query planner informed of the views' sizes: SQLite needs to be told; PostgreSQL's
+    /// autovacuum does it by itself.
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite(db) => db.optimize().await,
+            Database::Postgres(_) => Ok(()),
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Database::Sqlite(db) => db.ping().await,
