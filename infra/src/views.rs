@@ -32,6 +32,7 @@ macro_rules! view_store {
                 match bind {
                     Bind::Text(t) => args.add(t),
                     Bind::Int(i) => args.add(i),
+                    Bind::MaybeText(t) => args.add(t),
                 }
                 .map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
             }
@@ -132,27 +133,13 @@ macro_rules! view_store {
                         actual: current.position.max(0) as u64,
                     });
                 }
-                let upsert_ca = upsert_ca_sql($dialect);
-                for (ca, position) in &batch.upsert_cas {
-                    let row = CaRow::new(ca)?;
-                    sqlx::query(sqlx::AssertSqlSafe(upsert_ca.as_str()))
-                        .bind(row.id)
-                        .bind(row.doc)
-                        .bind(row.ca_type)
-                        .bind(row.status)
-                        .bind(row.level)
-                        .bind(row.profile_id)
-                        .bind(row.engine_id)
-                        .bind(row.key_id)
-                        .bind(row.serial_number)
-                        .bind(row.subject_cn)
-                        .bind(row.subject_key_id)
-                        .bind(row.issuer_id)
-                        .bind(row.key_type)
-                        .bind(row.valid_from_us)
-                        .bind(row.valid_to_us)
-                        .bind(row.created_at_us)
-                        .bind(position)
+                for chunk in batch.upsert_cas.chunks(ROWS_PER_UPSERT) {
+                    let mut binds = Vec::with_capacity(chunk.len() * CA_COLUMNS);
+                    for (ca, position) in chunk {
+                        binds.extend(CaRow::new(ca)?.binds(*position));
+                    }
+                    let sql = with_rows($dialect, UPSERT_CA, CA_COLUMNS, chunk.len());
+                    sqlx::query_with::<$database, _>(sqlx::AssertSqlSafe(sql), arguments(binds)?)
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
@@ -164,22 +151,13 @@ macro_rules! view_store {
                         .await
                         .map_err(unavailable)?;
                 }
-                let upsert_certificate = with_placeholders($dialect, UPSERT_CERTIFICATE, 12);
-                for (certificate, position) in &batch.upsert_certificates {
-                    let row = CertificateRow::new(certificate)?;
-                    sqlx::query(sqlx::AssertSqlSafe(upsert_certificate.as_str()))
-                        .bind(row.serial_number)
-                        .bind(row.doc)
-                        .bind(row.issuer_id)
-                        .bind(row.status)
-                        .bind(row.hold)
-                        .bind(row.subject_cn)
-                        .bind(row.key_type)
-                        .bind(row.profile_id)
-                        .bind(row.valid_from_us)
-                        .bind(row.valid_to_us)
-                        .bind(row.created_at_us)
-                        .bind(position)
+                for chunk in batch.upsert_certificates.chunks(ROWS_PER_UPSERT) {
+                    let mut binds = Vec::with_capacity(chunk.len() * CERTIFICATE_COLUMNS);
+                    for (certificate, position) in chunk {
+                        binds.extend(CertificateRow::new(certificate)?.binds(*position));
+                    }
+                    let sql = with_rows($dialect, UPSERT_CERTIFICATE, CERTIFICATE_COLUMNS, chunk.len());
+                    sqlx::query_with::<$database, _>(sqlx::AssertSqlSafe(sql), arguments(binds)?)
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;

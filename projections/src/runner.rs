@@ -14,7 +14,7 @@ use crate::store::{ViewBatch, ViewStore};
 
 /// Events per view transaction: large enough to amortise commits during a rebuild, small enough
 /// to keep a live batch's latency low.
-const BATCH: usize = 500;
+const BATCH: usize = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
