@@ -53,6 +53,10 @@ struct Report {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // `--scale N`: only the scale phase, with N certificates, printed and not written to docs/.
+    if let Some(n) = args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
+        return scale_only(n.parse()?).await;
+    }
     let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map_or("docs".into(), PathBuf::from);
     let cell = Duration::from_secs(if quick { 2 } else { 10 });
     let size = if quick {
@@ -143,6 +147,23 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(out.join("BENCHMARKS.md"), markdown(&report))?;
     let _ = std::fs::remove_dir_all(&scratch);
     eprintln!("wrote {}", out.join("BENCHMARKS.md").display());
+    Ok(())
+}
+
+async fn scale_only(certificates: usize) -> anyhow::Result<()> {
+    let binary = procs::build_shedu()?;
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    let size = scale::Size { cas: (certificates / 100).max(2), certificates, requests_per_query: 200 };
+    for name in ["sqlite", "postgres"] {
+        eprintln!("shedu on {name}");
+        let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
+        scale::run(&binary, &scratch.join(name), database_url.as_deref(), size).await?;
+        if let Some(url) = database_url {
+            eprintln!("  kept {url}");
+        }
+    }
+    // Kept for profiling (`perf record shedu projections rebuild --data-dir …`).
+    eprintln!("kept {}", scratch.display());
     Ok(())
 }
 

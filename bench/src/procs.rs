@@ -21,7 +21,14 @@ impl Server {
         (status_mib(&status, "VmRSS:"), status_mib(&status, "VmHWM:"))
     }
 
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
+        drop(self)
+    }
+}
+
+/// A failed run leaves no server behind.
+impl Drop for Server {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -293,8 +293,8 @@ async fn queries(server: &Server, issuing: &[String], n: usize) -> anyhow::Resul
             format!("/v2/cas/{busy_ca}/certificates?filter=status[eq]ACTIVE&page_size=50"),
         ),
         (
-            "certificates by common name prefix",
-            "/v2/certificates?filter=subject.common_name[ct]device-4242&page_size=50".into(),
+            "certificates by common name",
+            "/v2/certificates?filter=subject.common_name[eq]device-4242.example.test&page_size=50".into(),
         ),
         ("issuing CAs (level 1), first page of 50", "/v2/cas?filter=level[eq]1&page_size=50".into()),
         ("statistics", "/v2/stats/cas".into()),
