@@ -118,13 +118,19 @@ impl App {
         let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
         let reactor =
             tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
-        let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx));
+        let planner = self
+            .state
+            .db
+            .needs_periodic_optimize()
+            .then(|| tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx)));
         let router = self.router();
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         let _ = reactor.await;
-        let _ = planner.await;
+        if let Some(planner) = planner {
+            let _ = planner.await;
+        }
         Ok(())
     }
 }
@@ -173,7 +179,9 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
-    db.optimize().await.context("cannot refresh planner statistics")?;
+    if db.needs_periodic_optimize() {
+        db.optimize().await.context("cannot refresh planner statistics")?;
+    }
     Ok(db)
 }
 

@@ -36,13 +36,19 @@ impl Database {
         }
     }
 
-    /// Keeps the query planner informed of the views' sizes: SQLite needs to be told; PostgreSQL's
-    /// autovacuum does it by itself.
+    /// Refreshes the query planner's statistics of the views. SQLite gathers none unless told;
+    /// PostgreSQL's autovacuum does, but only a while after a bulk load such as a rebuild, and
+    /// until then a name lookup walked 50,000 rows in creation order (45 ms instead of 0.2 ms).
     pub async fn optimize(&self) -> Result<(), StoreError> {
         match self {
             Database::Sqlite(db) => db.optimize().await,
-            Database::Postgres(_) => Ok(()),
+            Database::Postgres(db) => db.optimize().await,
         }
+    }
+
+    /// Whether statistics go stale unless [`Database::optimize`] runs now and then.
+    pub fn needs_periodic_optimize(&self) -> bool {
+        matches!(self, Database::Sqlite(_))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -80,6 +80,15 @@ impl PgDb {
         result
     }
 
+    /// See [`crate::Database::optimize`].
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE ca_view, certificate_view, profile_view")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
         Ok(())
