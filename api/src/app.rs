@@ -142,9 +142,14 @@ async fn keep_planner_informed(db: Database, mut shutdown: watch::Receiver<bool>
             _ = tokio::time::sleep(PLANNER_REFRESH) => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = db.optimize().await {
-            tracing::warn!(error = %e, "could not refresh planner statistics");
-        }
+        refresh_planner(&db).await;
+    }
+}
+
+/// Stale statistics slow queries down but break nothing: a failure is worth a warning only.
+async fn refresh_planner(db: &Database) {
+    if let Err(e) = db.optimize().await {
+        tracing::warn!(error = %e, "could not refresh the query planner's statistics");
     }
 }
 
@@ -180,7 +185,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
         tracing::info!(?applied, "applied migrations");
     }
     if db.needs_periodic_optimize() {
-        db.optimize().await.context("cannot refresh planner statistics")?;
+        refresh_planner(&db).await;
     }
     Ok(db)
 }
@@ -198,7 +203,7 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
     let started = Instant::now();
     let events = projector.rebuild().await?;
     let elapsed = started.elapsed();
-    db.optimize().await?;
+    refresh_planner(&db).await;
     Ok((events, elapsed))
 }
 

@@ -299,10 +299,12 @@ fn scale_sections(s: &mut String, r: &Report) {
     let size = &r.shedu[0].scale;
     s.push_str(&format!(
         "## At scale: {} CAs, {} certificates\n\n\
-         The CAs are created over HTTP; the certificates are appended through the event-log port in\n\
-         batches of 1,000 (copies of one real issuance event with their own serial, subject and issuing CA;\n\
-         one in 100 also revoked). Then `shedu projections rebuild` runs as its own process, and a restarted\n\
-         server answers queries from one keep-alive client ({} timed requests each, after a warm-up).\n\n",
+         The CAs (1 root per 100) are created over HTTP; the certificates are appended through the event-log\n\
+         port in batches of 1,000: copies of one real issuance event, each with a random serial, its own\n\
+         subject, an issue time one second after the previous one, and an issuing CA (one in ten from a busy\n\
+         CA, the rest spread evenly); one in 100 is also revoked. Then `shedu projections rebuild` runs as its\n\
+         own process, and a restarted server answers queries from one keep-alive client ({} timed requests\n\
+         each, after a warm-up; where a query names a CA or a certificate, each request names another).\n\n",
         size.cas,
         size.certificates,
         size.queries.first().map_or(0, |q| q.requests)
@@ -317,7 +319,7 @@ fn scale_sections(s: &mut String, r: &Report) {
         format!("{:.1} s ({:.0} events/s)", x.rebuild_seconds, x.rebuild_events_per_second)
     });
     row(s, "rebuild process peak RSS", &|x| format!("{:.0} MiB", x.rebuild_peak_rss_mib));
-    row(s, "start to ready", &|x| format!("{:.2} s", x.ready_after_s));
+    row(s, "start to ready (views current)", &|x| format!("{:.2} s", x.ready_after_s));
     for (i, q) in size.queries.iter().enumerate() {
         row(s, &format!("{} (`{}`), p50 / p99", q.name, q.path), &|x| {
             x.queries.get(i).map_or("–".into(), |q| format!("{:.2} / {:.2} ms", q.p50_ms, q.p99_ms))

@@ -18,6 +18,8 @@ use shedu_commands::event_store::{AppendRequest, EventMetadata, EventStore, Expe
 use shedu_domain::issued::{CertificateEvent, CertificateStatusChanged};
 use shedu_domain::status::{Revocation, RevocationReason, Status};
 use shedu_infra::Database;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
 use crate::procs::{self, Server};
@@ -26,6 +28,8 @@ use crate::procs::{self, Server};
 const CAS_PER_ROOT: usize = 100;
 /// One certificate in this many is revoked, so status filters have something to find.
 const REVOKED_EVERY: usize = 100;
+/// One certificate in this many comes from the first issuing CA: a busy CA beside typical ones.
+const BUSY_SHARE: usize = 10;
 const SEED_BATCH: usize = 1000;
 
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +99,7 @@ pub(crate) async fn run(
     let ready_after_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server_idle_rss_mib = server.rss_mib().0;
-    let queries = queries(&server, &issuing, size.requests_per_query).await?;
+    let queries = queries(&server, &issuing, size, size.requests_per_query).await?;
     let server_peak_rss_mib = server.rss_mib().1;
     server.stop();
     Ok(ScaleResult {
@@ -188,9 +192,12 @@ async fn seed_certificates(
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(if parallel { 4 } else { 1 }));
     let mut tasks = Vec::new();
+    let now = OffsetDateTime::now_utc();
+    let seeded_at = now.replace_nanosecond(now.microsecond() * 1000).unwrap_or(now);
     for start in (0..count).step_by(SEED_BATCH) {
-        let writes: Vec<StreamWrite> =
-            (start..(start + SEED_BATCH).min(count)).map(|i| certificate_write(template, issuing, i)).collect();
+        let writes: Vec<StreamWrite> = (start..(start + SEED_BATCH).min(count))
+            .map(|i| certificate_write(template, issuing, i, count, seeded_at))
+            .collect();
         let (store, permit) = (store.clone(), permits.clone().acquire_owned().await?);
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
@@ -206,17 +213,29 @@ async fn seed_certificates(
     Ok(())
 }
 
-fn certificate_write(template: &Value, issuing: &[String], i: usize) -> StreamWrite {
-    let serial = format!("5eed{i:032x}");
-    let ca = &issuing[i % issuing.len()];
+/// The `i`-th of `count` seeded certificates: a random serial (as Shedu issues them), issued
+/// `count - i` seconds before the seeding started and valid for a year, by the busy CA one time
+/// in ten and otherwise by the issuing CAs in turn.
+fn certificate_write(
+    template: &Value,
+    issuing: &[String],
+    i: usize,
+    count: usize,
+    seeded_at: OffsetDateTime,
+) -> StreamWrite {
+    let serial = format!("5e{}", uuid::Uuid::new_v4().simple());
+    let ca = if i.is_multiple_of(BUSY_SHARE) { &issuing[0] } else { &issuing[i % issuing.len()] };
+    let at = seeded_at - time::Duration::seconds((count - i) as i64);
+    let rfc3339 = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let mut data = template.clone();
+    data["at"] = json!(rfc3339(at));
     data["certificate"]["serial_number"] = json!(serial);
     data["certificate"]["subject"]["common_name"] = json!(format!("device-{i}.example.test"));
-    data["issuer_metadata"]["id"] = json!(ca);
     data["certificate"]["issuer"]["common_name"] = json!(ca);
-    let now = time::OffsetDateTime::now_utc();
-    let at = now.replace_nanosecond(now.microsecond() * 1000).unwrap_or(now);
-    let mut events = vec![new_event("ca.sign.certificate", data, at)];
+    data["certificate"]["valid_from"] = json!(rfc3339(at));
+    data["certificate"]["valid_to"] = json!(rfc3339(at + time::Duration::days(365)));
+    data["issuer_metadata"]["id"] = json!(ca);
+    let mut events = vec![new_event("ca.sign.certificate", data, seeded_at)];
     if i % REVOKED_EVERY == REVOKED_EVERY - 1 {
         let revoked = CertificateEvent::StatusChanged(CertificateStatusChanged {
             status: Status::Revoked,
@@ -225,12 +244,12 @@ fn certificate_write(template: &Value, issuing: &[String], i: usize) -> StreamWr
             cascaded_from: None,
             at,
         });
-        events.push(new_event(revoked.event_type(), revoked.to_data(), at));
+        events.push(new_event(revoked.event_type(), revoked.to_data(), seeded_at));
     }
     StreamWrite { stream_id: format!("certificate-{serial}"), expected: ExpectedVersion::NoStream, events }
 }
 
-fn new_event(event_type: &str, data: Value, at: time::OffsetDateTime) -> NewEvent {
+fn new_event(event_type: &str, data: Value, at: OffsetDateTime) -> NewEvent {
     NewEvent {
         event_id: uuid::Uuid::new_v4(),
         event_type: event_type.to_owned(),
@@ -283,30 +302,56 @@ async fn wait_until_ready(base: &str) -> anyhow::Result<()> {
     anyhow::bail!("{base}/ready stayed unready for 10 minutes")
 }
 
-/// One client, keep-alive, each query `n` times after a short warm-up.
-async fn queries(server: &Server, issuing: &[String], n: usize) -> anyhow::Result<Vec<QueryResult>> {
-    let busy_ca = &issuing[issuing.len() / 2];
-    let cases: [(&'static str, String); 5] = [
-        ("revoked certificates, first page of 50", "/v2/certificates?filter=status[eq]REVOKED&page_size=50".into()),
+/// A query's path for its `i`-th request.
+type PathFor<'a> = Box<dyn Fn(usize) -> String + 'a>;
+
+/// One client, keep-alive, each query `n` times after a short warm-up. Where a query names a CA
+/// or a certificate, each request names another, so one cached answer cannot carry the figure.
+async fn queries(server: &Server, issuing: &[String], size: Size, n: usize) -> anyhow::Result<Vec<QueryResult>> {
+    // Spread over the whole keyspace: consecutive requests land far apart.
+    let spread = |i: usize, range: usize| (i.wrapping_mul(7919) + 13) % range.max(1);
+    let cases: Vec<(&'static str, String, PathFor<'_>)> = vec![
         (
-            "one CA's active certificates, first page of 50",
-            format!("/v2/cas/{busy_ca}/certificates?filter=status[eq]ACTIVE&page_size=50"),
+            "revoked certificates, first page of 50",
+            "/v2/certificates?filter=status[eq]REVOKED&page_size=50".into(),
+            Box::new(|_| "/v2/certificates?filter=status[eq]REVOKED&page_size=50".into()),
         ),
         (
-            "certificates by common name",
-            "/v2/certificates?filter=subject.common_name[eq]device-4242.example.test&page_size=50".into(),
+            "the busy CA's active certificates, first page of 50",
+            format!("/v2/cas/{}/certificates?filter=status[eq]ACTIVE&page_size=50", issuing[0]),
+            Box::new(|_| format!("/v2/cas/{}/certificates?filter=status[eq]ACTIVE&page_size=50", issuing[0])),
         ),
-        ("issuing CAs (level 1), first page of 50", "/v2/cas?filter=level[eq]1&page_size=50".into()),
-        ("statistics", "/v2/stats/cas".into()),
+        (
+            "a typical CA's active certificates, first page of 50",
+            "/v2/cas/{issuing-k}/certificates?filter=status[eq]ACTIVE&page_size=50".into(),
+            Box::new(move |i| {
+                let ca = &issuing[1 + spread(i, issuing.len() - 1)];
+                format!("/v2/cas/{ca}/certificates?filter=status[eq]ACTIVE&page_size=50")
+            }),
+        ),
+        (
+            "a certificate by common name",
+            "/v2/certificates?filter=subject.common_name[eq]device-{k}.example.test".into(),
+            Box::new(move |i| {
+                let k = spread(i, size.certificates);
+                format!("/v2/certificates?filter=subject.common_name[eq]device-{k}.example.test")
+            }),
+        ),
+        (
+            "issuing CAs (level 1), first page of 50",
+            "/v2/cas?filter=level[eq]1&page_size=50".into(),
+            Box::new(|_| "/v2/cas?filter=level[eq]1&page_size=50".into()),
+        ),
+        ("statistics", "/v2/stats/cas".into(), Box::new(|_| "/v2/stats/cas".into())),
     ];
     let client = reqwest::Client::new();
     let mut results = Vec::new();
-    for (name, path) in cases {
-        let url = format!("{}{path}", server.base);
+    for (name, shown, path_for) in cases {
         let mut samples = Vec::with_capacity(n);
         for i in 0..n + n / 10 {
+            let path = path_for(i);
             let t = Instant::now();
-            let reply = client.get(&url).send().await?;
+            let reply = client.get(format!("{}{path}", server.base)).send().await?;
             let ok = reply.status().is_success();
             let body = reply.text().await?;
             anyhow::ensure!(ok, "{path}: {body}");
@@ -316,7 +361,7 @@ async fn queries(server: &Server, issuing: &[String], n: usize) -> anyhow::Resul
         }
         samples.sort();
         let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3;
-        let result = QueryResult { name, path, requests: samples.len(), p50_ms: pct(0.5), p99_ms: pct(0.99) };
+        let result = QueryResult { name, path: shown, requests: samples.len(), p50_ms: pct(0.5), p99_ms: pct(0.99) };
         eprintln!("  {name}: p50 {:.2} ms, p99 {:.2} ms", result.p50_ms, result.p99_ms);
         results.push(result);
     }

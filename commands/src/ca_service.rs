@@ -34,6 +34,9 @@ const MAX_ATTEMPTS: usize = 12;
 /// (up to 64 ms), so that commands contending for one stream (sixteen subordinates created under
 /// one root at once) spread out instead of colliding again in lockstep.
 async fn backoff(attempt: usize) {
+    if attempt + 1 >= MAX_ATTEMPTS {
+        return; // No attempt follows: answer at once.
+    }
     let ceiling_us = 500u64 << attempt.min(7);
     let mut bytes = [0u8; 8];
     // Without randomness the pause is simply the ceiling: slower, still correct.

@@ -362,6 +362,13 @@ pub const ADD_COUNTER: &str =
 /// speed, and 64 rows of 17 columns stay far below either database's parameter limit.
 pub const ROWS_PER_UPSERT: usize = 64;
 
+/// Full groups of [`ROWS_PER_UPSERT`] rows, then the rest one row at a time: two statement texts
+/// per table rather than one per remainder size, so their prepared statements stay cached.
+pub fn upsert_groups<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let full = rows.len() / ROWS_PER_UPSERT * ROWS_PER_UPSERT;
+    rows[..full].chunks(ROWS_PER_UPSERT).chain(rows[full..].chunks(1))
+}
+
 /// Fills `({p})` with `rows` groups of `columns` placeholders: a multi-row `VALUES` list.
 pub fn with_rows(dialect: Dialect, template: &str, columns: usize, rows: usize) -> String {
     let mut n = 0;
@@ -452,6 +459,14 @@ mod tests {
             with_rows(Dialect::Sqlite, template, 2, 2),
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) ON CONFLICT (a) DO NOTHING"
         );
+    }
+
+    #[test]
+    fn upserts_go_in_full_groups_then_one_row_at_a_time() {
+        let rows: Vec<usize> = (0..ROWS_PER_UPSERT * 2 + 2).collect();
+        let sizes: Vec<usize> = upsert_groups(&rows).map(<[usize]>::len).collect();
+        assert_eq!(sizes, vec![ROWS_PER_UPSERT, ROWS_PER_UPSERT, 1, 1]);
+        assert_eq!(upsert_groups(&rows).flatten().count(), rows.len());
     }
 
     #[test]

@@ -133,7 +133,7 @@ macro_rules! view_store {
                         actual: current.position.max(0) as u64,
                     });
                 }
-                for chunk in batch.upsert_cas.chunks(ROWS_PER_UPSERT) {
+                for chunk in upsert_groups(&batch.upsert_cas) {
                     let mut binds = Vec::with_capacity(chunk.len() * CA_COLUMNS);
                     for (ca, position) in chunk {
                         binds.extend(CaRow::new(ca)?.binds(*position));
@@ -151,7 +151,7 @@ macro_rules! view_store {
                         .await
                         .map_err(unavailable)?;
                 }
-                for chunk in batch.upsert_certificates.chunks(ROWS_PER_UPSERT) {
+                for chunk in upsert_groups(&batch.upsert_certificates) {
                     let mut binds = Vec::with_capacity(chunk.len() * CERTIFICATE_COLUMNS);
                     for (certificate, position) in chunk {
                         binds.extend(CertificateRow::new(certificate)?.binds(*position));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use shedu_commands::ca_service::CaLookup;
 use shedu_commands::certificate_service::CertificateLookup;
-use shedu_commands::event_store::{EventStore, StoreError};
+use shedu_commands::event_store::{EventStore, LogCursor, StoreError};
 use shedu_commands::profile_service::ProfileUsage;
 use shedu_domain::ids::{CaId, EngineId, KeyId, ProfileId};
 use shedu_domain::issued::IssuedCertificate;
@@ -29,10 +29,12 @@ pub struct FreshLookup {
 }
 
 impl FreshLookup {
+    /// Waits for everything committed so far: the greatest committed cursor, not the highest
+    /// position, since on PostgreSQL a later transaction can hold a lower position.
     async fn catch_up(&self) -> Result<(), StoreError> {
-        let head = self.store.head().await?;
-        if head > 0 && !self.progress.wait_for(self.store.as_ref(), self.views.as_ref(), head, CATCH_UP).await? {
-            tracing::warn!(head, "views still behind the log; answering from them anyway");
+        let head = self.store.head_cursor().await?;
+        if head > LogCursor::START && !self.progress.wait_for_cursor(self.views.as_ref(), head, CATCH_UP).await? {
+            tracing::warn!(head = head.position, "views still behind the log; answering from them anyway");
         }
         Ok(())
     }

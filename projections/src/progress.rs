@@ -43,7 +43,6 @@ impl Progress {
         timeout: Duration,
     ) -> Result<bool, StoreError> {
         let deadline = Instant::now() + timeout;
-        let mut changes = self.checkpoint.subscribe();
         let mut pause = Duration::from_millis(5);
         let target = loop {
             if position <= store.head().await?
@@ -58,6 +57,18 @@ impl Progress {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
         };
+        self.wait_for_cursor(views, target, deadline.saturating_duration_since(Instant::now())).await
+    }
+
+    /// Waits until the views' stored checkpoint reaches `target`; false when `timeout` passes.
+    pub async fn wait_for_cursor(
+        &self,
+        views: &dyn ViewStore,
+        target: LogCursor,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + timeout;
+        let mut changes = self.checkpoint.subscribe();
         loop {
             if views.checkpoint().await? >= target {
                 return Ok(true);

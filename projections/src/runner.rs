@@ -75,6 +75,8 @@ impl Projector {
         self.views.reset().await?;
         *self.position.lock().await = None;
         let mut applied = 0;
+        let started = tokio::time::Instant::now();
+        let mut next_warning = Duration::from_secs(10);
         loop {
             applied += self.catch_up().await?;
             if self.position.lock().await.is_some_and(|at| at >= head) {
@@ -82,6 +84,14 @@ impl Projector {
             }
             // On PostgreSQL a transaction still running anywhere in the cluster hides the commits
             // that came after it; an early stop would leave the views short of the log.
+            if started.elapsed() >= next_warning {
+                tracing::warn!(
+                    waited_s = started.elapsed().as_secs(),
+                    head = head.position,
+                    "rebuild waits for a transaction still open in the database cluster to end"
+                );
+                next_warning *= 2;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 use super::{SqliteDb, unavailable};
 use crate::sql::{
     ADD_COUNTER, Bind, CA_COLUMNS, CA_VIEW, CERTIFICATE_COLUMNS, CERTIFICATE_VIEW, CaRow, CertificateRow, Dialect,
-    PROFILE_VIEW, ROWS_PER_UPSERT, Sql, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, list, parse_ca,
-    parse_certificate, parse_profile, q, unrecorded_expiry, with_placeholders, with_rows,
+    PROFILE_VIEW, Sql, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, list, parse_ca, parse_certificate, parse_profile,
+    q, unrecorded_expiry, upsert_groups, with_placeholders, with_rows,
 };
 use crate::timestamps::{micros, now_us};
 use crate::views::{SAVE_CHECKPOINT, VIEWS, page, view_store};
