@@ -53,9 +53,11 @@ struct Report {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `--scale N`: only the scale phase, with N certificates, printed and not written to docs/.
+    // `--scale N [--only sqlite|postgres]`: only the scale phase, with N certificates, printed and
+    // not written to docs/; the databases are kept for profiling.
     if let Some(n) = args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
-        return scale_only(n.parse()?).await;
+        let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+        return scale_only(n.parse()?, only.as_deref()).await;
     }
     let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map_or("docs".into(), PathBuf::from);
     let cell = Duration::from_secs(if quick { 2 } else { 10 });
@@ -150,11 +152,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn scale_only(certificates: usize) -> anyhow::Result<()> {
+async fn scale_only(certificates: usize, only: Option<&str>) -> anyhow::Result<()> {
     let binary = procs::build_shedu()?;
     let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
     let size = scale::Size { cas: (certificates / 100).max(2), certificates, requests_per_query: 200 };
-    for name in ["sqlite", "postgres"] {
+    for name in ["sqlite", "postgres"].into_iter().filter(|n| only.is_none_or(|o| o == *n)) {
         eprintln!("shedu on {name}");
         let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
         scale::run(&binary, &scratch.join(name), database_url.as_deref(), size).await?;
