@@ -39,6 +39,27 @@ macro_rules! view_store {
             Ok(args)
         }
 
+        /// Writes each row's values through `template`, a group of rows per statement (see
+        /// `upsert_groups`).
+        async fn upsert_rows(
+            tx: &mut sqlx::Transaction<'static, $database>,
+            template: &str,
+            columns: usize,
+            rows: Vec<Vec<Bind>>,
+        ) -> Result<(), StoreError> {
+            let sizes: Vec<usize> = upsert_groups(&rows).map(<[Vec<Bind>]>::len).collect();
+            let mut rows = rows.into_iter();
+            for size in sizes {
+                let binds: Vec<Bind> = rows.by_ref().take(size).flatten().collect();
+                let sql = with_rows($dialect, template, columns, size);
+                sqlx::query_with::<$database, _>(sqlx::AssertSqlSafe(sql), arguments(binds)?)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        }
+
         impl $db {
             async fn docs(&self, sql: Sql) -> Result<Vec<String>, StoreError> {
                 let rows: Vec<(String,)> =
@@ -133,17 +154,8 @@ macro_rules! view_store {
                         actual: current.position.max(0) as u64,
                     });
                 }
-                for chunk in upsert_groups(&batch.upsert_cas) {
-                    let mut binds = Vec::with_capacity(chunk.len() * CA_COLUMNS);
-                    for (ca, position) in chunk {
-                        binds.extend(CaRow::new(ca)?.binds(*position));
-                    }
-                    let sql = with_rows($dialect, UPSERT_CA, CA_COLUMNS, chunk.len());
-                    sqlx::query_with::<$database, _>(sqlx::AssertSqlSafe(sql), arguments(binds)?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
+                let cas = batch.upsert_cas.iter().map(|(ca, position)| Ok(CaRow::new(ca)?.binds(*position)));
+                upsert_rows(&mut tx, UPSERT_CA, CA_COLUMNS, cas.collect::<Result<_, StoreError>>()?).await?;
                 for id in &batch.delete_cas {
                     sqlx::query(sqlx::AssertSqlSafe(q($dialect, "DELETE FROM ca_view WHERE id = {}")))
                         .bind(id.as_str())
@@ -151,17 +163,10 @@ macro_rules! view_store {
                         .await
                         .map_err(unavailable)?;
                 }
-                for chunk in upsert_groups(&batch.upsert_certificates) {
-                    let mut binds = Vec::with_capacity(chunk.len() * CERTIFICATE_COLUMNS);
-                    for (certificate, position) in chunk {
-                        binds.extend(CertificateRow::new(certificate)?.binds(*position));
-                    }
-                    let sql = with_rows($dialect, UPSERT_CERTIFICATE, CERTIFICATE_COLUMNS, chunk.len());
-                    sqlx::query_with::<$database, _>(sqlx::AssertSqlSafe(sql), arguments(binds)?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
+                let certificates =
+                    batch.upsert_certificates.iter().map(|(c, position)| Ok(CertificateRow::new(c)?.binds(*position)));
+                let certificates = certificates.collect::<Result<_, StoreError>>()?;
+                upsert_rows(&mut tx, UPSERT_CERTIFICATE, CERTIFICATE_COLUMNS, certificates).await?;
                 let upsert_profile = with_placeholders($dialect, UPSERT_PROFILE, 3);
                 for state in &batch.upsert_profiles {
                     let doc = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
