@@ -190,9 +190,7 @@ async fn setup(base: &str) -> anyhow::Result<()> {
     let post = |path: &str, body: serde_json::Value| {
         client.post(format!("{base}{path}")).header("content-type", "application/json").body(body.to_string()).send()
     };
-    let profile = json!({"id": "device-1y", "name": "Device", "validity": {"type": "Duration", "duration": "1y"},
-        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ClientAuth"]});
-    anyhow::ensure!(post("/v2/profiles", profile).await?.status().is_success(), "profile");
+    anyhow::ensure!(post("/v2/profiles", scale::device_profile()).await?.status().is_success(), "profile");
     let ca = |id: &str, parent: Option<&str>, duration: &str| {
         json!({"id": id, "parent_id": parent, "subject": {"common_name": id}, "profile_id": "device-1y",
             "key_metadata": {"type": "ECDSA", "bits": 256}, "ca_expiration": {"type": "Duration", "duration": duration}})

@@ -123,9 +123,7 @@ async fn create_cas(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
     let post = |path: &str, body: Value| {
         client.post(format!("{base}{path}")).header("content-type", "application/json").body(body.to_string()).send()
     };
-    let profile = json!({"id": "device-1y", "name": "Device", "validity": {"type": "Duration", "duration": "1y"},
-        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ClientAuth"]});
-    anyhow::ensure!(post("/v2/profiles", profile).await?.status().is_success(), "profile");
+    anyhow::ensure!(post("/v2/profiles", device_profile()).await?.status().is_success(), "profile");
     let roots = count.div_ceil(CAS_PER_ROOT);
     let body = |id: String, parent: Option<String>, duration: &str| {
         json!({"id": id, "parent_id": parent, "subject": {"common_name": id, "organization": "Bench"},
@@ -142,6 +140,12 @@ async fn create_cas(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
         .collect();
     post_all(base, issuing_bodies).await?;
     Ok(issuing)
+}
+
+/// The issuance profile every benchmarked CA signs with.
+pub(crate) fn device_profile() -> Value {
+    json!({"id": "device-1y", "name": "Device", "validity": {"type": "Duration", "duration": "1y"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ClientAuth"]})
 }
 
 async fn post_all(base: &str, bodies: Vec<Value>) -> anyhow::Result<()> {
