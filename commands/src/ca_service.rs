@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use shedu_domain::DomainError;
 use shedu_domain::ca::{Ca, CaEvent, evolve};
 use shedu_domain::ids::{CaId, EngineId, KeyId};
+use shedu_domain::profile::IssuanceProfile;
 use shedu_domain::subject::Subject;
 
 pub use create::CreateCa;
@@ -23,12 +24,16 @@ use crate::certificate_service::CertificateLookup;
 use crate::clock::Clock;
 use crate::crypto::Engines;
 use crate::event_store::{EventStore, StoreError};
+use crate::read_cache::ReadCache;
 // One way to turn decided events into stored ones, for every aggregate.
 use crate::stream::new_events as to_new_events;
 
 /// How many times a command re-decides after losing a race on a stream it only touches as a side
 /// effect (a parent's subordinate list, a descendant revoked by cascade).
 const MAX_ATTEMPTS: usize = 12;
+
+/// CAs (and, separately, profiles) whose state issuance keeps in memory: a few MiB at most.
+const CACHED_STATES: usize = 1024;
 
 /// Waits before re-deciding a lost race: a random pause whose range doubles with each attempt
 /// (up to 64 ms), so that commands contending for one stream (sixteen subordinates created under
@@ -84,6 +89,9 @@ pub struct CaService {
     certificates: Arc<dyn CertificateLookup>,
     /// Subordinates created at once under one parent all append to the parent's stream.
     parent_turns: crate::turns::Turns,
+    /// Issuance's reads, skipped while the guards they feed keep holding (docs/adr/0011).
+    signing_cas: ReadCache<sign::SigningCa>,
+    profiles: ReadCache<IssuanceProfile>,
 }
 
 struct Loaded {
@@ -109,7 +117,16 @@ impl CaService {
         lookup: Arc<dyn CaLookup>,
         certificates: Arc<dyn CertificateLookup>,
     ) -> Self {
-        CaService { store, engines, clock, lookup, certificates, parent_turns: crate::turns::Turns::new(64) }
+        CaService {
+            store,
+            engines,
+            clock,
+            lookup,
+            certificates,
+            parent_turns: crate::turns::Turns::new(64),
+            signing_cas: ReadCache::new(CACHED_STATES),
+            profiles: ReadCache::new(CACHED_STATES),
+        }
     }
 
     pub fn engines(&self) -> &Engines {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod event_store;
 pub mod idempotency;
 pub mod profile_service;
+mod read_cache;
 pub mod stream;
 mod turns;
 pub mod x509;

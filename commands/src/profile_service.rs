@@ -37,10 +37,12 @@ pub async fn load_profile(store: &dyn EventStore, id: &ProfileId) -> Result<Load
     load(store, &id.stream_id(), ProfileEvent::from_stored, profile::evolve).await
 }
 
-/// The profile or a 422 naming it: used where a profile is referenced from another resource.
-pub async fn existing_profile(store: &dyn EventStore, id: &ProfileId) -> Result<IssuanceProfile, CommandError> {
-    match load_profile(store, id).await?.state {
-        Some(state) if !state.deleted => Ok(state.profile),
+/// The profile and its stream version, or a 422 naming it: used where a profile is referenced
+/// from another resource.
+pub async fn existing_profile(store: &dyn EventStore, id: &ProfileId) -> Result<(IssuanceProfile, u64), CommandError> {
+    let loaded = load_profile(store, id).await?;
+    match loaded.state {
+        Some(state) if !state.deleted => Ok((state.profile, loaded.version)),
         _ => Err(DomainError::Rule(format!("issuance profile '{id}' does not exist")).into()),
     }
 }

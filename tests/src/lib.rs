@@ -118,6 +118,8 @@ pub struct TestApp {
     pub backend: Backend,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     clock: Arc<dyn Clock>,
+    /// The first instance on a database removes its directory when dropped; others leave it.
+    owns_dir: bool,
 }
 
 impl TestApp {
@@ -127,7 +129,31 @@ impl TestApp {
 
     pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestApp {
         let db = TestDb::new(backend).await;
-        let mut app = TestApp { base: String::new(), client: reqwest::Client::new(), db, backend, stop: None, clock };
+        let mut app = TestApp {
+            base: String::new(),
+            client: reqwest::Client::new(),
+            db,
+            backend,
+            stop: None,
+            clock,
+            owns_dir: true,
+        };
+        app.start().await;
+        app
+    }
+
+    /// A second Shedu on the same database and data directory, as another process would be.
+    /// Drop it before the first.
+    pub async fn another_instance(&self) -> TestApp {
+        let mut app = TestApp {
+            base: String::new(),
+            client: reqwest::Client::new(),
+            db: TestDb { url: self.db.url.clone(), dir: self.db.dir.clone() },
+            backend: self.backend,
+            stop: None,
+            clock: self.clock.clone(),
+            owns_dir: false,
+        };
         app.start().await;
         app
     }
@@ -278,7 +304,9 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = std::fs::remove_dir_all(&self.db.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.db.dir);
+        }
     }
 }
 

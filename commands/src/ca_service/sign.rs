@@ -1,20 +1,24 @@
 //! Signing a CSR: the CA must be ACTIVE and hold a key; the profile decides the contents; the
-//! certificate is its own stream, appended with a guard on the CA's stream so that it can never
-//! commit after the CA's revocation (docs/adr/0003).
+//! certificate is its own stream, appended with guards on the CA's and the profile's streams so
+//! that it can never commit after the CA's revocation (docs/adr/0003) or under a profile that
+//! has changed since it was read (docs/adr/0011).
+
+use std::sync::Arc;
 
 use shedu_domain::DomainError;
-use shedu_domain::ca::IssuerMetadata;
+use shedu_domain::ca::{Ca, IssuerMetadata};
 use shedu_domain::ids::{CaId, ProfileId};
 use shedu_domain::issuance;
 use shedu_domain::issued::{self, CertificateCommand};
 use shedu_domain::metadata::Metadata;
 use shedu_domain::profile::{IssuanceProfile, ProfileInput};
 
-use super::{CaService, CommandContext, MAX_ATTEMPTS, blocking};
+use super::{CaService, CommandContext, MAX_ATTEMPTS, backoff, blocking};
 use crate::CommandError;
 use crate::certificate_service::CertificateOutcome;
-use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamGuard};
+use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamGuard, StreamWrite};
 use crate::profile_service::existing_profile;
+use crate::read_cache::Versioned;
 use crate::stream::new_events;
 use crate::x509::build::{EngineSigner, issued_certificate};
 use crate::x509::csr::parse_csr;
@@ -29,6 +33,16 @@ pub struct SignRequest {
     pub metadata: Metadata,
 }
 
+/// What signing needs of a CA, with its certificate already decoded.
+pub(crate) struct SigningCa {
+    ca: Ca,
+    issuer_der: Vec<u8>,
+}
+
+/// A signing attempt that lost a race on a guarded stream: it read a CA or profile that has
+/// changed since.
+struct Stale;
+
 impl CaService {
     pub async fn sign_certificate(
         &self,
@@ -36,8 +50,28 @@ impl CaService {
         ca_id: &CaId,
         request: SignRequest,
     ) -> Result<CertificateOutcome, CommandError> {
+        // The first attempt may use the CA and profile as this process last read them; the
+        // append's guards catch a stale read, and every later attempt reads the log afresh.
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.sign_once(ctx, ca_id, &request, attempt > 0).await? {
+                Ok(outcome) => return Ok(outcome),
+                Err(Stale) if attempt > 0 => backoff(attempt).await,
+                Err(Stale) => {}
+            }
+        }
+        Err(StoreError::Conflict { stream_id: ca_id.stream_id(), expected: "stable".into(), actual: 0 }.into())
+    }
+
+    async fn sign_once(
+        &self,
+        ctx: &CommandContext,
+        ca_id: &CaId,
+        request: &SignRequest,
+        fresh: bool,
+    ) -> Result<Result<CertificateOutcome, Stale>, CommandError> {
         let now = self.clock.now();
-        let (ca, mut version, _) = self.load(ca_id).await?.existing(ca_id)?;
+        let signing = self.signing_ca(ca_id, fresh).await?;
+        let ca = &signing.state.ca;
         if !ca.can_sign(now) {
             let why = if ca.key.is_none() {
                 "holds no private key".to_owned()
@@ -47,27 +81,36 @@ impl CaService {
             return Err(DomainError::Conflict(format!("CA '{ca_id}' {why} and cannot sign")).into());
         }
         let csr = parse_csr(&request.csr)?;
-        let (profile, profile_id) = match (request.profile, request.profile_id.or(ca.profile_id.clone())) {
-            (Some(inline), _) => {
-                // Minting a CA, or outliving the issuer, takes a profile an administrator created.
-                if inline.sign_as_ca || inline.allow_validity_beyond_issuer {
-                    return Err(DomainError::Rule(
+        let mut guards = vec![StreamGuard { stream_id: ca_id.stream_id(), version: signing.version }];
+        let (inline, stored);
+        let (profile, profile_id): (&IssuanceProfile, _) =
+            match (&request.profile, request.profile_id.as_ref().or(ca.profile_id.as_ref())) {
+                (Some(input), _) => {
+                    // Minting a CA, or outliving the issuer, takes a profile an administrator created.
+                    if input.sign_as_ca || input.allow_validity_beyond_issuer {
+                        return Err(DomainError::Rule(
                         "an inline profile cannot set sign_as_ca or allow_validity_beyond_issuer; use a stored profile"
                             .into(),
                     )
                     .into());
+                    }
+                    inline = IssuanceProfile::parse(ProfileId::parse("inline")?, input.clone())?;
+                    (&inline, None)
                 }
-                (IssuanceProfile::parse(ProfileId::parse("inline")?, inline)?, None)
-            }
-            (None, Some(id)) => (existing_profile(self.store.as_ref(), &id).await?, Some(id)),
-            (None, None) => {
-                return Err(DomainError::Rule(format!(
-                    "no issuance profile: give profile_id or profile, or assign a default profile to CA '{ca_id}'"
-                ))
-                .into());
-            }
-        };
-        let mut plan = issuance::plan(&profile, &csr.facts, ca.certificate.valid_to, now)?;
+                (None, Some(id)) => {
+                    stored = self.stored_profile(id, fresh).await?;
+                    // A profile changed while signing must not go unnoticed.
+                    guards.push(StreamGuard { stream_id: id.stream_id(), version: stored.version });
+                    (&stored.state, Some(id.clone()))
+                }
+                (None, None) => {
+                    return Err(DomainError::Rule(format!(
+                        "no issuance profile: give profile_id or profile, or assign a default profile to CA '{ca_id}'"
+                    ))
+                    .into());
+                }
+            };
+        let mut plan = issuance::plan(profile, &csr.facts, ca.certificate.valid_to, now)?;
         if plan.is_ca {
             // RFC 5280 §4.2.1.9: a subordinate's path length stays below its issuer's.
             match ca.certificate.path_len_constraint {
@@ -85,7 +128,7 @@ impl CaService {
 
         let key = ca.key.clone().ok_or_else(|| DomainError::Conflict("the CA holds no key".into()))?;
         let engine = self.engines.resolve(Some(&key.engine_id))?;
-        let issuer_der = certificates_from_pem(&ca.certificate.certificate, "issuer")?.remove(0);
+        let issuer_der = signing.state.issuer_der.clone();
         let der = blocking(move || {
             let public = engine.public_key(&key.key_id)?;
             let signer = EngineSigner::new(engine, public)?;
@@ -103,40 +146,57 @@ impl CaService {
                 level: ca.level,
             },
             profile_id,
-            metadata: request.metadata,
+            metadata: request.metadata.clone(),
         };
         let events = issued::decide(None, &command, now)?;
         let issued =
             issued::replay(&events).ok_or_else(|| CommandError::Internal("issuance produced nothing".into()))?;
-        let new = new_events(&events, ctx, None, now);
-        for _ in 0..MAX_ATTEMPTS {
-            let request = AppendRequest {
-                writes: vec![crate::event_store::StreamWrite {
-                    stream_id: issued::stream_id(&serial),
-                    expected: ExpectedVersion::NoStream,
-                    events: new.clone(),
-                }],
-                guards: vec![StreamGuard { stream_id: ca_id.stream_id(), version }],
-            };
-            match self.store.append(request).await {
-                Ok(appended) => {
-                    return Ok(CertificateOutcome { certificate: issued, position: appended.last_position });
-                }
-                // The CA changed after we read it: sign only if it still may.
-                Err(StoreError::Conflict { stream_id, .. }) if stream_id == ca_id.stream_id() => {
-                    let (ca, reloaded, _) = self.load(ca_id).await?.existing(ca_id)?;
-                    if !ca.can_sign(self.clock.now()) {
-                        return Err(DomainError::Conflict(format!(
-                            "CA '{ca_id}' became {} before the certificate was recorded",
-                            ca.status_at(now).as_str()
-                        ))
-                        .into());
-                    }
-                    version = reloaded;
-                }
-                Err(e) => return Err(e.into()),
+        let guarded: Vec<String> = guards.iter().map(|g| g.stream_id.clone()).collect();
+        let request = AppendRequest {
+            writes: vec![StreamWrite {
+                stream_id: issued::stream_id(&serial),
+                expected: ExpectedVersion::NoStream,
+                events: new_events(&events, ctx, None, now),
+            }],
+            guards,
+        };
+        match self.store.append(request).await {
+            Ok(appended) => Ok(Ok(CertificateOutcome { certificate: issued, position: appended.last_position })),
+            Err(StoreError::Conflict { stream_id, .. }) if guarded.contains(&stream_id) => {
+                self.signing_cas.forget(&guarded[0]);
+                guarded[1..].iter().for_each(|id| self.profiles.forget(id));
+                Ok(Err(Stale))
             }
+            Err(e) => Err(e.into()),
         }
-        Err(StoreError::Conflict { stream_id: ca_id.stream_id(), expected: "stable".into(), actual: version }.into())
+    }
+
+    /// The CA as last read by this process, or read now.
+    async fn signing_ca(&self, id: &CaId, fresh: bool) -> Result<Arc<Versioned<SigningCa>>, CommandError> {
+        let stream_id = id.stream_id();
+        if let Some(hit) = self.signing_cas.get(&stream_id).filter(|_| !fresh) {
+            return Ok(hit);
+        }
+        let (ca, version, _) = self.load(id).await?.existing(id)?;
+        let issuer_der = certificates_from_pem(&ca.certificate.certificate, "issuer")?.remove(0);
+        let entry = Arc::new(Versioned { state: SigningCa { ca, issuer_der }, version });
+        self.signing_cas.put(stream_id, entry.clone());
+        Ok(entry)
+    }
+
+    /// The stored profile as last read by this process, or read now.
+    async fn stored_profile(
+        &self,
+        id: &ProfileId,
+        fresh: bool,
+    ) -> Result<Arc<Versioned<IssuanceProfile>>, CommandError> {
+        let stream_id = id.stream_id();
+        if let Some(hit) = self.profiles.get(&stream_id).filter(|_| !fresh) {
+            return Ok(hit);
+        }
+        let (state, version) = existing_profile(self.store.as_ref(), id).await?;
+        let entry = Arc::new(Versioned { state, version });
+        self.profiles.put(stream_id, entry.clone());
+        Ok(entry)
     }
 }

@@ -42,6 +42,7 @@ fn csr_body(csr: &str, profile: Option<&str>) -> Value {
 
 both_backends!(
     profiles_are_validated_and_refused_deletion_while_used,
+    an_instance_never_signs_with_what_another_changed,
     a_storm_of_signings_never_outruns_a_revocation,
     certificates_are_listed_revoked_held_and_counted,
 );
@@ -254,6 +255,47 @@ async fn profiles_are_validated_and_refused_deletion_while_used(backend: Backend
         "ca_expiration": {"type": "Duration", "duration": "1y"}, "profile_id": "missing"}))
         .await;
     assert_eq!(unknown.status, 422, "{}", unknown.text);
+}
+
+/// Issuance keeps the CA and profile it last read (docs/adr/0011). Changed by another
+/// instance on the same database, they are read again before anything is recorded: a
+/// certificate follows the profile as it is now, and a revoked CA signs nothing.
+async fn an_instance_never_signs_with_what_another_changed(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    pki(&first).await;
+    let dir = temp_dir("instances");
+    let csr = openssl_csr(&dir, "device", "ec:P-256", "device.example.test", "DNS:device.example.test");
+    let signed = first.sign("issuing", csr_body(&csr, Some("device-1y"))).await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    assert_eq!(signed.json()["extended_key_usage"], json!(["ClientAuth"]));
+
+    let second = first.another_instance().await;
+    let mut changed = device_1y();
+    changed["extended_key_usages"] = json!(["ServerAuth"]);
+    let updated = second.call(reqwest::Method::PUT, "/v2/profiles/device-1y", Some(changed), &[]).await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let signed = first.sign("issuing", csr_body(&csr, Some("device-1y"))).await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    assert_eq!(signed.json()["extended_key_usage"], json!(["ServerAuth"]), "signed under a stale profile");
+
+    assert_eq!(
+        second.patch_metadata("issuing", json!([{"op": "add", "path": "/team", "value": "pki"}])).await.status,
+        200
+    );
+    assert_eq!(first.sign("issuing", csr_body(&csr, Some("device-1y"))).await.status, 201);
+
+    assert_eq!(second.set_status("issuing", "REVOKED", Some("KeyCompromise")).await.status, 200);
+    let head = first.log_head().await;
+    let refused = first.sign("issuing", csr_body(&csr, Some("device-1y"))).await;
+    assert_eq!(refused.status, 409, "a CA revoked elsewhere signed: {}", refused.text);
+    assert!(refused.text.contains("REVOKED"), "{}", refused.text);
+    assert_eq!(first.log_head().await, head, "a refused signing appended events");
+
+    assert_eq!(second.call(reqwest::Method::DELETE, "/v2/profiles/device-1y", None, &[]).await.status, 204);
+    let deleted = first.sign("root", csr_body(&csr, Some("device-1y"))).await;
+    assert_eq!(deleted.status, 422, "signed under a deleted profile: {}", deleted.text);
+    drop(second);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// 16 clients sign as fast as they can while the CA is revoked. No issuance may come after the
