@@ -1,8 +1,10 @@
 //! The event log on PostgreSQL.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use shedu_commands::event_store::{
-    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
+    AppendRequest, Appended, EventMetadata, EventStore, ExpectedVersion, LogCursor, NewEvent, RecordedEvent, StoreError,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
@@ -106,85 +108,140 @@ impl PgDb {
     }
 }
 
+/// An append in two phases, in stream-id order within each: first the rows of the streams it
+/// reads (guards share them, writers take them exclusively; consecutive steps that lock alike
+/// share one statement), then one statement per write that moves the stream's head and inserts
+/// its events. A write that creates its stream locks nothing in the first phase: the primary key
+/// catches a concurrent creator instead. Since every transaction takes its row locks before any
+/// insert, and each phase goes in stream-id order, two appends never wait on each other in a
+/// cycle.
 async fn append_in(tx: &mut Transaction<'static, Postgres>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
-    let mut positions = Vec::new();
-    for step in steps {
-        // Writers take the stream row exclusively; guards share it, so issuances guarded by one
-        // CA run in parallel while a revocation of that CA waits for them (and they for it).
-        let lock = match step {
-            Step::Guard(_) => "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR SHARE",
-            Step::Write(_) => "SELECT version, last_hash FROM streams WHERE stream_id = $1 FOR UPDATE",
-        };
-        let row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as(lock).bind(step.stream_id()).fetch_optional(&mut **tx).await.map_err(unavailable)?;
-        let current = row.as_ref().map_or(0, |r| r.0 as u64);
-        let write = match step {
-            Step::Guard(guard) => {
-                check_guard(guard, current)?;
-                continue;
+    let read: Vec<&Step<'_>> = steps.iter().filter(|step| !creates(step)).collect();
+    let mut heads: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
+    for run in read.chunk_by(|a, b| matches!(a, Step::Guard(_)) == matches!(b, Step::Guard(_))) {
+        // ORDER BY sorts before rows are locked, so a run locks its rows in stream-id order.
+        let lock = match run[0] {
+            Step::Guard(_) => {
+                "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR SHARE"
             }
-            Step::Write(write) => write,
+            Step::Write(_) => {
+                "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE"
+            }
         };
-        check_expected(write, current)?;
-        if write.events.is_empty() {
-            continue;
+        let ids: Vec<&str> = run.iter().map(|step| step.stream_id()).collect();
+        let rows: Vec<(String, i64, Vec<u8>)> =
+            sqlx::query_as(lock).bind(&ids).fetch_all(&mut **tx).await.map_err(unavailable)?;
+        heads.extend(rows.into_iter().map(|(id, version, hash)| (id, (version as u64, hash))));
+    }
+    for step in &read {
+        let current = heads.get(step.stream_id()).map_or(0, |h| h.0);
+        match step {
+            Step::Guard(guard) => check_guard(guard, current)?,
+            Step::Write(write) => check_expected(write, current)?,
         }
-        let last_hash = match &row {
-            Some((_, hash)) => to_hash(hash)?,
-            None => [0; 32],
+    }
+    let mut positions = Vec::new();
+    for write in steps.iter().filter_map(|step| match step {
+        Step::Write(write) if !write.events.is_empty() => Some(write),
+        _ => None,
+    }) {
+        let (current, last_hash) = match heads.get(&write.stream_id) {
+            Some((version, hash)) => (*version, to_hash(hash)?),
+            None => (0, [0; 32]),
         };
         let chained = chained(&write.stream_id, current, last_hash, &write.events);
         let head = chained.last().map_or(last_hash, |c| c.3);
-        let new_version = (current + write.events.len() as u64) as i64;
-        // A new stream's row does not exist to be locked: a concurrent creator is caught here by
-        // the primary key instead (the loser's INSERT waits, then inserts nothing).
-        let stream_row = if row.is_none() {
-            "INSERT INTO streams (stream_id, version, last_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-        } else {
-            "UPDATE streams SET version = $2, last_hash = $3 WHERE stream_id = $1"
-        };
-        let updated = sqlx::query(stream_row)
+        let sql = if current == 0 { CREATE_AND_INSERT } else { MOVE_AND_INSERT };
+        let mut columns = EventColumns::default();
+        for (event, version, prev, hash) in &chained {
+            columns.push(event, *version, prev, hash)?;
+        }
+        let inserted: Vec<(i64,)> = sqlx::query_as(sql)
             .bind(&write.stream_id)
-            .bind(new_version)
+            .bind((current + write.events.len() as u64) as i64)
             .bind(head.as_slice())
-            .execute(&mut **tx)
+            .bind(&columns.ids)
+            .bind(&columns.versions)
+            .bind(&columns.types)
+            .bind(&columns.schema_versions)
+            .bind(&columns.data)
+            .bind(&columns.metadata)
+            .bind(&columns.recorded_at_us)
+            .bind(&columns.prev_hashes)
+            .bind(&columns.hashes)
+            .fetch_all(&mut **tx)
             .await
-            .map_err(unavailable)?;
-        if updated.rows_affected() != 1 {
+            .map_err(|e| insert_error(e, write.events[0].event_id))?;
+        // Nothing inserted: the stream existed, or another transaction created it first.
+        if inserted.len() != write.events.len() {
+            let actual: Option<(i64,)> = sqlx::query_as("SELECT version FROM streams WHERE stream_id = $1")
+                .bind(&write.stream_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(unavailable)?;
             return Err(StoreError::Conflict {
                 stream_id: write.stream_id.clone(),
                 expected: write.expected.to_string(),
-                actual: 1,
+                actual: actual.map_or(0, |(v,)| v as u64),
             });
         }
-        for (event, version, prev, hash) in chained {
-            let metadata =
-                serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
-            let (position,): (i64,) = sqlx::query_as(
-                "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
-                 metadata, recorded_at_us, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, CAST($6 AS json), CAST($7 AS json), $8, $9, $10) \
-                 RETURNING position",
-            )
-            .bind(event.event_id)
-            .bind(&write.stream_id)
-            .bind(version as i64)
-            .bind(&event.event_type)
-            .bind(event.schema_version as i32)
-            .bind(event.data.to_string())
-            .bind(metadata)
-            .bind(micros(event.recorded_at))
-            .bind(prev.as_slice())
-            .bind(hash.as_slice())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(|e| insert_error(e, event.event_id))?;
-            positions.push(position);
-        }
+        positions.extend(inserted.into_iter().map(|(position,)| position));
     }
     Ok(Appended {
         first_position: positions.iter().copied().min().unwrap_or_default(),
         last_position: positions.iter().copied().max().unwrap_or_default(),
     })
+}
+
+/// A write that creates its stream (expects it absent) and appends to it.
+fn creates(step: &Step<'_>) -> bool {
+    matches!(step, Step::Write(w) if !w.events.is_empty() && matches!(w.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0)))
+}
+
+/// Inserts the stream's row and, only if that row was new, the write's events.
+const CREATE_AND_INSERT: &str = "WITH s AS (INSERT INTO streams (stream_id, version, last_hash) VALUES ($1, $2, $3) \
+     ON CONFLICT DO NOTHING RETURNING stream_id) INSERT INTO events (event_id, stream_id, stream_version, event_type, \
+     schema_version, data, metadata, recorded_at_us, prev_hash, hash) SELECT e.id, s.stream_id, e.v, e.t, e.sv, \
+     CAST(e.d AS json), CAST(e.m AS json), e.at, e.ph, e.h FROM s, UNNEST($4::uuid[], $5::int8[], $6::text[], \
+     $7::int4[], $8::text[], $9::text[], $10::int8[], $11::bytea[], $12::bytea[]) AS e(id, v, t, sv, d, m, at, ph, h) \
+     ORDER BY e.v RETURNING position";
+
+/// Moves the head of a stream whose row this transaction holds, and appends the write's events.
+const MOVE_AND_INSERT: &str = "WITH s AS (UPDATE streams SET version = $2, last_hash = $3 WHERE stream_id = $1 \
+     RETURNING stream_id) INSERT INTO events (event_id, stream_id, stream_version, event_type, \
+     schema_version, data, metadata, recorded_at_us, prev_hash, hash) SELECT e.id, s.stream_id, e.v, e.t, e.sv, \
+     CAST(e.d AS json), CAST(e.m AS json), e.at, e.ph, e.h FROM s, UNNEST($4::uuid[], $5::int8[], $6::text[], \
+     $7::int4[], $8::text[], $9::text[], $10::int8[], $11::bytea[], $12::bytea[]) AS e(id, v, t, sv, d, m, at, ph, h) \
+     ORDER BY e.v RETURNING position";
+
+/// A write's events as one array per column, for UNNEST.
+#[derive(Default)]
+struct EventColumns {
+    ids: Vec<Uuid>,
+    versions: Vec<i64>,
+    types: Vec<String>,
+    schema_versions: Vec<i32>,
+    data: Vec<String>,
+    metadata: Vec<String>,
+    recorded_at_us: Vec<i64>,
+    prev_hashes: Vec<Vec<u8>>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl EventColumns {
+    fn push(&mut self, event: &NewEvent, version: u64, prev: &[u8; 32], hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.ids.push(event.event_id);
+        self.versions.push(version as i64);
+        self.types.push(event.event_type.clone());
+        self.schema_versions.push(event.schema_version as i32);
+        self.data.push(event.data.to_string());
+        self.metadata
+            .push(serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?);
+        self.recorded_at_us.push(micros(event.recorded_at));
+        self.prev_hashes.push(prev.to_vec());
+        self.hashes.push(hash.to_vec());
+        Ok(())
+    }
 }
 
 fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
