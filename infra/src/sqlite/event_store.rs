@@ -1,5 +1,7 @@
 //! The event log on SQLite.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use shedu_commands::event_store::{
     AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
@@ -91,54 +93,66 @@ impl SqliteDb {
     }
 }
 
+/// Checks every guard and expectation with one read, then writes: the events of a write in one
+/// statement, then its stream's head. A failed check writes nothing; so does a failed event
+/// insert, as one statement is atomic.
 pub(crate) async fn append_in(
     tx: &mut Transaction<'static, Sqlite>,
     steps: &[Step<'_>],
 ) -> Result<Appended, StoreError> {
-    let mut positions = Vec::new();
+    let placeholders = vec!["?"; steps.len()].join(", ");
+    let sql = format!("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN ({placeholders})");
+    let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
     for step in steps {
-        let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT version, last_hash FROM streams WHERE stream_id = ?")
-            .bind(step.stream_id())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(unavailable)?;
-        let current = row.as_ref().map_or(0, |r| r.0 as u64);
-        let write = match step {
-            Step::Guard(guard) => {
-                check_guard(guard, current)?;
-                continue;
-            }
-            Step::Write(write) => write,
-        };
-        check_expected(write, current)?;
-        if write.events.is_empty() {
-            continue;
+        query = query.bind(step.stream_id());
+    }
+    let heads: HashMap<String, (u64, Vec<u8>)> = query
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|(id, version, hash)| (id, (version as u64, hash)))
+        .collect();
+    for step in steps {
+        let current = heads.get(step.stream_id()).map_or(0, |h| h.0);
+        match step {
+            Step::Guard(guard) => check_guard(guard, current)?,
+            Step::Write(write) => check_expected(write, current)?,
         }
-        let last_hash = match &row {
-            Some((_, hash)) => to_hash(hash)?,
-            None => [0; 32],
+    }
+    let mut positions = Vec::new();
+    for write in steps.iter().filter_map(|step| match step {
+        Step::Write(write) if !write.events.is_empty() => Some(write),
+        _ => None,
+    }) {
+        let (current, last_hash) = match heads.get(&write.stream_id) {
+            Some((version, hash)) => (*version, to_hash(hash)?),
+            None => (0, [0; 32]),
         };
-        let mut head = last_hash;
-        for (event, version, prev, hash) in chained(&write.stream_id, current, last_hash, &write.events) {
-            let (position,): (i64,) = sqlx::query_as(
+        let chained = chained(&write.stream_id, current, last_hash, &write.events);
+        let head = chained.last().map_or(last_hash, |c| c.3);
+        for rows in chained.chunks(ROWS_PER_INSERT) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+            let sql = format!(
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
-                 metadata, recorded_at_us, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
-            )
-            .bind(event.event_id.to_string())
-            .bind(&write.stream_id)
-            .bind(version as i64)
-            .bind(&event.event_type)
-            .bind(event.schema_version as i64)
-            .bind(event.data.to_string())
-            .bind(serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?)
-            .bind(micros(event.recorded_at))
-            .bind(prev.as_slice())
-            .bind(hash.as_slice())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(|e| insert_error(e, event.event_id))?;
-            positions.push(position);
-            head = hash;
+                 metadata, recorded_at_us, prev_hash, hash) VALUES {values} RETURNING position"
+            );
+            let mut insert = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
+            for (event, version, prev, hash) in rows {
+                insert = insert
+                    .bind(event.event_id.to_string())
+                    .bind(&write.stream_id)
+                    .bind(*version as i64)
+                    .bind(&event.event_type)
+                    .bind(event.schema_version as i64)
+                    .bind(event.data.to_string())
+                    .bind(serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?)
+                    .bind(micros(event.recorded_at))
+                    .bind(prev.as_slice())
+                    .bind(hash.as_slice());
+            }
+            let inserted = insert.fetch_all(&mut **tx).await.map_err(|e| insert_error(e, rows[0].0.event_id))?;
+            positions.extend(inserted.into_iter().map(|(position,)| position));
         }
         let new_version = current + write.events.len() as u64;
         sqlx::query(
@@ -157,6 +171,9 @@ pub(crate) async fn append_in(
         last_position: positions.iter().copied().max().unwrap_or_default(),
     })
 }
+
+/// Events per INSERT statement: ten parameters each, well under SQLite's limit of 32,766.
+const ROWS_PER_INSERT: usize = 100;
 
 fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
     match &e {

@@ -1,14 +1,15 @@
 //! Group commit for SQLite: appends that arrive while a commit is in flight are written together
-//! in the next transaction, one fsync for all of them. Each append runs inside its own savepoint,
-//! so one that conflicts is rolled back alone and the others still commit.
+//! in the next transaction, one fsync for all of them. An append that conflicts writes nothing
+//! (its checks come before its writes, or its savepoint is rolled back), so the others still
+//! commit; a database error fails the whole group, none of which is then durable.
 
 use shedu_commands::event_store::{AppendRequest, Appended, StoreError};
-use sqlx::{Executor, SqlitePool};
+use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::event_store::append_in;
 use super::unavailable;
-use crate::append::steps;
+use crate::append::{Step, steps};
 
 /// Most appends folded into one transaction.
 const MAX_GROUP: usize = 256;
@@ -50,47 +51,45 @@ async fn commit_group<'a>(
         Err(e) => return failed(&unavailable(e)),
     };
     let mut results = Vec::with_capacity(count);
-    // Alone in its group, an append needs no savepoint: failing, it rolls back the transaction.
-    if count == 1 {
-        let request = requests.into_iter().next();
-        let result = match request.map(steps) {
-            Some(Ok(steps)) => append_in(&mut tx, &steps).await,
-            Some(Err(e)) => Err(e),
-            None => return vec![],
-        };
-        return match result {
-            Ok(appended) => match tx.commit().await {
-                Ok(()) => vec![Ok(appended)],
-                Err(e) => failed(&unavailable(e)),
-            },
-            Err(e) => {
-                let _ = tx.rollback().await;
-                vec![Err(e)]
-            }
-        };
-    }
     for request in requests {
-        let result = async {
-            let steps = steps(request)?;
-            tx.execute("SAVEPOINT append").await.map_err(unavailable)?;
-            match append_in(&mut tx, &steps).await {
-                Ok(appended) => {
-                    tx.execute("RELEASE append").await.map_err(unavailable)?;
-                    Ok(appended)
-                }
-                Err(e) => {
-                    tx.execute("ROLLBACK TO append").await.map_err(unavailable)?;
-                    tx.execute("RELEASE append").await.map_err(unavailable)?;
-                    Err(e)
-                }
+        let steps = match steps(request) {
+            Ok(steps) => steps,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
             }
+        };
+        // One write either fails before it writes anything or leaves the database broken, so
+        // only an append with several writes needs a savepoint to fail alone.
+        let result = if request.writes.iter().filter(|w| !w.events.is_empty()).count() > 1 {
+            in_savepoint(&mut tx, &steps).await
+        } else {
+            append_in(&mut tx, &steps).await
+        };
+        if let Err(e @ StoreError::Unavailable(_)) = &result {
+            let _ = tx.rollback().await;
+            return failed(e);
         }
-        .await;
         results.push(result);
     }
     match tx.commit().await {
         Ok(()) => results,
         // Nothing of the group is known to be durable.
         Err(e) => failed(&unavailable(e)),
+    }
+}
+
+async fn in_savepoint(tx: &mut Transaction<'static, Sqlite>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
+    tx.execute("SAVEPOINT append").await.map_err(unavailable)?;
+    match append_in(tx, steps).await {
+        Ok(appended) => {
+            tx.execute("RELEASE append").await.map_err(unavailable)?;
+            Ok(appended)
+        }
+        Err(e) => {
+            tx.execute("ROLLBACK TO append").await.map_err(unavailable)?;
+            tx.execute("RELEASE append").await.map_err(unavailable)?;
+            Err(e)
+        }
     }
 }
