@@ -1,7 +1,8 @@
-//! PostgreSQL: the production event log and views. Many writers commit concurrently (group
-//! commit); readers stay gap-free by ordering on the writing transaction id (docs/adr/0002).
+//! PostgreSQL: the production event log and views. Many writers commit concurrently, issuances
+//! in groups of one transaction each; readers stay gap-free by ordering on the writing transaction id (docs/adr/0002).
 
 mod event_store;
+mod group_commit;
 mod views;
 
 use std::str::FromStr;
@@ -16,6 +17,8 @@ use crate::migrate::{CREATE_TABLE, POSTGRES};
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pool: PgPool,
+    /// Appends that create one stream (issuances) go through the group writer.
+    appender: tokio::sync::mpsc::Sender<group_commit::Job>,
 }
 
 /// Any fixed number serves, as long as every Shedu process uses the same one.
@@ -30,7 +33,8 @@ impl PgDb {
             .connect_with(options)
             .await
             .map_err(unavailable)?;
-        Ok(PgDb { pool })
+        let appender = group_commit::start(pool.clone());
+        Ok(PgDb { pool, appender })
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -7,10 +7,10 @@ use shedu_commands::event_store::{
     AppendRequest, Appended, EventMetadata, EventStore, ExpectedVersion, LogCursor, NewEvent, RecordedEvent, StoreError,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{PgDb, unavailable};
+use super::{PgDb, group_commit, unavailable};
 use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
 use crate::timestamps::{from_micros, micros};
 
@@ -20,22 +20,21 @@ const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream
 #[async_trait]
 impl EventStore for PgDb {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        let steps = steps(&request)?;
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        match append_in(&mut tx, &steps).await {
-            Ok(appended) => {
-                tx.commit().await.map_err(unavailable)?;
-                Ok(appended)
+        let result = if group_commit::groupable(&request) {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.appender
+                .send((request.clone(), reply))
+                .await
+                .map_err(|_| StoreError::Unavailable("the PostgreSQL group writer has stopped".into()))?;
+            answer.await.map_err(|_| StoreError::Unavailable("the PostgreSQL group writer dropped an append".into()))?
+        } else {
+            append_alone(&self.pool, &request).await
+        };
+        match result {
+            Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => {
+                self.retried(&request).await?.ok_or(e)
             }
-            Err(e) => {
-                tx.rollback().await.map_err(unavailable)?;
-                match e {
-                    StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) => {
-                        self.retried(&request).await?.ok_or(e)
-                    }
-                    e => Err(e),
-                }
-            }
+            other => other,
         }
     }
 
@@ -108,6 +107,22 @@ impl PgDb {
     }
 }
 
+/// An append in a transaction of its own.
+pub(crate) async fn append_alone(pool: &PgPool, request: &AppendRequest) -> Result<Appended, StoreError> {
+    let steps = steps(request)?;
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    match append_in(&mut tx, &steps).await {
+        Ok(appended) => {
+            tx.commit().await.map_err(unavailable)?;
+            Ok(appended)
+        }
+        Err(e) => {
+            tx.rollback().await.map_err(unavailable)?;
+            Err(e)
+        }
+    }
+}
+
 /// An append in two phases, in stream-id order within each: first the rows of the streams it
 /// reads (guards share them, writers take them exclusively; consecutive steps that lock alike
 /// share one statement), then one statement per write that moves the stream's head and inserts
@@ -154,7 +169,7 @@ async fn append_in(tx: &mut Transaction<'static, Postgres>, steps: &[Step<'_>]) 
         let sql = if current == 0 { CREATE_AND_INSERT } else { MOVE_AND_INSERT };
         let mut columns = EventColumns::default();
         for (event, version, prev, hash) in &chained {
-            columns.push(event, *version, prev, hash)?;
+            columns.push(&write.stream_id, event, *version, prev, hash)?;
         }
         let inserted: Vec<(i64,)> = sqlx::query_as(sql)
             .bind(&write.stream_id)
@@ -214,23 +229,32 @@ const MOVE_AND_INSERT: &str = "WITH s AS (UPDATE streams SET version = $2, last_
      $7::int4[], $8::text[], $9::text[], $10::int8[], $11::bytea[], $12::bytea[]) AS e(id, v, t, sv, d, m, at, ph, h) \
      ORDER BY e.v RETURNING position";
 
-/// A write's events as one array per column, for UNNEST.
+/// Events as one array per column, for UNNEST.
 #[derive(Default)]
-struct EventColumns {
-    ids: Vec<Uuid>,
-    versions: Vec<i64>,
-    types: Vec<String>,
-    schema_versions: Vec<i32>,
-    data: Vec<String>,
-    metadata: Vec<String>,
-    recorded_at_us: Vec<i64>,
-    prev_hashes: Vec<Vec<u8>>,
-    hashes: Vec<Vec<u8>>,
+pub(crate) struct EventColumns {
+    pub(crate) ids: Vec<Uuid>,
+    pub(crate) stream_ids: Vec<String>,
+    pub(crate) versions: Vec<i64>,
+    pub(crate) types: Vec<String>,
+    pub(crate) schema_versions: Vec<i32>,
+    pub(crate) data: Vec<String>,
+    pub(crate) metadata: Vec<String>,
+    pub(crate) recorded_at_us: Vec<i64>,
+    pub(crate) prev_hashes: Vec<Vec<u8>>,
+    pub(crate) hashes: Vec<Vec<u8>>,
 }
 
 impl EventColumns {
-    fn push(&mut self, event: &NewEvent, version: u64, prev: &[u8; 32], hash: &[u8; 32]) -> Result<(), StoreError> {
+    pub(crate) fn push(
+        &mut self,
+        stream_id: &str,
+        event: &NewEvent,
+        version: u64,
+        prev: &[u8; 32],
+        hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
         self.ids.push(event.event_id);
+        self.stream_ids.push(stream_id.to_owned());
         self.versions.push(version as i64);
         self.types.push(event.event_type.clone());
         self.schema_versions.push(event.schema_version as i32);
@@ -244,7 +268,7 @@ impl EventColumns {
     }
 }
 
-fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
+pub(crate) fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
             StoreError::DuplicateEvent(event_id)

@@ -39,6 +39,7 @@ both_backends!(
     a_multi_stream_append_is_all_or_nothing,
     a_retried_append_is_idempotent,
     guards_hold_without_writing,
+    creations_at_once_each_get_their_own_result,
     the_global_log_is_read_in_order_after_a_cursor,
     concurrent_writers_never_make_a_reader_skip_or_repeat,
 );
@@ -128,6 +129,80 @@ async fn guards_hold_without_writing(backend: Backend) {
     assert_eq!(store.read_stream("ca").await.unwrap().len(), 1, "a guard does not write its stream");
     store.append(AppendRequest::single("ca", ExpectedVersion::Exact(1), vec![event(3)])).await.unwrap();
     assert!(matches!(store.append(guarded(1)).await, Err(StoreError::Conflict { stream_id, .. }) if stream_id == "ca"));
+}
+
+/// Issuance-shaped appends (create one stream, under a guard) arriving together, as a commit
+/// group takes them: each succeeds or fails on its own, and only the successes are stored.
+async fn creations_at_once_each_get_their_own_result(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    store.append(AppendRequest::single("ca", ExpectedVersion::NoStream, vec![event(0)])).await.unwrap();
+    store.append(AppendRequest::single("taken", ExpectedVersion::NoStream, vec![event(0)])).await.unwrap();
+    let stored = AppendRequest::single("again", ExpectedVersion::NoStream, vec![event(0), event(1)]);
+    let first = store.append(stored.clone()).await.unwrap();
+    let head = store.head().await.unwrap();
+    let create = |stream: String, guard_version: u64, events: usize| AppendRequest {
+        writes: vec![write(&stream, ExpectedVersion::NoStream, (0..events as u32).map(event).collect())],
+        guards: vec![StreamGuard { stream_id: "ca".into(), version: guard_version }],
+    };
+    // (request, what it should come to: Some(stream) for a success, None for a conflict)
+    let mut cases: Vec<(AppendRequest, Option<String>)> = Vec::new();
+    for i in 0..20 {
+        cases.push((create(format!("ok-{i}"), 1, 1 + i % 3), Some(format!("ok-{i}"))));
+        cases.push((create(format!("stale-{i}"), 0, 1), None));
+        cases.push((create("taken".into(), 1, 1), None));
+    }
+    for j in 0..10 {
+        // Two creators of one stream: exactly one of them wins.
+        cases.push((create(format!("pair-{j}"), 1, 1), Some(format!("pair-{j}"))));
+        cases.push((create(format!("pair-{j}"), 1, 1), Some(format!("pair-{j}"))));
+    }
+    let tasks: Vec<_> = cases
+        .iter()
+        .map(|(request, _)| {
+            let (store, request) = (store.clone(), request.clone());
+            tokio::spawn(async move { store.append(request).await })
+        })
+        .chain(std::iter::once({
+            let (store, request) = (store.clone(), stored.clone());
+            tokio::spawn(async move { store.append(request).await })
+        }))
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert_eq!(results.pop().unwrap().unwrap(), first, "a retried creation returns its first positions");
+    let mut winners: BTreeMap<String, usize> = BTreeMap::new();
+    let mut appended = 0;
+    for ((request, expected), result) in cases.iter().zip(&results) {
+        match (expected, result) {
+            (Some(stream), Ok(positions)) => {
+                *winners.entry(stream.clone()).or_default() += 1;
+                let read = store.read_stream(stream).await.unwrap();
+                assert_eq!(read.len(), request.writes[0].events.len());
+                assert_eq!(read.first().map(|e| e.position), Some(positions.first_position));
+                assert_eq!(read.last().map(|e| e.position), Some(positions.last_position));
+                assert_eq!(read[0].event_id, request.writes[0].events[0].event_id, "another creator's events");
+                verify_chain(&read).unwrap();
+                appended += read.len() as i64;
+            }
+            (Some(stream), Err(StoreError::Conflict { stream_id, .. })) if stream.starts_with("pair-") => {
+                assert_eq!(stream_id, stream);
+            }
+            (None, Err(StoreError::Conflict { stream_id, actual, .. })) if stream_id == "ca" => assert_eq!(*actual, 1),
+            (None, Err(StoreError::Conflict { stream_id, actual, .. })) if stream_id == "taken" => {
+                assert_eq!(*actual, 1)
+            }
+            (expected, result) => panic!("{expected:?} came to {result:?}"),
+        }
+    }
+    assert!(winners.values().all(|n| *n == 1), "a stream was created twice: {winners:?}");
+    assert_eq!(winners.len(), 30);
+    let log = read_log(store.as_ref()).await;
+    assert_eq!(log.len() as i64, 4 + appended, "events of failed creations were stored");
+    assert!(store.read_stream("stale-0").await.unwrap().is_empty());
+    assert_eq!(store.read_stream("taken").await.unwrap().len(), 1);
+    assert!(store.head().await.unwrap() > head);
 }
 
 async fn the_global_log_is_read_in_order_after_a_cursor(backend: Backend) {
