@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use shedu_commands::event_store::{AppendRequest, Appended, ExpectedVersion, StoreError};
+use shedu_commands::event_store::{AppendRequest, Appended, StoreError};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,12 +17,6 @@ use crate::append::{chained, check_guard, steps};
 const MAX_GROUP: usize = 256;
 
 pub(crate) type Job = (AppendRequest, oneshot::Sender<Result<Appended, StoreError>>);
-
-/// Whether an append has the shape a group can take: one write, creating its stream.
-pub(crate) fn groupable(request: &AppendRequest) -> bool {
-    matches!(request.writes.as_slice(), [w] if !w.events.is_empty()
-        && matches!(w.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0)))
-}
 
 /// Starts the writer task; groupable appends are sent to the returned channel.
 pub(crate) fn start(pool: PgPool) -> mpsc::Sender<Job> {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use shedu_commands::event_store::{
-    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
+    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, NewEvent, RecordedEvent, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -100,19 +100,7 @@ pub(crate) async fn append_in(
     tx: &mut Transaction<'static, Sqlite>,
     steps: &[Step<'_>],
 ) -> Result<Appended, StoreError> {
-    let placeholders = vec!["?"; steps.len()].join(", ");
-    let sql = format!("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN ({placeholders})");
-    let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
-    for step in steps {
-        query = query.bind(step.stream_id());
-    }
-    let heads: HashMap<String, (u64, Vec<u8>)> = query
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(unavailable)?
-        .into_iter()
-        .map(|(id, version, hash)| (id, (version as u64, hash)))
-        .collect();
+    let heads = read_heads(tx, steps.iter().map(|step| step.stream_id())).await?;
     for step in steps {
         let current = heads.get(step.stream_id()).map_or(0, |h| h.0);
         match step {
@@ -131,40 +119,12 @@ pub(crate) async fn append_in(
         };
         let chained = chained(&write.stream_id, current, last_hash, &write.events);
         let head = chained.last().map_or(last_hash, |c| c.3);
-        for rows in chained.chunks(ROWS_PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-            let sql = format!(
-                "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
-                 metadata, recorded_at_us, prev_hash, hash) VALUES {values} RETURNING position"
-            );
-            let mut insert = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
-            for (event, version, prev, hash) in rows {
-                insert = insert
-                    .bind(event.event_id.to_string())
-                    .bind(&write.stream_id)
-                    .bind(*version as i64)
-                    .bind(&event.event_type)
-                    .bind(event.schema_version as i64)
-                    .bind(event.data.to_string())
-                    .bind(serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?)
-                    .bind(micros(event.recorded_at))
-                    .bind(prev.as_slice())
-                    .bind(hash.as_slice());
-            }
-            let inserted = insert.fetch_all(&mut **tx).await.map_err(|e| insert_error(e, rows[0].0.event_id))?;
-            positions.extend(inserted.into_iter().map(|(position,)| position));
-        }
-        let new_version = current + write.events.len() as u64;
-        sqlx::query(
-            "INSERT INTO streams (stream_id, version, last_hash) VALUES (?, ?, ?) \
-             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash",
-        )
-        .bind(&write.stream_id)
-        .bind(new_version as i64)
-        .bind(head.as_slice())
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<EventRow<'_>> = chained
+            .iter()
+            .map(|&(event, version, prev, hash)| EventRow { stream_id: &write.stream_id, event, version, prev, hash })
+            .collect();
+        positions.extend(insert_events(tx, &rows).await?.into_iter().map(|(position, _)| position));
+        write_heads(tx, &[(&write.stream_id, current + write.events.len() as u64, head)]).await?;
     }
     Ok(Appended {
         first_position: positions.iter().copied().min().unwrap_or_default(),
@@ -172,7 +132,90 @@ pub(crate) async fn append_in(
     })
 }
 
-/// Events per INSERT statement: ten parameters each, well under SQLite's limit of 32,766.
+/// Version and last hash of each named stream that exists.
+pub(crate) async fn read_heads<'a>(
+    tx: &mut Transaction<'static, Sqlite>,
+    stream_ids: impl ExactSizeIterator<Item = &'a str>,
+) -> Result<HashMap<String, (u64, Vec<u8>)>, StoreError> {
+    let placeholders = vec!["?"; stream_ids.len()].join(", ");
+    let sql = format!("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN ({placeholders})");
+    let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
+    for id in stream_ids {
+        query = query.bind(id);
+    }
+    Ok(query
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|(id, version, hash)| (id, (version as u64, hash)))
+        .collect())
+}
+
+/// One event as it is inserted.
+pub(crate) struct EventRow<'a> {
+    pub stream_id: &'a str,
+    pub event: &'a NewEvent,
+    pub version: u64,
+    pub prev: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// Inserts events, a hundred per statement; returns each one's position and stream. A statement
+/// that fails writes nothing.
+pub(crate) async fn insert_events(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: &[EventRow<'_>],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut inserted = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
+             metadata, recorded_at_us, prev_hash, hash) VALUES {values} RETURNING position, stream_id"
+        );
+        let mut insert = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            let metadata =
+                serde_json::to_string(&row.event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
+            insert = insert
+                .bind(row.event.event_id.to_string())
+                .bind(row.stream_id)
+                .bind(row.version as i64)
+                .bind(&row.event.event_type)
+                .bind(row.event.schema_version as i64)
+                .bind(row.event.data.to_string())
+                .bind(metadata)
+                .bind(micros(row.event.recorded_at))
+                .bind(row.prev.to_vec())
+                .bind(row.hash.to_vec());
+        }
+        inserted.extend(insert.fetch_all(&mut **tx).await.map_err(|e| insert_error(e, chunk[0].event.event_id))?);
+    }
+    Ok(inserted)
+}
+
+/// Sets streams' versions and last hashes, creating the streams that do not exist yet.
+pub(crate) async fn write_heads(
+    tx: &mut Transaction<'static, Sqlite>,
+    heads: &[(&str, u64, [u8; 32])],
+) -> Result<(), StoreError> {
+    for chunk in heads.chunks(ROWS_PER_INSERT) {
+        let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO streams (stream_id, version, last_hash) VALUES {values} \
+             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (stream_id, version, hash) in chunk {
+            query = query.bind(*stream_id).bind(*version as i64).bind(hash.to_vec());
+        }
+        query.execute(&mut **tx).await.map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Rows per INSERT statement: at most ten parameters each, well under SQLite's limit of 32,766.
 const ROWS_PER_INSERT: usize = 100;
 
 fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
