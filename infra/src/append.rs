@@ -21,13 +21,6 @@ impl Step<'_> {
     }
 }
 
-/// Whether an append has the shape of an issuance, which commit groups batch: one write, creating
-/// its stream, and any guards.
-pub fn creates_one_stream(request: &AppendRequest) -> bool {
-    matches!(request.writes.as_slice(), [w] if !w.events.is_empty()
-        && matches!(w.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0)))
-}
-
 pub fn steps(request: &AppendRequest) -> Result<Vec<Step<'_>>, StoreError> {
     let mut steps: Vec<Step<'_>> =
         request.guards.iter().map(Step::Guard).chain(request.writes.iter().map(Step::Write)).collect();

@@ -3,6 +3,7 @@
 //! `shedu-projections`. All SQL lives here; no HTTP.
 
 pub mod append;
+pub mod batch;
 pub mod config;
 pub mod database;
 pub mod migrate;

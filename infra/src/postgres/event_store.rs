@@ -11,9 +11,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{PgDb, unavailable};
-use crate::append::{
-    Step, chained, check_expected, check_guard, creates_one_stream, event_ids, idempotent_result, steps, to_hash,
-};
+use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type, \
@@ -22,7 +20,7 @@ const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream
 #[async_trait]
 impl EventStore for PgDb {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        let result = if creates_one_stream(&request) {
+        let result = if crate::batch::single_write(&request) {
             let (reply, answer) = tokio::sync::oneshot::channel();
             self.appender
                 .send((request.clone(), reply))

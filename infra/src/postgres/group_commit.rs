@@ -1,17 +1,18 @@
-//! Group commit for the hot path: appends that create one stream under guards (an issuance) and
-//! arrive while a group is committing are written together in the next transaction, with one
-//! statement locking every guarded stream and one inserting every stream and event. Other
-//! appends take a transaction of their own (`event_store::append_in`).
+//! Group commit: appends of one write each (an issuance, a metadata change) that arrive while a
+//! group is committing are written together in the next transaction, with one statement locking
+//! the streams they read and one writing every stream and event. Appends of several writes take
+//! a transaction of their own (`event_store::append_in`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use shedu_commands::event_store::{AppendRequest, Appended, StoreError};
+use shedu_commands::event_store::{AppendRequest, Appended, ExpectedVersion, StoreError, StreamWrite};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use super::event_store::{EventColumns, insert_error};
 use super::unavailable;
-use crate::append::{chained, check_guard, steps};
+use crate::batch;
 
 /// Most appends folded into one transaction.
 const MAX_GROUP: usize = 256;
@@ -54,84 +55,69 @@ async fn run(pool: PgPool, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// The group in one transaction. Each append's own failure (a guard that moved, a stream that
-/// exists) is its result alone; an `Err` means nothing was committed.
+/// The group in one transaction: the rows of every stream it reads, locked in stream-id order
+/// (shared for guards, exclusive for writes; one statement per run of alike), then one statement
+/// inserting every new stream, moving every existing one and inserting every event. Each
+/// append's own failure is its result; an `Err` means nothing was committed.
 async fn commit_group(
     pool: &PgPool,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    let mut results: Vec<Option<Result<Appended, StoreError>>> = requests
-        .iter()
-        .map(|request| match steps(request) {
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
-        .collect();
-    let mut tx = pool.begin().await.map_err(unavailable)?;
-
-    // Every guarded stream of the group, locked shared in stream-id order by one statement.
-    let guarded: Vec<&str> = requests
-        .iter()
-        .flat_map(|r| r.guards.iter().map(|g| g.stream_id.as_str()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let versions: HashMap<String, u64> = if guarded.is_empty() {
-        HashMap::new()
-    } else {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT stream_id, version FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR SHARE",
-        )
-        .bind(&guarded)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        rows.into_iter().map(|(id, version)| (id, version as u64)).collect()
-    };
-
-    // The streams to create, each once: a second append creating the same stream loses.
-    let mut creating: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, request) in requests.iter().enumerate() {
-        if results[i].is_some() {
-            continue;
+    // Streams the group writes are locked exclusively, even where another append only guards them.
+    let mut modes: BTreeMap<&str, bool> = BTreeMap::new();
+    for request in requests {
+        for guard in &request.guards {
+            modes.entry(&guard.stream_id).or_insert(false);
         }
-        let guard_failed =
-            request.guards.iter().find_map(|g| check_guard(g, versions.get(&g.stream_id).copied().unwrap_or(0)).err());
-        let write = &request.writes[0];
-        results[i] = match guard_failed {
-            Some(e) => Some(Err(e)),
-            None if creating.contains_key(write.stream_id.as_str()) => Some(Err(StoreError::Conflict {
-                stream_id: write.stream_id.clone(),
-                expected: write.expected.to_string(),
-                actual: requests[creating[write.stream_id.as_str()]].writes[0].events.len() as u64,
-            })),
-            None => {
-                creating.insert(&write.stream_id, i);
-                None
-            }
-        };
+        for write in request.writes.iter().filter(|w| !creates(w)) {
+            modes.insert(&write.stream_id, true);
+        }
     }
-    if creating.is_empty() {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let mut read: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
+    let locks: Vec<(&str, bool)> = modes.into_iter().collect();
+    for run in locks.chunk_by(|a, b| a.1 == b.1) {
+        // ORDER BY sorts before rows are locked, so a run locks its rows in stream-id order.
+        let lock = if run[0].1 {
+            "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE"
+        } else {
+            "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR SHARE"
+        };
+        let ids: Vec<&str> = run.iter().map(|(id, _)| *id).collect();
+        let rows: Vec<(String, i64, Vec<u8>)> =
+            sqlx::query_as(lock).bind(&ids).fetch_all(&mut *tx).await.map_err(unavailable)?;
+        read.extend(rows.into_iter().map(|(id, version, hash)| (id, (version as u64, hash))));
+    }
+    // A stream this group creates was not locked above; its row may exist all the same.
+    let all: Vec<usize> = (0..requests.len()).collect();
+    let planned = batch::plan(requests, &all, &read)?;
+    let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..requests.len()).map(|_| None).collect();
+    for (i, e) in planned.refused {
+        results[i] = Some(Err(e));
+    }
+    if planned.accepted.is_empty() {
         tx.rollback().await.map_err(unavailable)?;
         return Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(lost()))).collect());
     }
 
-    let (mut stream_ids, mut versions_after, mut heads) = (Vec::new(), Vec::new(), Vec::new());
-    let mut columns = EventColumns::default();
-    for (stream_id, &i) in &creating {
-        let write = &requests[i].writes[0];
-        let chained = chained(stream_id, 0, [0; 32], &write.events);
-        stream_ids.push(*stream_id);
-        versions_after.push(write.events.len() as i64);
-        heads.push(chained.last().map_or(vec![0; 32], |c| c.3.to_vec()));
-        for (event, version, prev, hash) in &chained {
-            columns.push(stream_id, event, *version, prev, hash)?;
-        }
+    let (mut created, mut moved) = (StreamColumns::default(), StreamColumns::default());
+    for (id, head) in &planned.heads {
+        let columns = if head.existed { &mut moved } else { &mut created };
+        columns.ids.push(id);
+        columns.versions.push(head.version as i64);
+        columns.hashes.push(head.hash.to_vec());
     }
-    let inserted: Vec<(i64, String)> = sqlx::query_as(CREATE_ALL)
-        .bind(&stream_ids)
-        .bind(&versions_after)
-        .bind(&heads)
+    let mut columns = EventColumns::default();
+    for row in &planned.rows {
+        columns.push(row.stream_id, row.event, row.version, &row.prev, &row.hash)?;
+    }
+    let inserted: Vec<(i64, Uuid)> = sqlx::query_as(WRITE_ALL)
+        .bind(&created.ids)
+        .bind(&created.versions)
+        .bind(&created.hashes)
+        .bind(&moved.ids)
+        .bind(&moved.versions)
+        .bind(&moved.hashes)
         .bind(&columns.ids)
         .bind(&columns.stream_ids)
         .bind(&columns.versions)
@@ -147,26 +133,36 @@ async fn commit_group(
         .map_err(|e| insert_error(e, columns.ids[0]))?;
     tx.commit().await.map_err(unavailable)?;
 
-    let mut positions: HashMap<String, Vec<i64>> = HashMap::new();
-    for (position, stream_id) in inserted {
-        positions.entry(stream_id).or_default().push(position);
+    let positions: HashMap<Uuid, i64> = inserted.into_iter().map(|(position, id)| (id, position)).collect();
+    // Appends whose stream another transaction created first: their events were left out.
+    let mut missing = HashMap::new();
+    for request in planned.accepted.iter().map(|&i| requests[i]) {
+        let write = &request.writes[0];
+        if !positions.contains_key(&write.events[0].event_id) && !missing.contains_key(&write.stream_id) {
+            missing.insert(write.stream_id.clone(), existing_version(pool, &write.stream_id).await?);
+        }
     }
-    for (stream_id, &i) in &creating {
-        let write = &requests[i].writes[0];
-        results[i] = Some(match positions.get(*stream_id) {
-            Some(p) => Ok(Appended {
-                first_position: p.iter().copied().min().unwrap_or_default(),
-                last_position: p.iter().copied().max().unwrap_or_default(),
-            }),
-            // The stream already existed: its row was kept and none of these events inserted.
-            None => Err(StoreError::Conflict {
-                stream_id: write.stream_id.clone(),
-                expected: write.expected.to_string(),
-                actual: existing_version(pool, stream_id).await?,
-            }),
-        });
+    let conflict = |request: &AppendRequest| StoreError::Conflict {
+        stream_id: request.writes[0].stream_id.clone(),
+        expected: request.writes[0].expected.to_string(),
+        actual: missing.get(&request.writes[0].stream_id).copied().unwrap_or(0),
+    };
+    for (i, result) in batch::outcomes(requests, &planned.accepted, &positions, conflict) {
+        results[i] = Some(result);
     }
     Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(lost()))).collect())
+}
+
+fn creates(write: &StreamWrite) -> bool {
+    matches!(write.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0))
+}
+
+/// Streams' new heads as one array per column, for UNNEST.
+#[derive(Default)]
+struct StreamColumns<'a> {
+    ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    hashes: Vec<Vec<u8>>,
 }
 
 async fn existing_version(pool: &PgPool, stream_id: &str) -> Result<u64, StoreError> {
@@ -182,12 +178,15 @@ fn lost() -> StoreError {
     StoreError::Unavailable("an append of a commit group got no result".into())
 }
 
-/// Inserts the streams' rows and the events of those rows that were new, in stream and version
-/// order.
-const CREATE_ALL: &str = "WITH s AS (INSERT INTO streams (stream_id, version, last_hash) \
-     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[]) ORDER BY 1 ON CONFLICT DO NOTHING RETURNING stream_id) \
+/// Inserts the new streams (those that are still new), moves the locked existing ones, and
+/// inserts the events of every stream either touched, in stream and version order.
+const WRITE_ALL: &str = "WITH c AS (INSERT INTO streams (stream_id, version, last_hash) \
+     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[]) ORDER BY 1 ON CONFLICT DO NOTHING RETURNING stream_id), \
+     m AS (UPDATE streams SET version = x.v, last_hash = x.h FROM UNNEST($4::text[], $5::int8[], $6::bytea[]) \
+     AS x(id, v, h) WHERE streams.stream_id = x.id RETURNING streams.stream_id), \
+     s AS (SELECT stream_id FROM c UNION ALL SELECT stream_id FROM m) \
      INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata, \
      recorded_at_us, prev_hash, hash) SELECT e.id, e.sid, e.v, e.t, e.sv, CAST(e.d AS json), CAST(e.m AS json), \
-     e.at, e.ph, e.h FROM UNNEST($4::uuid[], $5::text[], $6::int8[], $7::text[], $8::int4[], $9::text[], \
-     $10::text[], $11::int8[], $12::bytea[], $13::bytea[]) AS e(id, sid, v, t, sv, d, m, at, ph, h) \
-     JOIN s ON s.stream_id = e.sid ORDER BY e.sid, e.v RETURNING position, stream_id";
+     e.at, e.ph, e.h FROM UNNEST($7::uuid[], $8::text[], $9::int8[], $10::text[], $11::int4[], $12::text[], \
+     $13::text[], $14::int8[], $15::bytea[], $16::bytea[]) AS e(id, sid, v, t, sv, d, m, at, ph, h) \
+     JOIN s ON s.stream_id = e.sid ORDER BY e.sid, e.v RETURNING position, event_id";

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use shedu_commands::event_store::{
-    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, NewEvent, RecordedEvent, StoreError,
+    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{SqliteDb, unavailable};
 use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, to_hash};
+use crate::batch::Row as EventRow;
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
@@ -152,17 +153,8 @@ pub(crate) async fn read_heads<'a>(
         .collect())
 }
 
-/// One event as it is inserted.
-pub(crate) struct EventRow<'a> {
-    pub stream_id: &'a str,
-    pub event: &'a NewEvent,
-    pub version: u64,
-    pub prev: [u8; 32],
-    pub hash: [u8; 32],
-}
-
-/// Inserts events, a hundred per statement; returns each one's position and stream. A statement
-/// that fails writes nothing.
+/// Inserts events, a hundred per statement; returns each one's position and event id. A
+/// statement that fails writes nothing.
 pub(crate) async fn insert_events(
     tx: &mut Transaction<'static, Sqlite>,
     rows: &[EventRow<'_>],
@@ -172,7 +164,7 @@ pub(crate) async fn insert_events(
         let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
             "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, \
-             metadata, recorded_at_us, prev_hash, hash) VALUES {values} RETURNING position, stream_id"
+             metadata, recorded_at_us, prev_hash, hash) VALUES {values} RETURNING position, event_id"
         );
         let mut insert = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
         for row in chunk {

@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 use shedu_commands::event_store::{AppendRequest, Appended, StoreError};
 use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
-use super::event_store::{EventRow, append_in, insert_events, read_heads, write_heads};
+use super::event_store::{append_in, insert_events, read_heads, write_heads};
 use super::unavailable;
-use crate::append::{Step, chained, check_expected, check_guard, creates_one_stream, steps};
+use crate::append::{Step, steps};
+use crate::batch;
 
 /// Most appends folded into one transaction.
 const MAX_GROUP: usize = 256;
@@ -54,7 +56,7 @@ async fn commit_group<'a>(
     };
     let requests: Vec<&AppendRequest> = requests.collect();
     let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..count).map(|_| None).collect();
-    let batch: Vec<usize> = (0..count).filter(|&i| creates_one_stream(requests[i])).collect();
+    let batch: Vec<usize> = (0..count).filter(|&i| batch::single_write(requests[i])).collect();
     match append_batch(&mut tx, &requests, &batch).await {
         Ok(batched) => batched.into_iter().for_each(|(i, result)| results[i] = Some(result)),
         Err(e) => {
@@ -109,9 +111,9 @@ async fn in_savepoint(tx: &mut Transaction<'static, Sqlite>, steps: &[Step<'_>])
     }
 }
 
-/// The group's issuance-shaped appends (`batch`, indexes into `requests`) with one read of every
-/// stream they name, one insert of all their events and one of all their streams. Each one's
-/// own failure is its result; an `Err` is a database failure that spoils the transaction.
+/// The group's single-write appends (`batch`, indexes into `requests`) with one read of every
+/// stream they name, one insert of all their events and one of all their streams' heads. Each
+/// one's own failure is its result; an `Err` is a database failure that spoils the transaction.
 async fn append_batch(
     tx: &mut Transaction<'static, Sqlite>,
     requests: &[&AppendRequest],
@@ -127,67 +129,34 @@ async fn append_batch(
             r.guards.iter().map(|g| g.stream_id.as_str()).chain(r.writes.iter().map(|w| w.stream_id.as_str()))
         })
         .collect();
-    let heads = read_heads(tx, named.into_iter()).await?;
-    let mut results = Vec::with_capacity(batch.len());
-    let mut creating: HashMap<&str, usize> = HashMap::new();
-    for &i in batch {
-        let write = &requests[i].writes[0];
-        let refused = steps(requests[i]).err().or_else(|| {
-            let version = |id: &str| heads.get(id).map_or(0, |h| h.0);
-            let guard = requests[i].guards.iter().find_map(|g| check_guard(g, version(&g.stream_id)).err());
-            let created_here = creating.get(write.stream_id.as_str()).map(|&k| requests[k].writes[0].events.len());
-            guard.or_else(|| check_expected(write, version(&write.stream_id) + created_here.unwrap_or(0) as u64).err())
-        });
-        match refused {
-            Some(e) => results.push((i, Err(e))),
-            None => {
-                creating.insert(&write.stream_id, i);
-            }
-        }
-    }
-    let chains: Vec<(usize, Vec<_>)> = creating
-        .values()
-        .map(|&i| (i, chained(&requests[i].writes[0].stream_id, 0, [0; 32], &requests[i].writes[0].events)))
-        .collect();
-    let rows: Vec<EventRow<'_>> = chains
-        .iter()
-        .flat_map(|(i, chain)| {
-            let stream_id = requests[*i].writes[0].stream_id.as_str();
-            chain.iter().map(move |&(event, version, prev, hash)| EventRow { stream_id, event, version, prev, hash })
-        })
-        .collect();
-    let inserted = match insert_events(tx, &rows).await {
+    let read = read_heads(tx, named.into_iter()).await?;
+    let planned = batch::plan(requests, batch, &read)?;
+    let mut results: Vec<(usize, Result<Appended, StoreError>)> =
+        planned.refused.into_iter().map(|(i, e)| (i, Err(e))).collect();
+    let inserted = match insert_events(tx, &planned.rows).await {
         Ok(inserted) => inserted,
         // An event id already stored (a retry): nothing was inserted, so each goes alone.
         Err(StoreError::DuplicateEvent(_)) => {
-            for (i, _) in &chains {
-                let steps = steps(requests[*i])?;
-                match append_in(tx, &steps).await {
+            for &i in &planned.accepted {
+                match append_in(tx, &steps(requests[i])?).await {
                     Err(e @ StoreError::Unavailable(_)) => return Err(e),
-                    result => results.push((*i, result)),
+                    result => results.push((i, result)),
                 }
             }
             return Ok(results);
         }
         Err(e) => return Err(e),
     };
-    let heads: Vec<(&str, u64, [u8; 32])> = chains
-        .iter()
-        .filter_map(|(i, chain)| chain.last().map(|c| (requests[*i].writes[0].stream_id.as_str(), c.1, c.3)))
-        .collect();
+    let heads: Vec<(&str, u64, [u8; 32])> =
+        planned.heads.iter().map(|(id, head)| (*id, head.version, head.hash)).collect();
     write_heads(tx, &heads).await?;
-    let mut positions: HashMap<String, Vec<i64>> = HashMap::new();
-    for (position, stream_id) in inserted {
-        positions.entry(stream_id).or_default().push(position);
+    let mut positions = HashMap::with_capacity(inserted.len());
+    for (position, event_id) in inserted {
+        let id = Uuid::parse_str(&event_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        positions.insert(id, position);
     }
-    for (i, _) in &chains {
-        let p = positions.get(&requests[*i].writes[0].stream_id).ok_or_else(lost)?;
-        let appended = Appended {
-            first_position: p.iter().copied().min().unwrap_or_default(),
-            last_position: p.iter().copied().max().unwrap_or_default(),
-        };
-        results.push((*i, Ok(appended)));
-    }
+    // One writer: every accepted append's events were inserted.
+    results.extend(batch::outcomes(requests, &planned.accepted, &positions, |_| lost()));
     Ok(results)
 }
 

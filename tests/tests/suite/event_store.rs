@@ -39,7 +39,7 @@ both_backends!(
     a_multi_stream_append_is_all_or_nothing,
     a_retried_append_is_idempotent,
     guards_hold_without_writing,
-    creations_at_once_each_get_their_own_result,
+    single_writes_at_once_each_get_their_own_result,
     the_global_log_is_read_in_order_after_a_cursor,
     concurrent_writers_never_make_a_reader_skip_or_repeat,
 );
@@ -131,12 +131,14 @@ async fn guards_hold_without_writing(backend: Backend) {
     assert!(matches!(store.append(guarded(1)).await, Err(StoreError::Conflict { stream_id, .. }) if stream_id == "ca"));
 }
 
-/// Issuance-shaped appends (create one stream, under a guard) arriving together, as a commit
-/// group takes them: each succeeds or fails on its own, and only the successes are stored.
-async fn creations_at_once_each_get_their_own_result(backend: Backend) {
+/// Single-write appends (issuances creating a stream under a guard, writers racing on one
+/// stream) arriving together, as a commit group takes them: each succeeds or fails on its own,
+/// and only the successes are stored.
+async fn single_writes_at_once_each_get_their_own_result(backend: Backend) {
     let (_db, store) = store(backend).await;
     store.append(AppendRequest::single("ca", ExpectedVersion::NoStream, vec![event(0)])).await.unwrap();
     store.append(AppendRequest::single("taken", ExpectedVersion::NoStream, vec![event(0)])).await.unwrap();
+    store.append(AppendRequest::single("busy", ExpectedVersion::NoStream, vec![event(0)])).await.unwrap();
     let stored = AppendRequest::single("again", ExpectedVersion::NoStream, vec![event(0), event(1)]);
     let first = store.append(stored.clone()).await.unwrap();
     let head = store.head().await.unwrap();
@@ -150,6 +152,11 @@ async fn creations_at_once_each_get_their_own_result(backend: Backend) {
         cases.push((create(format!("ok-{i}"), 1, 1 + i % 3), Some(format!("ok-{i}"))));
         cases.push((create(format!("stale-{i}"), 0, 1), None));
         cases.push((create("taken".into(), 1, 1), None));
+    }
+    for _ in 0..10 {
+        // Writers racing on an existing stream from one version: exactly one of them wins.
+        let request = AppendRequest::single("busy", ExpectedVersion::Exact(1), vec![event(1), event(2)]);
+        cases.push((request, Some("busy".into())));
     }
     for j in 0..10 {
         // Two creators of one stream: exactly one of them wins.
@@ -176,6 +183,18 @@ async fn creations_at_once_each_get_their_own_result(backend: Backend) {
     let mut appended = 0;
     for ((request, expected), result) in cases.iter().zip(&results) {
         match (expected, result) {
+            (Some(stream), Ok(positions)) if stream == "busy" => {
+                *winners.entry(stream.clone()).or_default() += 1;
+                let read = store.read_stream(stream).await.unwrap();
+                assert_eq!(read.len(), 3);
+                assert_eq!(read[1].event_id, request.writes[0].events[0].event_id, "another writer's events");
+                assert_eq!((read[1].position, read[2].position), (positions.first_position, positions.last_position));
+                verify_chain(&read).unwrap();
+                appended += 2;
+            }
+            (Some(stream), Err(StoreError::Conflict { stream_id, actual, .. })) if stream == "busy" => {
+                assert_eq!((stream_id.as_str(), *actual), ("busy", 3));
+            }
             (Some(stream), Ok(positions)) => {
                 *winners.entry(stream.clone()).or_default() += 1;
                 let read = store.read_stream(stream).await.unwrap();
@@ -197,9 +216,9 @@ async fn creations_at_once_each_get_their_own_result(backend: Backend) {
         }
     }
     assert!(winners.values().all(|n| *n == 1), "a stream was created twice: {winners:?}");
-    assert_eq!(winners.len(), 30);
+    assert_eq!(winners.len(), 31);
     let log = read_log(store.as_ref()).await;
-    assert_eq!(log.len() as i64, 4 + appended, "events of failed creations were stored");
+    assert_eq!(log.len() as i64, 5 + appended, "events of failed appends were stored");
     assert!(store.read_stream("stale-0").await.unwrap().is_empty());
     assert_eq!(store.read_stream("taken").await.unwrap().len(), 1);
     assert!(store.head().await.unwrap() > head);

@@ -1,0 +1,111 @@
+//! Deciding a commit group's single-write appends together, for both event stores: each append
+//! is checked against the streams as the appends before it in the group left them, so the group
+//! commits as if its appends had run one after another.
+
+use std::collections::{BTreeMap, HashMap};
+
+use shedu_commands::event_store::{AppendRequest, Appended, NewEvent, StoreError};
+use uuid::Uuid;
+
+use crate::append::{chained, check_expected, check_guard, steps, to_hash};
+
+/// Whether an append can join a batch: exactly one write, with events.
+pub fn single_write(request: &AppendRequest) -> bool {
+    matches!(request.writes.as_slice(), [w] if !w.events.is_empty())
+}
+
+/// One event as it is inserted.
+pub struct Row<'a> {
+    pub stream_id: &'a str,
+    pub event: &'a NewEvent,
+    pub version: u64,
+    pub prev: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// A stream's head after the batch.
+pub struct Head {
+    pub version: u64,
+    pub hash: [u8; 32],
+    /// Whether the stream existed before the batch (its row is updated, not inserted).
+    pub existed: bool,
+}
+
+pub struct Batch<'a> {
+    /// Indexes of the appends that passed their checks, in order.
+    pub accepted: Vec<usize>,
+    /// The appends that failed their checks, with why.
+    pub refused: Vec<(usize, StoreError)>,
+    pub rows: Vec<Row<'a>>,
+    /// Every stream the batch writes, by id.
+    pub heads: BTreeMap<&'a str, Head>,
+}
+
+/// Plans `batch` (indexes into `requests`, each a [`single_write`]) given the stored `read`
+/// heads (version and last hash) of every stream they name.
+pub fn plan<'a>(
+    requests: &[&'a AppendRequest],
+    batch: &[usize],
+    read: &HashMap<String, (u64, Vec<u8>)>,
+) -> Result<Batch<'a>, StoreError> {
+    let mut planned = Batch { accepted: vec![], refused: vec![], rows: vec![], heads: BTreeMap::new() };
+    for &i in batch {
+        let request = requests[i];
+        let write = &request.writes[0];
+        let head = |planned: &Batch<'a>, id: &str| -> Result<(u64, [u8; 32]), StoreError> {
+            match (planned.heads.get(id), read.get(id)) {
+                (Some(h), _) => Ok((h.version, h.hash)),
+                (None, Some((version, hash))) => Ok((*version, to_hash(hash)?)),
+                (None, None) => Ok((0, [0; 32])),
+            }
+        };
+        let mut refusal = steps(request).err();
+        for guard in &request.guards {
+            refusal = refusal.or(check_guard(guard, head(&planned, &guard.stream_id)?.0).err());
+        }
+        let (version, last_hash) = head(&planned, &write.stream_id)?;
+        refusal = refusal.or(check_expected(write, version).err());
+        if let Some(e) = refusal {
+            planned.refused.push((i, e));
+            continue;
+        }
+        let chain = chained(&write.stream_id, version, last_hash, &write.events);
+        let hash = chain.last().map_or(last_hash, |c| c.3);
+        let existed = read.contains_key(&write.stream_id);
+        planned.heads.insert(&write.stream_id, Head { version: version + write.events.len() as u64, hash, existed });
+        planned.rows.extend(chain.into_iter().map(|(event, version, prev, hash)| Row {
+            stream_id: &write.stream_id,
+            event,
+            version,
+            prev,
+            hash,
+        }));
+        planned.accepted.push(i);
+    }
+    Ok(planned)
+}
+
+/// Each accepted append's positions, from the inserted events' positions by event id; an append
+/// whose events were not all inserted gets `missing` (its stream was created elsewhere first).
+pub fn outcomes(
+    requests: &[&AppendRequest],
+    accepted: &[usize],
+    positions: &HashMap<Uuid, i64>,
+    missing: impl Fn(&AppendRequest) -> StoreError,
+) -> Vec<(usize, Result<Appended, StoreError>)> {
+    accepted
+        .iter()
+        .map(|&i| {
+            let found: Option<Vec<i64>> =
+                requests[i].writes[0].events.iter().map(|e| positions.get(&e.event_id).copied()).collect();
+            let result = match found {
+                Some(p) => Ok(Appended {
+                    first_position: p.iter().copied().min().unwrap_or_default(),
+                    last_position: p.iter().copied().max().unwrap_or_default(),
+                }),
+                None => Err(missing(requests[i])),
+            };
+            (i, result)
+        })
+        .collect()
+}
