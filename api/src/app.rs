@@ -222,8 +222,8 @@ impl EventStore for Notifying {
         Ok(appended)
     }
 
-    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream_id).await
+    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream_after(stream_id, version).await
     }
 
     async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

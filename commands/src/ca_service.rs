@@ -24,7 +24,7 @@ use crate::certificate_service::CertificateLookup;
 use crate::clock::Clock;
 use crate::crypto::Engines;
 use crate::event_store::{EventStore, StoreError};
-use crate::read_cache::ReadCache;
+use crate::read_cache::{ReadCache, Versioned};
 // One way to turn decided events into stored ones, for every aggregate.
 use crate::stream::new_events as to_new_events;
 
@@ -89,6 +89,9 @@ pub struct CaService {
     certificates: Arc<dyn CertificateLookup>,
     /// Subordinates created at once under one parent all append to the parent's stream.
     parent_turns: crate::turns::Turns,
+    /// CAs as last read, with the log position of their last event; brought up to date by
+    /// reading only newer events.
+    known_cas: ReadCache<(Ca, i64)>,
     /// Issuance's reads, skipped while the guards they feed keep holding (docs/adr/0011).
     signing_cas: ReadCache<sign::SigningCa>,
     profiles: ReadCache<IssuanceProfile>,
@@ -124,6 +127,7 @@ impl CaService {
             lookup,
             certificates,
             parent_turns: crate::turns::Turns::new(64),
+            known_cas: ReadCache::new(CACHED_STATES),
             signing_cas: ReadCache::new(CACHED_STATES),
             profiles: ReadCache::new(CACHED_STATES),
         }
@@ -133,8 +137,26 @@ impl CaService {
         &self.engines
     }
 
+    /// The CA as its stream says now. Only the events this process has not read yet are read:
+    /// a stream only grows, so a state at version v plus the events after v is the state at the
+    /// head (a CA's stream grows with every metadata change).
     async fn load(&self, id: &CaId) -> Result<Loaded, CommandError> {
-        let loaded = crate::stream::load(self.store.as_ref(), &id.stream_id(), CaEvent::from_stored, evolve).await?;
+        let stream_id = id.stream_id();
+        let known = match self.known_cas.get(&stream_id) {
+            Some(known) => crate::stream::Loaded {
+                state: Some(known.state.0.clone()),
+                version: known.version,
+                last_position: known.state.1,
+            },
+            None => crate::stream::Loaded { state: None, version: 0, last_position: 0 },
+        };
+        let before = known.version;
+        let loaded =
+            crate::stream::load_after(self.store.as_ref(), &stream_id, CaEvent::from_stored, evolve, known).await?;
+        if let Some(ca) = loaded.state.as_ref().filter(|_| loaded.version != before) {
+            let entry = Versioned { state: (ca.clone(), loaded.last_position), version: loaded.version };
+            self.known_cas.put(stream_id, Arc::new(entry));
+        }
         Ok(Loaded { ca: loaded.state, version: loaded.version, last_position: loaded.last_position })
     }
 }

@@ -146,7 +146,13 @@ pub trait EventStore: Send + Sync {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError>;
 
     /// A stream's events, oldest first; empty when the stream does not exist.
-    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_stream_after(stream_id, 0).await
+    }
+
+    /// A stream's events after its first `version` ones, oldest first: what a reader holding the
+    /// stream's state at `version` has yet to apply.
+    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Up to `limit` events after `after`, in log order. Never returns an event while one that
     /// sorts before it may still commit, so a reader that checkpoints the last cursor it saw

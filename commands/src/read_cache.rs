@@ -1,9 +1,9 @@
 //! States this process has read from the log, kept to skip reading them again on the hot path.
 //!
-//! Only for commands that append with a guard on each cached stream: a state that went stale
-//! (changed by another process, or by another command here) then fails the append's guard and
-//! the command re-reads the stream, so staleness costs a retry, never a wrong decision
-//! (docs/adr/0011).
+//! Two uses, both exact (docs/adr/0011): a state is brought up to date by reading only the
+//! events after its version; or it is used as it is by a command that appends with a guard on
+//! its stream, so that a stale state (changed by another process, or by another command here)
+//! fails the guard and the command reads again: staleness costs a retry, never a wrong decision.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

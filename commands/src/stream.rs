@@ -73,10 +73,26 @@ pub async fn load<S, E>(
     read: fn(&str, u32, &Value) -> Result<E, UnknownEvent>,
     evolve: fn(Option<S>, &E) -> Option<S>,
 ) -> Result<Loaded<S>, CommandError> {
-    let recorded = store.read_stream(stream_id).await?;
-    let mut state = None;
+    load_after(store, stream_id, read, evolve, Loaded { state: None, version: 0, last_position: 0 }).await
+}
+
+/// Brings `known`, a stream's state at some version, up to the stream's head by reading only the
+/// events after that version.
+pub async fn load_after<S, E>(
+    store: &dyn EventStore,
+    stream_id: &str,
+    read: fn(&str, u32, &Value) -> Result<E, UnknownEvent>,
+    evolve: fn(Option<S>, &E) -> Option<S>,
+    known: Loaded<S>,
+) -> Result<Loaded<S>, CommandError> {
+    let recorded = store.read_stream_after(stream_id, known.version).await?;
+    let mut state = known.state;
     for event in &recorded {
         state = evolve(state, &read(&event.event_type, event.schema_version, &event.data)?);
     }
-    Ok(Loaded { state, version: recorded.len() as u64, last_position: recorded.last().map_or(0, |e| e.position) })
+    Ok(Loaded {
+        state,
+        version: known.version + recorded.len() as u64,
+        last_position: recorded.last().map_or(known.last_position, |e| e.position),
+    })
 }

@@ -35,10 +35,14 @@ impl EventStore for SqliteDb {
         }
     }
 
-    async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("{SELECT_EVENT} WHERE stream_id = ? ORDER BY stream_version");
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).fetch_all(&self.reader).await.map_err(unavailable)?;
+    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{SELECT_EVENT} WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(stream_id)
+            .bind(version as i64)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(to_event).collect()
     }
 

@@ -65,6 +65,9 @@ async fn appends_and_reads_a_stream_with_a_hash_chain(backend: Backend) {
     assert!(verify_chain(&tampered).is_err());
     store.append(AppendRequest::single("s-1", ExpectedVersion::Exact(3), vec![event(4)])).await.unwrap();
     verify_chain(&store.read_stream("s-1").await.unwrap()).unwrap();
+    let tail = store.read_stream_after("s-1", 2).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![3, 4]);
+    assert!(store.read_stream_after("s-1", 4).await.unwrap().is_empty());
     assert!(store.read_stream("missing").await.unwrap().is_empty());
 }
 
