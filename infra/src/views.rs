@@ -282,10 +282,11 @@ macro_rules! view_store {
             }
 
             async fn unrecorded_expiry(&self, now: OffsetDateTime) -> Result<UnrecordedExpiry, StoreError> {
-                Ok(UnrecordedExpiry {
-                    cas: self.grouped(unrecorded_expiry($dialect, "ca_view"), now).await?,
-                    certificates: self.grouped(unrecorded_expiry($dialect, "certificate_view"), now).await?,
-                })
+                let (cas, certificates) = tokio::try_join!(
+                    self.grouped(unrecorded_expiry($dialect, "ca_view"), now),
+                    self.grouped(unrecorded_expiry($dialect, "certificate_view"), now)
+                )?;
+                Ok(UnrecordedExpiry { cas, certificates })
             }
 
             async fn named_checkpoint(&self, name: &str) -> Result<LogCursor, StoreError> {
