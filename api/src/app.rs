@@ -28,8 +28,6 @@ use crate::settings::Settings;
 
 /// How often the projector looks for events appended by other processes.
 const PROJECTOR_POLL: Duration = Duration::from_millis(250);
-/// SQLite learns how big the views have grown (planner statistics) this often.
-const PLANNER_REFRESH: Duration = Duration::from_secs(60);
 
 /// What every handler reaches.
 pub struct AppState {
@@ -118,37 +116,31 @@ impl App {
         let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
         let reactor =
             tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
-        let planner = self
-            .state
-            .db
-            .needs_periodic_optimize()
-            .then(|| tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx)));
+        let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx));
         let router = self.router();
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         let _ = reactor.await;
-        if let Some(planner) = planner {
-            let _ = planner.await;
-        }
+        let _ = planner.await;
         Ok(())
     }
 }
 
-/// Refreshes the database's planner statistics every minute while the views grow.
+/// Keeps the database's planner statistics current while the log and views grow.
 async fn keep_planner_informed(db: Database, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(PLANNER_REFRESH) => {}
+            _ = tokio::time::sleep(Database::STATISTICS_CHECK) => {}
             _ = shutdown.changed() => return,
         }
-        refresh_planner(&db).await;
+        statistics_refreshed(db.refresh_statistics().await);
     }
 }
 
 /// Stale statistics slow queries down but break nothing: a failure is worth a warning only.
-async fn refresh_planner(db: &Database) {
-    if let Err(e) = db.optimize().await {
+fn statistics_refreshed(result: Result<(), StoreError>) {
+    if let Err(e) = result {
         tracing::warn!(error = %e, "could not refresh the query planner's statistics");
     }
 }
@@ -184,9 +176,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
-    if db.needs_periodic_optimize() {
-        refresh_planner(&db).await;
-    }
+    statistics_refreshed(db.refresh_statistics().await);
     Ok(db)
 }
 
@@ -203,7 +193,7 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
     let started = Instant::now();
     let events = projector.rebuild().await?;
     let elapsed = started.elapsed();
-    refresh_planner(&db).await;
+    statistics_refreshed(db.optimize().await);
     Ok((events, elapsed))
 }
 

@@ -46,10 +46,18 @@ impl Database {
         }
     }
 
-    /// Whether statistics go stale unless [`Database::optimize`] runs now and then.
-    pub fn needs_periodic_optimize(&self) -> bool {
-        matches!(self, Database::Sqlite(_))
+    /// Keeps the planner's statistics current while the log and views grow, called every
+    /// [`Database::STATISTICS_CHECK`]. SQLite: a sampled `ANALYZE` (milliseconds). PostgreSQL:
+    /// `ANALYZE` of the tables changed by more than a tenth since their last analysis, the rule
+    /// autovacuum applies; where autovacuum runs, there is seldom anything left to do.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite(db) => db.optimize().await,
+            Database::Postgres(db) => db.analyze_changed().await,
+        }
     }
+
+    pub const STATISTICS_CHECK: std::time::Duration = std::time::Duration::from_secs(15);
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -96,6 +96,29 @@ impl PgDb {
         Ok(())
     }
 
+    /// Analyses the tables that changed by more than a tenth (plus 1,000 rows) since their last
+    /// analysis. With autovacuum off, or behind, after 90,000 issuances the append benchmark ran
+    /// at 1,750 commands/s instead of 3,350: reading a CA's stream went through a plan made for an
+    /// empty log.
+    pub async fn analyze_changed(&self) -> Result<(), StoreError> {
+        let stale: Vec<(String,)> = sqlx::query_as(
+            "SELECT relname::text FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+             AND relname IN ('events', 'streams', 'ca_view', 'certificate_view', 'profile_view') \
+             AND n_mod_since_analyze > 1000 + n_live_tup / 10 ORDER BY relname",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        for (table,) in stale {
+            // The name comes from the fixed list above, never from input.
+            sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
         Ok(())

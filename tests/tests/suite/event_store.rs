@@ -344,3 +344,49 @@ async fn postgres_readers_wait_for_a_slow_transaction_instead_of_skipping_it() {
     let streams: Vec<&str> = after.iter().map(|e| e.stream_id.as_str()).collect();
     assert_eq!(streams, vec!["slow", "fast"]);
 }
+
+/// With autovacuum off or behind, Shedu analyses the log itself once it has changed by more than
+/// a tenth: a plan made for an empty log read a CA's stream by scanning every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_statistics_follow_a_growing_log() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let database = db.open().await;
+    let store = database.event_store();
+    let shedu_infra::Database::Postgres(pg) = &database else { unreachable!() };
+    let writes: Vec<StreamWrite> =
+        (0..1_500).map(|i| write(&format!("grow-{i}"), ExpectedVersion::NoStream, vec![event(i)])).collect();
+    store.append(AppendRequest { writes, guards: vec![] }).await.unwrap();
+    let changed_since_analysis = || async {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'events'")
+                .fetch_one(pg.pool())
+                .await
+                .unwrap();
+        n
+    };
+    // Backends report their counts to the statistics system a moment after they commit.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while changed_since_analysis().await < 1_500 {
+        assert!(tokio::time::Instant::now() < deadline, "the 1,500 inserts were never counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    database.refresh_statistics().await.unwrap();
+    while changed_since_analysis().await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the log was not analysed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Analysed, the table is left alone until it changes again.
+    let (analyses,): (i64,) =
+        sqlx::query_as("SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'events'")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    database.refresh_statistics().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (again,): (i64,) =
+        sqlx::query_as("SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'events'")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    assert_eq!(again, analyses, "an unchanged table was analysed again");
+}
