@@ -25,7 +25,7 @@ export SHEDU_PKILINT="$venv/bin/lint_pkix_cert"
 
 # Each test (and each benchmark run) makes its own database; drop those left behind.
 psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'shedu_test_%' OR datname LIKE 'shedu_bench_%'" \
-  | while read -r db; do psql "$SHEDU_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+  | while read -r db; do psql "$SHEDU_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 
 started=$(date +%s)
 cargo fmt --all -- --check
