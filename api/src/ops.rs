@@ -75,9 +75,14 @@ pub(crate) async fn stats(
     }
     crate::context::wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
-    // Independent reads on separate connections: the answer takes one round trip, not three.
-    let (counters, unrecorded, checkpoint) =
-        tokio::try_join!(state.views.counters(), state.views.unrecorded_expiry(now), state.views.checkpoint())?;
+    // The expiries not yet recorded are counted after the counters are read: the other way
+    // round, an expiry recorded in between would be moved to EXPIRED twice. The checkpoint is
+    // read meanwhile on another connection.
+    let counted = async {
+        let counters = state.views.counters().await?;
+        Ok::<_, shedu_commands::event_store::StoreError>((counters, state.views.unrecorded_expiry(now).await?))
+    };
+    let ((counters, unrecorded), checkpoint) = tokio::try_join!(counted, state.views.checkpoint())?;
     let group = |prefix: &str| -> serde_json::Map<String, serde_json::Value> {
         counters.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|name| (name.to_owned(), json!(v)))).collect()
     };

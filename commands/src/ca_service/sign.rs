@@ -53,10 +53,15 @@ impl CaService {
         // The first attempt may use the CA and profile as this process last read them; the
         // append's guards catch a stale read, and every later attempt reads the log afresh.
         for attempt in 0..MAX_ATTEMPTS {
-            match self.sign_once(ctx, ca_id, &request, attempt > 0).await? {
-                Ok(outcome) => return Ok(outcome),
-                Err(Stale) if attempt > 0 => backoff(attempt).await,
-                Err(Stale) => {}
+            let fresh = attempt > 0;
+            match self.sign_once(ctx, ca_id, &request, fresh).await {
+                Ok(Ok(outcome)) => return Ok(outcome),
+                Ok(Err(Stale)) if fresh => backoff(attempt).await,
+                Ok(Err(Stale)) => {}
+                // A refusal decided on remembered state (a CA on hold since lifted, a profile
+                // since widened) is decided again on the log before it is returned.
+                Err(CommandError::Domain(_)) if !fresh => {}
+                Err(e) => return Err(e),
             }
         }
         Err(StoreError::Conflict { stream_id: ca_id.stream_id(), expected: "stable".into(), actual: 0 }.into())

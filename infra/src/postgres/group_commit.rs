@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use shedu_commands::event_store::{AppendRequest, Appended, ExpectedVersion, StoreError, StreamWrite};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -131,17 +131,18 @@ async fn commit_group(
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| insert_error(e, columns.ids[0]))?;
-    tx.commit().await.map_err(unavailable)?;
-
     let positions: HashMap<Uuid, i64> = inserted.into_iter().map(|(position, id)| (id, position)).collect();
-    // Appends whose stream another transaction created first: their events were left out.
+    // Appends whose stream another transaction created first: their events were left out. Read
+    // before the commit, as nothing after a successful commit may fail the group.
     let mut missing = HashMap::new();
     for request in planned.accepted.iter().map(|&i| requests[i]) {
         let write = &request.writes[0];
         if !positions.contains_key(&write.events[0].event_id) && !missing.contains_key(&write.stream_id) {
-            missing.insert(write.stream_id.clone(), existing_version(pool, &write.stream_id).await?);
+            missing.insert(write.stream_id.clone(), existing_version(&mut tx, &write.stream_id).await?);
         }
     }
+    tx.commit().await.map_err(unavailable)?;
+
     let conflict = |request: &AppendRequest| StoreError::Conflict {
         stream_id: request.writes[0].stream_id.clone(),
         expected: request.writes[0].expected.to_string(),
@@ -165,10 +166,10 @@ struct StreamColumns<'a> {
     hashes: Vec<Vec<u8>>,
 }
 
-async fn existing_version(pool: &PgPool, stream_id: &str) -> Result<u64, StoreError> {
+async fn existing_version(tx: &mut Transaction<'static, Postgres>, stream_id: &str) -> Result<u64, StoreError> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM streams WHERE stream_id = $1")
         .bind(stream_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(unavailable)?;
     Ok(row.map_or(0, |(v,)| v as u64))

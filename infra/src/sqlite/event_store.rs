@@ -212,7 +212,7 @@ pub(crate) async fn write_heads(
 }
 
 /// Rows per INSERT statement: at most ten parameters each, well under SQLite's limit of 32,766.
-const ROWS_PER_INSERT: usize = 100;
+pub(crate) const ROWS_PER_INSERT: usize = 100;
 
 fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
     match &e {

@@ -10,7 +10,7 @@ use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::event_store::{append_in, insert_events, read_heads, write_heads};
+use super::event_store::{ROWS_PER_INSERT, append_in, insert_events, read_heads, write_heads};
 use super::unavailable;
 use crate::append::{Step, steps};
 use crate::batch;
@@ -75,9 +75,11 @@ async fn commit_group<'a>(
                 continue;
             }
         };
-        // One write either fails before it writes anything or leaves the database broken, so
-        // only an append with several writes needs a savepoint to fail alone.
-        let result = if request.writes.iter().filter(|w| !w.events.is_empty()).count() > 1 {
+        // One write of up to 100 events is one insert statement: it fails before it writes
+        // anything, or leaves the database broken. Anything larger needs a savepoint to fail
+        // alone.
+        let writes = request.writes.iter().filter(|w| !w.events.is_empty());
+        let result = if writes.clone().count() > 1 || writes.map(|w| w.events.len()).sum::<usize>() > ROWS_PER_INSERT {
             in_savepoint(&mut tx, &steps).await
         } else {
             append_in(&mut tx, &steps).await
@@ -133,12 +135,19 @@ async fn append_batch(
     let planned = batch::plan(requests, batch, &read)?;
     let mut results: Vec<(usize, Result<Appended, StoreError>)> =
         planned.refused.into_iter().map(|(i, e)| (i, Err(e))).collect();
+    // The insert takes a statement per 100 events: a savepoint undoes the earlier ones if a later
+    // one fails.
+    tx.execute("SAVEPOINT batch").await.map_err(unavailable)?;
     let inserted = match insert_events(tx, &planned.rows).await {
         Ok(inserted) => inserted,
-        // An event id already stored (a retry): nothing was inserted, so each goes alone.
+        // An event id already stored (a retry): each append of the batch goes alone, decided
+        // afresh, as one refused for an append before it may now pass.
         Err(StoreError::DuplicateEvent(_)) => {
-            for &i in &planned.accepted {
-                match append_in(tx, &steps(requests[i])?).await {
+            tx.execute("ROLLBACK TO batch").await.map_err(unavailable)?;
+            tx.execute("RELEASE batch").await.map_err(unavailable)?;
+            let mut results = Vec::with_capacity(batch.len());
+            for &i in batch {
+                match in_savepoint(tx, &steps(requests[i])?).await {
                     Err(e @ StoreError::Unavailable(_)) => return Err(e),
                     result => results.push((i, result)),
                 }
@@ -147,6 +156,7 @@ async fn append_batch(
         }
         Err(e) => return Err(e),
     };
+    tx.execute("RELEASE batch").await.map_err(unavailable)?;
     let heads: Vec<(&str, u64, [u8; 32])> =
         planned.heads.iter().map(|(id, head)| (*id, head.version, head.hash)).collect();
     write_heads(tx, &heads).await?;
