@@ -1,4 +1,5 @@
-//! Shedu's benchmark harness: `cargo run --release -p shedu-bench -- [--quick]`.
+//! Shedu's benchmark harness: `bash scripts/bench.sh [--quick]` (or `cargo run --release -p
+//! shedu-bench -- [--quick]`, which builds the server separately and slower).
 //!
 //! Builds the release `shedu` binary, runs it on SQLite and on PostgreSQL as a child process,
 //! signs pre-generated CSRs over HTTP at several concurrencies beside cfssl doing the same work,
@@ -237,7 +238,7 @@ fn git_commit() -> String {
 fn markdown(r: &Report) -> String {
     let mut s = String::new();
     s.push_str("# Benchmarks\n\n");
-    s.push_str("Produced by `cargo run --release -p shedu-bench` (add `--quick` for a smoke run); raw figures in\n");
+    s.push_str("Produced by `bash scripts/bench.sh` (add `--quick` for a smoke run); raw figures in\n");
     s.push_str("`docs/benchmarks.json`. Client, server and database share the machine's cores.\n\n");
     s.push_str(&format!(
         "Machine: {}. Date: {}. Commit: `{}`. Mode: {} ({} s per cell).\n\n",

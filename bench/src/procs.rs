@@ -52,8 +52,13 @@ pub(crate) fn target_dir() -> PathBuf {
     std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"))
 }
 
-/// Builds the release `shedu` binary (a no-op when it is current) and returns its path.
+/// Builds the release `shedu` binary (a no-op when it is current) and returns its path;
+/// `SHEDU_BENCH_SERVER` names one already built (`scripts/bench.sh` builds both at once).
 pub(crate) fn build_shedu() -> anyhow::Result<PathBuf> {
+    if let Ok(built) = std::env::var("SHEDU_BENCH_SERVER") {
+        anyhow::ensure!(Path::new(&built).is_file(), "SHEDU_BENCH_SERVER={built} is not a file");
+        return Ok(PathBuf::from(built));
+    }
     let status = Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "shedu"]).status()?;
     anyhow::ensure!(status.success(), "cargo build --release --bin shedu failed");
     Ok(target_dir().join("release").join("shedu"))
