@@ -1,37 +1,26 @@
-//! Append logic shared by both event stores: the order streams are locked in, version checks,
-//! and the hash chain.
+//! Append logic shared by both event stores: validation, version checks, the hash chain and
+//! idempotent retries.
 
 use shedu_commands::event_store::{
     AppendRequest, Appended, ExpectedVersion, NewEvent, StoreError, StreamGuard, StreamWrite, chain_hash,
 };
 
-/// A step of an append, in the order streams must be locked: by stream id, so two appends that
-/// touch the same streams always lock them in the same order and cannot deadlock.
-pub enum Step<'a> {
-    Guard(&'a StreamGuard),
-    Write(&'a StreamWrite),
-}
-
-impl Step<'_> {
-    pub fn stream_id(&self) -> &str {
-        match self {
-            Step::Guard(g) => &g.stream_id,
-            Step::Write(w) => &w.stream_id,
-        }
-    }
-}
-
-pub fn steps(request: &AppendRequest) -> Result<Vec<Step<'_>>, StoreError> {
-    let mut steps: Vec<Step<'_>> =
-        request.guards.iter().map(Step::Guard).chain(request.writes.iter().map(Step::Write)).collect();
-    steps.sort_by(|a, b| a.stream_id().cmp(b.stream_id()));
-    if steps.windows(2).any(|w| w[0].stream_id() == w[1].stream_id()) {
+/// Refuses an append that names a stream twice or writes nothing.
+pub fn validate(request: &AppendRequest) -> Result<(), StoreError> {
+    let mut ids: Vec<&str> = request
+        .guards
+        .iter()
+        .map(|g| g.stream_id.as_str())
+        .chain(request.writes.iter().map(|w| w.stream_id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
         return Err(StoreError::InvalidAppend("a stream appears twice in one append".into()));
     }
     if request.writes.iter().all(|w| w.events.is_empty()) {
         return Err(StoreError::InvalidAppend("nothing to append".into()));
     }
-    Ok(steps)
+    Ok(())
 }
 
 /// Checks a write's expectation against the stream's current version (0 = no stream).

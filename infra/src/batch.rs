@@ -1,13 +1,13 @@
-//! Deciding a commit group's single-write appends together, for both event stores: each append
-//! is checked against the streams as the appends before it in the group left them, so the group
-//! commits as if its appends had run one after another.
+//! Deciding appends together, for both event stores: each append is checked against the streams
+//! as the appends before it left them, so a group commits as if its appends had run one after
+//! another. An append alone is a group of one.
 
 use std::collections::{BTreeMap, HashMap};
 
 use shedu_commands::event_store::{AppendRequest, Appended, NewEvent, StoreError};
 use uuid::Uuid;
 
-use crate::append::{chained, check_expected, check_guard, steps, to_hash};
+use crate::append::{chained, check_expected, check_guard, to_hash, validate};
 
 /// Whether an append can join a batch: exactly one write, with events.
 pub fn single_write(request: &AppendRequest) -> bool {
@@ -41,8 +41,8 @@ pub struct Batch<'a> {
     pub heads: BTreeMap<&'a str, Head>,
 }
 
-/// Plans `batch` (indexes into `requests`, each a [`single_write`]) given the stored `read`
-/// heads (version and last hash) of every stream they name.
+/// Plans `batch` (indexes into `requests`) given the stored `read` heads (version and last hash)
+/// of every stream they name. An append passes all its checks or is refused whole.
 pub fn plan<'a>(
     requests: &[&'a AppendRequest],
     batch: &[usize],
@@ -51,7 +51,6 @@ pub fn plan<'a>(
     let mut planned = Batch { accepted: vec![], refused: vec![], rows: vec![], heads: BTreeMap::new() };
     for &i in batch {
         let request = requests[i];
-        let write = &request.writes[0];
         let head = |planned: &Batch<'a>, id: &str| -> Result<(u64, [u8; 32]), StoreError> {
             match (planned.heads.get(id), read.get(id)) {
                 (Some(h), _) => Ok((h.version, h.hash)),
@@ -59,34 +58,42 @@ pub fn plan<'a>(
                 (None, None) => Ok((0, [0; 32])),
             }
         };
-        let mut refusal = steps(request).err();
+        let mut refusal = validate(request).err();
         for guard in &request.guards {
             refusal = refusal.or(check_guard(guard, head(&planned, &guard.stream_id)?.0).err());
         }
-        let (version, last_hash) = head(&planned, &write.stream_id)?;
-        refusal = refusal.or(check_expected(write, version).err());
+        let mut bases = Vec::with_capacity(request.writes.len());
+        for write in &request.writes {
+            let (version, last_hash) = head(&planned, &write.stream_id)?;
+            refusal = refusal.or(check_expected(write, version).err());
+            bases.push((write, version, last_hash));
+        }
         if let Some(e) = refusal {
             planned.refused.push((i, e));
             continue;
         }
-        let chain = chained(&write.stream_id, version, last_hash, &write.events);
-        let hash = chain.last().map_or(last_hash, |c| c.3);
-        let existed = read.contains_key(&write.stream_id);
-        planned.heads.insert(&write.stream_id, Head { version: version + write.events.len() as u64, hash, existed });
-        planned.rows.extend(chain.into_iter().map(|(event, version, prev, hash)| Row {
-            stream_id: &write.stream_id,
-            event,
-            version,
-            prev,
-            hash,
-        }));
+        for (write, version, last_hash) in bases.into_iter().filter(|(w, _, _)| !w.events.is_empty()) {
+            let chain = chained(&write.stream_id, version, last_hash, &write.events);
+            let hash = chain.last().map_or(last_hash, |c| c.3);
+            let existed = read.contains_key(&write.stream_id);
+            let version_after = version + write.events.len() as u64;
+            planned.heads.insert(&write.stream_id, Head { version: version_after, hash, existed });
+            planned.rows.extend(chain.into_iter().map(|(event, version, prev, hash)| Row {
+                stream_id: &write.stream_id,
+                event,
+                version,
+                prev,
+                hash,
+            }));
+        }
         planned.accepted.push(i);
     }
     Ok(planned)
 }
 
 /// Each accepted append's positions, from the inserted events' positions by event id; an append
-/// whose events were not all inserted gets `missing` (its stream was created elsewhere first).
+/// whose events were not all inserted gets `missing` (a stream it creates was created elsewhere
+/// first).
 pub fn outcomes(
     requests: &[&AppendRequest],
     accepted: &[usize],
@@ -96,8 +103,8 @@ pub fn outcomes(
     accepted
         .iter()
         .map(|&i| {
-            let found: Option<Vec<i64>> =
-                requests[i].writes[0].events.iter().map(|e| positions.get(&e.event_id).copied()).collect();
+            let events = requests[i].writes.iter().flat_map(|w| &w.events);
+            let found: Option<Vec<i64>> = events.map(|e| positions.get(&e.event_id).copied()).collect();
             let result = match found {
                 Some(p) => Ok(Appended {
                     first_position: p.iter().copied().min().unwrap_or_default(),

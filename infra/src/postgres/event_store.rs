@@ -1,17 +1,15 @@
 //! The event log on PostgreSQL.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use shedu_commands::event_store::{
-    AppendRequest, Appended, EventMetadata, EventStore, ExpectedVersion, LogCursor, NewEvent, RecordedEvent, StoreError,
+    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, NewEvent, RecordedEvent, StoreError,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{PgDb, unavailable};
-use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, steps, to_hash};
+use super::{PgDb, group_commit, unavailable};
+use crate::append::{event_ids, idempotent_result, to_hash};
 use crate::timestamps::{from_micros, micros};
 
 const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type, \
@@ -111,127 +109,23 @@ impl PgDb {
     }
 }
 
-/// An append in a transaction of its own.
+/// An append in a transaction of its own: all of it or, on any failure, nothing.
 pub(crate) async fn append_alone(pool: &PgPool, request: &AppendRequest) -> Result<Appended, StoreError> {
-    let steps = steps(request)?;
     let mut tx = pool.begin().await.map_err(unavailable)?;
-    match append_in(&mut tx, &steps).await {
-        Ok(appended) => {
+    let result = group_commit::write_in(&mut tx, &[request]).await?.pop();
+    match result {
+        Some(Ok(appended)) => {
             tx.commit().await.map_err(unavailable)?;
             Ok(appended)
         }
-        Err(e) => {
+        other => {
             tx.rollback().await.map_err(unavailable)?;
-            Err(e)
+            Err(other
+                .and_then(Result::err)
+                .unwrap_or_else(|| StoreError::Unavailable("an append got no result".into())))
         }
     }
 }
-
-/// An append in two phases, in stream-id order within each: first the rows of the streams it
-/// reads (guards share them, writers take them exclusively; consecutive steps that lock alike
-/// share one statement), then one statement per write that moves the stream's head and inserts
-/// its events. A write that creates its stream locks nothing in the first phase: the primary key
-/// catches a concurrent creator instead. Since every transaction takes its row locks before any
-/// insert, and each phase goes in stream-id order, two appends never wait on each other in a
-/// cycle.
-async fn append_in(tx: &mut Transaction<'static, Postgres>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
-    let read: Vec<&Step<'_>> = steps.iter().filter(|step| !creates(step)).collect();
-    let mut heads: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
-    for run in read.chunk_by(|a, b| matches!(a, Step::Guard(_)) == matches!(b, Step::Guard(_))) {
-        // ORDER BY sorts before rows are locked, so a run locks its rows in stream-id order.
-        let lock = match run[0] {
-            Step::Guard(_) => {
-                "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR SHARE"
-            }
-            Step::Write(_) => {
-                "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE"
-            }
-        };
-        let ids: Vec<&str> = run.iter().map(|step| step.stream_id()).collect();
-        let rows: Vec<(String, i64, Vec<u8>)> =
-            sqlx::query_as(lock).bind(&ids).fetch_all(&mut **tx).await.map_err(unavailable)?;
-        heads.extend(rows.into_iter().map(|(id, version, hash)| (id, (version as u64, hash))));
-    }
-    for step in &read {
-        let current = heads.get(step.stream_id()).map_or(0, |h| h.0);
-        match step {
-            Step::Guard(guard) => check_guard(guard, current)?,
-            Step::Write(write) => check_expected(write, current)?,
-        }
-    }
-    let mut positions = Vec::new();
-    for write in steps.iter().filter_map(|step| match step {
-        Step::Write(write) if !write.events.is_empty() => Some(write),
-        _ => None,
-    }) {
-        let (current, last_hash) = match heads.get(&write.stream_id) {
-            Some((version, hash)) => (*version, to_hash(hash)?),
-            None => (0, [0; 32]),
-        };
-        let chained = chained(&write.stream_id, current, last_hash, &write.events);
-        let head = chained.last().map_or(last_hash, |c| c.3);
-        let sql = if current == 0 { CREATE_AND_INSERT } else { MOVE_AND_INSERT };
-        let mut columns = EventColumns::default();
-        for (event, version, prev, hash) in &chained {
-            columns.push(&write.stream_id, event, *version, prev, hash)?;
-        }
-        let inserted: Vec<(i64,)> = sqlx::query_as(sql)
-            .bind(&write.stream_id)
-            .bind((current + write.events.len() as u64) as i64)
-            .bind(head.as_slice())
-            .bind(&columns.ids)
-            .bind(&columns.versions)
-            .bind(&columns.types)
-            .bind(&columns.schema_versions)
-            .bind(&columns.data)
-            .bind(&columns.metadata)
-            .bind(&columns.recorded_at_us)
-            .bind(&columns.prev_hashes)
-            .bind(&columns.hashes)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(|e| insert_error(e, write.events[0].event_id))?;
-        // Nothing inserted: the stream existed, or another transaction created it first.
-        if inserted.len() != write.events.len() {
-            let actual: Option<(i64,)> = sqlx::query_as("SELECT version FROM streams WHERE stream_id = $1")
-                .bind(&write.stream_id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(unavailable)?;
-            return Err(StoreError::Conflict {
-                stream_id: write.stream_id.clone(),
-                expected: write.expected.to_string(),
-                actual: actual.map_or(0, |(v,)| v as u64),
-            });
-        }
-        positions.extend(inserted.into_iter().map(|(position,)| position));
-    }
-    Ok(Appended {
-        first_position: positions.iter().copied().min().unwrap_or_default(),
-        last_position: positions.iter().copied().max().unwrap_or_default(),
-    })
-}
-
-/// A write that creates its stream (expects it absent) and appends to it.
-fn creates(step: &Step<'_>) -> bool {
-    matches!(step, Step::Write(w) if !w.events.is_empty() && matches!(w.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0)))
-}
-
-/// Inserts the stream's row and, only if that row was new, the write's events.
-const CREATE_AND_INSERT: &str = "WITH s AS (INSERT INTO streams (stream_id, version, last_hash) VALUES ($1, $2, $3) \
-     ON CONFLICT DO NOTHING RETURNING stream_id) INSERT INTO events (event_id, stream_id, stream_version, event_type, \
-     schema_version, data, metadata, recorded_at_us, prev_hash, hash) SELECT e.id, s.stream_id, e.v, e.t, e.sv, \
-     CAST(e.d AS json), CAST(e.m AS json), e.at, e.ph, e.h FROM s, UNNEST($4::uuid[], $5::int8[], $6::text[], \
-     $7::int4[], $8::text[], $9::text[], $10::int8[], $11::bytea[], $12::bytea[]) AS e(id, v, t, sv, d, m, at, ph, h) \
-     ORDER BY e.v RETURNING position";
-
-/// Moves the head of a stream whose row this transaction holds, and appends the write's events.
-const MOVE_AND_INSERT: &str = "WITH s AS (UPDATE streams SET version = $2, last_hash = $3 WHERE stream_id = $1 \
-     RETURNING stream_id) INSERT INTO events (event_id, stream_id, stream_version, event_type, \
-     schema_version, data, metadata, recorded_at_us, prev_hash, hash) SELECT e.id, s.stream_id, e.v, e.t, e.sv, \
-     CAST(e.d AS json), CAST(e.m AS json), e.at, e.ph, e.h FROM s, UNNEST($4::uuid[], $5::int8[], $6::text[], \
-     $7::int4[], $8::text[], $9::text[], $10::int8[], $11::bytea[], $12::bytea[]) AS e(id, v, t, sv, d, m, at, ph, h) \
-     ORDER BY e.v RETURNING position";
 
 /// Events as one array per column, for UNNEST.
 #[derive(Default)]

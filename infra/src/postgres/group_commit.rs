@@ -1,7 +1,8 @@
 //! Group commit: appends of one write each (an issuance, a metadata change) that arrive while a
 //! group is committing are written together in the next transaction, with one statement locking
 //! the streams they read and one writing every stream and event. Appends of several writes take
-//! a transaction of their own (`event_store::append_in`).
+//! a transaction of their own, written the same way (`write_in`), as a stream one of them creates
+//! may turn out to exist and the whole append must then roll back.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -55,12 +56,32 @@ async fn run(pool: PgPool, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// The group in one transaction: the rows of every stream it reads, locked in stream-id order
-/// (shared for guards, exclusive for writes; one statement per run of alike), then one statement
-/// inserting every new stream, moving every existing one and inserting every event. Each
-/// append's own failure is its result; an `Err` means nothing was committed.
+/// The group in one transaction. Each append's own failure is its result; an `Err` means nothing
+/// was committed.
 async fn commit_group(
     pool: &PgPool,
+    requests: &[&AppendRequest],
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let results = write_in(&mut tx, requests).await?;
+    if results.iter().any(Result::is_ok) {
+        tx.commit().await.map_err(unavailable)?;
+    } else {
+        tx.rollback().await.map_err(unavailable)?;
+    }
+    Ok(results)
+}
+
+/// Writes appends in `tx`, for a group or an append alone: the rows of every stream they read,
+/// locked in stream-id order (shared for guards, exclusive for writes; one statement per run of
+/// alike), then one statement inserting every new stream, moving every existing one and
+/// inserting every event. A stream created by an append locks nothing: the primary key catches a
+/// concurrent creator instead. Since every transaction takes its row locks before any insert,
+/// and each phase goes in stream-id order, two transactions never wait on each other in a cycle.
+/// Each append's own failure (a guard or expectation, a stream created elsewhere first, whose
+/// events are then left out) is its result.
+pub(crate) async fn write_in(
+    tx: &mut Transaction<'static, Postgres>,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
     // Streams the group writes are locked exclusively, even where another append only guards them.
@@ -73,7 +94,6 @@ async fn commit_group(
             modes.insert(&write.stream_id, true);
         }
     }
-    let mut tx = pool.begin().await.map_err(unavailable)?;
     let mut read: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
     let locks: Vec<(&str, bool)> = modes.into_iter().collect();
     for run in locks.chunk_by(|a, b| a.1 == b.1) {
@@ -85,10 +105,10 @@ async fn commit_group(
         };
         let ids: Vec<&str> = run.iter().map(|(id, _)| *id).collect();
         let rows: Vec<(String, i64, Vec<u8>)> =
-            sqlx::query_as(lock).bind(&ids).fetch_all(&mut *tx).await.map_err(unavailable)?;
+            sqlx::query_as(lock).bind(&ids).fetch_all(&mut **tx).await.map_err(unavailable)?;
         read.extend(rows.into_iter().map(|(id, version, hash)| (id, (version as u64, hash))));
     }
-    // A stream this group creates was not locked above; its row may exist all the same.
+    // A stream created here was not locked above; its row may exist all the same.
     let all: Vec<usize> = (0..requests.len()).collect();
     let planned = batch::plan(requests, &all, &read)?;
     let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..requests.len()).map(|_| None).collect();
@@ -96,7 +116,6 @@ async fn commit_group(
         results[i] = Some(Err(e));
     }
     if planned.accepted.is_empty() {
-        tx.rollback().await.map_err(unavailable)?;
         return Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(lost()))).collect());
     }
 
@@ -128,25 +147,26 @@ async fn commit_group(
         .bind(&columns.recorded_at_us)
         .bind(&columns.prev_hashes)
         .bind(&columns.hashes)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await
         .map_err(|e| insert_error(e, columns.ids[0]))?;
     let positions: HashMap<Uuid, i64> = inserted.into_iter().map(|(position, id)| (id, position)).collect();
-    // Appends whose stream another transaction created first: their events were left out. Read
-    // before the commit, as nothing after a successful commit may fail the group.
+    // Streams another transaction created first: their events were left out. Read before the
+    // commit, as nothing after a successful commit may fail the group.
+    let left_out = |write: &&StreamWrite| write.events.first().is_some_and(|e| !positions.contains_key(&e.event_id));
     let mut missing = HashMap::new();
-    for request in planned.accepted.iter().map(|&i| requests[i]) {
-        let write = &request.writes[0];
-        if !positions.contains_key(&write.events[0].event_id) && !missing.contains_key(&write.stream_id) {
-            missing.insert(write.stream_id.clone(), existing_version(&mut tx, &write.stream_id).await?);
+    for write in planned.accepted.iter().flat_map(|&i| requests[i].writes.iter()).filter(left_out) {
+        if !missing.contains_key(&write.stream_id) {
+            missing.insert(write.stream_id.clone(), existing_version(tx, &write.stream_id).await?);
         }
     }
-    tx.commit().await.map_err(unavailable)?;
-
-    let conflict = |request: &AppendRequest| StoreError::Conflict {
-        stream_id: request.writes[0].stream_id.clone(),
-        expected: request.writes[0].expected.to_string(),
-        actual: missing.get(&request.writes[0].stream_id).copied().unwrap_or(0),
+    let conflict = |request: &AppendRequest| {
+        let write = request.writes.iter().find(left_out).unwrap_or(&request.writes[0]);
+        StoreError::Conflict {
+            stream_id: write.stream_id.clone(),
+            expected: write.expected.to_string(),
+            actual: missing.get(&write.stream_id).copied().unwrap_or(0),
+        }
     };
     for (i, result) in batch::outcomes(requests, &planned.accepted, &positions, conflict) {
         results[i] = Some(result);
@@ -154,8 +174,9 @@ async fn commit_group(
     Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(lost()))).collect())
 }
 
+/// A write that creates its stream (and so has no row to lock).
 fn creates(write: &StreamWrite) -> bool {
-    matches!(write.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0))
+    !write.events.is_empty() && matches!(write.expected, ExpectedVersion::NoStream | ExpectedVersion::Exact(0))
 }
 
 /// Streams' new heads as one array per column, for UNNEST.

@@ -11,7 +11,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{SqliteDb, unavailable};
-use crate::append::{Step, chained, check_expected, check_guard, event_ids, idempotent_result, to_hash};
+use crate::append::{event_ids, idempotent_result, to_hash};
 use crate::batch::Row as EventRow;
 use crate::timestamps::{from_micros, micros};
 
@@ -98,45 +98,6 @@ impl SqliteDb {
     }
 }
 
-/// Checks every guard and expectation with one read, then writes: the events of a write in one
-/// statement, then its stream's head. A failed check writes nothing; so does a failed event
-/// insert, as one statement is atomic.
-pub(crate) async fn append_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    steps: &[Step<'_>],
-) -> Result<Appended, StoreError> {
-    let heads = read_heads(tx, steps.iter().map(|step| step.stream_id())).await?;
-    for step in steps {
-        let current = heads.get(step.stream_id()).map_or(0, |h| h.0);
-        match step {
-            Step::Guard(guard) => check_guard(guard, current)?,
-            Step::Write(write) => check_expected(write, current)?,
-        }
-    }
-    let mut positions = Vec::new();
-    for write in steps.iter().filter_map(|step| match step {
-        Step::Write(write) if !write.events.is_empty() => Some(write),
-        _ => None,
-    }) {
-        let (current, last_hash) = match heads.get(&write.stream_id) {
-            Some((version, hash)) => (*version, to_hash(hash)?),
-            None => (0, [0; 32]),
-        };
-        let chained = chained(&write.stream_id, current, last_hash, &write.events);
-        let head = chained.last().map_or(last_hash, |c| c.3);
-        let rows: Vec<EventRow<'_>> = chained
-            .iter()
-            .map(|&(event, version, prev, hash)| EventRow { stream_id: &write.stream_id, event, version, prev, hash })
-            .collect();
-        positions.extend(insert_events(tx, &rows).await?.into_iter().map(|(position, _)| position));
-        write_heads(tx, &[(&write.stream_id, current + write.events.len() as u64, head)]).await?;
-    }
-    Ok(Appended {
-        first_position: positions.iter().copied().min().unwrap_or_default(),
-        last_position: positions.iter().copied().max().unwrap_or_default(),
-    })
-}
-
 /// Version and last hash of each named stream that exists.
 pub(crate) async fn read_heads<'a>(
     tx: &mut Transaction<'static, Sqlite>,
@@ -212,7 +173,7 @@ pub(crate) async fn write_heads(
 }
 
 /// Rows per INSERT statement: at most ten parameters each, well under SQLite's limit of 32,766.
-pub(crate) const ROWS_PER_INSERT: usize = 100;
+const ROWS_PER_INSERT: usize = 100;
 
 fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
     match &e {

@@ -10,9 +10,8 @@ use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::event_store::{ROWS_PER_INSERT, append_in, insert_events, read_heads, write_heads};
+use super::event_store::{insert_events, read_heads, write_heads};
 use super::unavailable;
-use crate::append::{Step, steps};
 use crate::batch;
 
 /// Most appends folded into one transaction.
@@ -55,41 +54,32 @@ async fn commit_group<'a>(
         Err(e) => return failed(&unavailable(e)),
     };
     let requests: Vec<&AppendRequest> = requests.collect();
-    let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..count).map(|_| None).collect();
-    let batch: Vec<usize> = (0..count).filter(|&i| batch::single_write(requests[i])).collect();
-    match append_batch(&mut tx, &requests, &batch).await {
-        Ok(batched) => batched.into_iter().for_each(|(i, result)| results[i] = Some(result)),
+    let all: Vec<usize> = (0..count).collect();
+    let decided = match append_batch(&mut tx, &requests, &all).await {
+        Ok(decided) => decided,
+        // An event id already stored (a retry): nothing of the group was written, so each append
+        // goes alone, decided afresh, as one refused because of an append before it may now pass.
+        Err(StoreError::DuplicateEvent(_)) => {
+            let mut decided = Vec::with_capacity(count);
+            for i in 0..count {
+                match append_batch(&mut tx, &requests, &[i]).await {
+                    Ok(one) => decided.extend(one),
+                    Err(e @ StoreError::DuplicateEvent(_)) => decided.push((i, Err(e))),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        return failed(&e);
+                    }
+                }
+            }
+            decided
+        }
         Err(e) => {
             let _ = tx.rollback().await;
             return failed(&e);
         }
-    }
-    for (i, request) in requests.iter().enumerate() {
-        if results[i].is_some() {
-            continue;
-        }
-        let steps = match steps(request) {
-            Ok(steps) => steps,
-            Err(e) => {
-                results[i] = Some(Err(e));
-                continue;
-            }
-        };
-        // One write of up to 100 events is one insert statement: it fails before it writes
-        // anything, or leaves the database broken. Anything larger needs a savepoint to fail
-        // alone.
-        let writes = request.writes.iter().filter(|w| !w.events.is_empty());
-        let result = if writes.clone().count() > 1 || writes.map(|w| w.events.len()).sum::<usize>() > ROWS_PER_INSERT {
-            in_savepoint(&mut tx, &steps).await
-        } else {
-            append_in(&mut tx, &steps).await
-        };
-        if let Err(e @ StoreError::Unavailable(_)) = &result {
-            let _ = tx.rollback().await;
-            return failed(e);
-        }
-        results[i] = Some(result);
-    }
+    };
+    let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..count).map(|_| None).collect();
+    decided.into_iter().for_each(|(i, result)| results[i] = Some(result));
     let results: Vec<_> = results.into_iter().map(|r| r.unwrap_or_else(|| Err(lost()))).collect();
     match tx.commit().await {
         Ok(()) => results,
@@ -98,32 +88,15 @@ async fn commit_group<'a>(
     }
 }
 
-async fn in_savepoint(tx: &mut Transaction<'static, Sqlite>, steps: &[Step<'_>]) -> Result<Appended, StoreError> {
-    tx.execute("SAVEPOINT append").await.map_err(unavailable)?;
-    match append_in(tx, steps).await {
-        Ok(appended) => {
-            tx.execute("RELEASE append").await.map_err(unavailable)?;
-            Ok(appended)
-        }
-        Err(e) => {
-            tx.execute("ROLLBACK TO append").await.map_err(unavailable)?;
-            tx.execute("RELEASE append").await.map_err(unavailable)?;
-            Err(e)
-        }
-    }
-}
-
-/// The group's single-write appends (`batch`, indexes into `requests`) with one read of every
-/// stream they name, one insert of all their events and one of all their streams' heads. Each
-/// one's own failure is its result; an `Err` is a database failure that spoils the transaction.
+/// Appends (`batch`, indexes into `requests`) with one read of every stream they name, one
+/// insert of all their events and one write of all their streams' heads. An append's own failure
+/// (a guard or expectation that does not hold) is its result; an `Err` writes nothing: a
+/// duplicate event id, or a database failure that spoils the transaction.
 async fn append_batch(
     tx: &mut Transaction<'static, Sqlite>,
     requests: &[&AppendRequest],
     batch: &[usize],
 ) -> Result<Vec<(usize, Result<Appended, StoreError>)>, StoreError> {
-    if batch.is_empty() {
-        return Ok(vec![]);
-    }
     let named: HashSet<&str> = batch
         .iter()
         .flat_map(|&i| {
@@ -140,21 +113,11 @@ async fn append_batch(
     tx.execute("SAVEPOINT batch").await.map_err(unavailable)?;
     let inserted = match insert_events(tx, &planned.rows).await {
         Ok(inserted) => inserted,
-        // An event id already stored (a retry): each append of the batch goes alone, decided
-        // afresh, as one refused for an append before it may now pass.
-        Err(StoreError::DuplicateEvent(_)) => {
+        Err(e) => {
             tx.execute("ROLLBACK TO batch").await.map_err(unavailable)?;
             tx.execute("RELEASE batch").await.map_err(unavailable)?;
-            let mut results = Vec::with_capacity(batch.len());
-            for &i in batch {
-                match in_savepoint(tx, &steps(requests[i])?).await {
-                    Err(e @ StoreError::Unavailable(_)) => return Err(e),
-                    result => results.push((i, result)),
-                }
-            }
-            return Ok(results);
+            return Err(e);
         }
-        Err(e) => return Err(e),
     };
     tx.execute("RELEASE batch").await.map_err(unavailable)?;
     let heads: Vec<(&str, u64, [u8; 32])> =
