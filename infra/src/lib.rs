@@ -13,5 +13,6 @@ pub mod sql;
 pub mod sqlite;
 pub mod timestamps;
 mod views;
+mod writer;
 
 pub use database::Database;

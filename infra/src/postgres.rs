@@ -18,7 +18,7 @@ use crate::migrate::{CREATE_TABLE, POSTGRES};
 pub struct PgDb {
     pool: PgPool,
     /// Appends that create one stream (issuances) go through the group writer.
-    appender: tokio::sync::mpsc::Sender<group_commit::Job>,
+    appender: tokio::sync::mpsc::Sender<crate::writer::Job>,
 }
 
 /// Any fixed number serves, as long as every Shedu process uses the same one.

@@ -20,7 +20,7 @@ use crate::migrate::{CREATE_TABLE, SQLITE};
 pub struct SqliteDb {
     writer: SqlitePool,
     reader: SqlitePool,
-    appender: tokio::sync::mpsc::Sender<group_commit::Job>,
+    appender: tokio::sync::mpsc::Sender<crate::writer::Job>,
 }
 
 impl SqliteDb {

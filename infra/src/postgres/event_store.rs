@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{PgDb, group_commit, unavailable};
 use crate::append::{event_ids, idempotent_result, to_hash};
 use crate::timestamps::{from_micros, micros};
+use crate::writer;
 
 const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type, \
      schema_version, data::text AS data, metadata::text AS metadata, recorded_at_us, prev_hash, hash FROM events";
@@ -19,12 +20,7 @@ const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream
 impl EventStore for PgDb {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         let result = if crate::batch::single_write(&request) {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            self.appender
-                .send((request.clone(), reply))
-                .await
-                .map_err(|_| StoreError::Unavailable("the PostgreSQL group writer has stopped".into()))?;
-            answer.await.map_err(|_| StoreError::Unavailable("the PostgreSQL group writer dropped an append".into()))?
+            writer::submit(&self.appender, request.clone()).await
         } else {
             append_alone(&self.pool, &request).await
         };

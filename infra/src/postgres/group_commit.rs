@@ -8,52 +8,34 @@ use std::collections::{BTreeMap, HashMap};
 
 use shedu_commands::event_store::{AppendRequest, Appended, ExpectedVersion, StoreError, StreamWrite};
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::event_store::{EventColumns, insert_error};
 use super::unavailable;
 use crate::batch;
+use crate::writer::{self, Job, lost};
 
-/// Most appends folded into one transaction.
-const MAX_GROUP: usize = 256;
-
-pub(crate) type Job = (AppendRequest, oneshot::Sender<Result<Appended, StoreError>>);
-
-/// Starts the writer task; groupable appends are sent to the returned channel.
+/// Starts the writer task; single-write appends are sent to the returned channel.
 pub(crate) fn start(pool: PgPool) -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel::<Job>(MAX_GROUP * 4);
-    tokio::spawn(run(pool, rx));
-    tx
-}
-
-async fn run(pool: PgPool, mut jobs: mpsc::Receiver<Job>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = jobs.recv().await {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let requests: Vec<&AppendRequest> = group.iter().map(|(request, _)| request).collect();
-        let results = match commit_group(&pool, &requests).await {
-            Ok(results) => results,
-            // The group's insert failed as a whole (an event id already stored, most likely):
-            // nothing of it committed, so each append runs alone to find which one it was.
-            Err(_) => {
-                let mut results = Vec::with_capacity(requests.len());
-                for request in &requests {
-                    results.push(super::event_store::append_alone(&pool, request).await);
+    writer::start(move |requests| {
+        let pool = pool.clone();
+        async move {
+            let requests: Vec<&AppendRequest> = requests.iter().collect();
+            match commit_group(&pool, &requests).await {
+                Ok(results) => results,
+                // The group's insert failed as a whole (an event id already stored, most likely):
+                // nothing of it committed, so each append runs alone to find which one it was.
+                Err(_) => {
+                    let mut results = Vec::with_capacity(requests.len());
+                    for request in &requests {
+                        results.push(super::event_store::append_alone(&pool, request).await);
+                    }
+                    results
                 }
-                results
             }
-        };
-        for ((_, reply), result) in group.drain(..).zip(results) {
-            let _ = reply.send(result);
         }
-    }
+    })
 }
 
 /// The group in one transaction. Each append's own failure is its result; an `Err` means nothing
@@ -194,10 +176,6 @@ async fn existing_version(tx: &mut Transaction<'static, Postgres>, stream_id: &s
         .await
         .map_err(unavailable)?;
     Ok(row.map_or(0, |(v,)| v as u64))
-}
-
-fn lost() -> StoreError {
-    StoreError::Unavailable("an append of a commit group got no result".into())
 }
 
 /// Inserts the new streams (those that are still new), moves the locked existing ones, and

@@ -14,6 +14,7 @@ use super::{SqliteDb, unavailable};
 use crate::append::{event_ids, idempotent_result, to_hash};
 use crate::batch::Row as EventRow;
 use crate::timestamps::{from_micros, micros};
+use crate::writer;
 
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
      data, metadata, recorded_at_us, prev_hash, hash FROM events";
@@ -21,12 +22,7 @@ const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version
 #[async_trait]
 impl EventStore for SqliteDb {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.appender
-            .send((request.clone(), reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
-        let result = answer.await.map_err(|_| StoreError::Unavailable("the SQLite writer dropped an append".into()))?;
+        let result = writer::submit(&self.appender, request.clone()).await;
         match result {
             Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => {
                 self.retried(&request).await?.ok_or(e)

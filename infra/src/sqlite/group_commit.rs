@@ -7,62 +7,38 @@ use std::collections::{HashMap, HashSet};
 
 use shedu_commands::event_store::{AppendRequest, Appended, StoreError};
 use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::event_store::{insert_events, read_heads, write_heads};
 use super::unavailable;
 use crate::batch;
-
-/// Most appends folded into one transaction.
-const MAX_GROUP: usize = 256;
-
-pub(crate) type Job = (AppendRequest, oneshot::Sender<Result<Appended, StoreError>>);
+use crate::writer::{self, Job, lost};
 
 /// Starts the writer task; appends are sent to the returned channel.
 pub(crate) fn start(writer: SqlitePool) -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel::<Job>(MAX_GROUP * 4);
-    tokio::spawn(run(writer, rx));
-    tx
+    writer::start(move |requests| {
+        let writer = writer.clone();
+        async move { commit_group(&writer, &requests.iter().collect::<Vec<_>>()).await }
+    })
 }
 
-async fn run(writer: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = jobs.recv().await {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let results = commit_group(&writer, group.iter().map(|(request, _)| request)).await;
-        for ((_, reply), result) in group.drain(..).zip(results) {
-            let _ = reply.send(result);
-        }
-    }
-}
-
-async fn commit_group<'a>(
-    writer: &SqlitePool,
-    requests: impl ExactSizeIterator<Item = &'a AppendRequest>,
-) -> Vec<Result<Appended, StoreError>> {
+async fn commit_group(writer: &SqlitePool, requests: &[&AppendRequest]) -> Vec<Result<Appended, StoreError>> {
     let count = requests.len();
     let failed = |e: &StoreError| (0..count).map(|_| Err(e.clone())).collect::<Vec<_>>();
     let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => return failed(&unavailable(e)),
     };
-    let requests: Vec<&AppendRequest> = requests.collect();
     let all: Vec<usize> = (0..count).collect();
-    let decided = match append_batch(&mut tx, &requests, &all).await {
+    let decided = match append_batch(&mut tx, requests, &all).await {
         Ok(decided) => decided,
         // An event id already stored (a retry): nothing of the group was written, so each append
         // goes alone, decided afresh, as one refused because of an append before it may now pass.
         Err(StoreError::DuplicateEvent(_)) => {
             let mut decided = Vec::with_capacity(count);
             for i in 0..count {
-                match append_batch(&mut tx, &requests, &[i]).await {
+                match append_batch(&mut tx, requests, &[i]).await {
                     Ok(one) => decided.extend(one),
                     Err(e @ StoreError::DuplicateEvent(_)) => decided.push((i, Err(e))),
                     Err(e) => {
@@ -131,8 +107,4 @@ async fn append_batch(
     // One writer: every accepted append's events were inserted.
     results.extend(batch::outcomes(requests, &planned.accepted, &positions, |_| lost()));
     Ok(results)
-}
-
-fn lost() -> StoreError {
-    StoreError::Unavailable("an append of a commit group got no result".into())
 }
