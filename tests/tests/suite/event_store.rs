@@ -358,14 +358,12 @@ async fn postgres_statistics_follow_a_growing_log() {
     let writes: Vec<StreamWrite> =
         (0..1_500).map(|i| write(&format!("grow-{i}"), ExpectedVersion::NoStream, vec![event(i)])).collect();
     store.append(AppendRequest { writes, guards: vec![] }).await.unwrap();
-    let changed_since_analysis = || async {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'events'")
-                .fetch_one(pg.pool())
-                .await
-                .unwrap();
+    let events_stat = |column: &'static str| async move {
+        let sql = format!("SELECT ({column})::bigint FROM pg_stat_user_tables WHERE relname = 'events'");
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(pg.pool()).await.unwrap();
         n
     };
+    let changed_since_analysis = || events_stat("n_mod_since_analyze");
     // Backends report their counts to the statistics system a moment after they commit.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while changed_since_analysis().await < 1_500 {
@@ -378,17 +376,9 @@ async fn postgres_statistics_follow_a_growing_log() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Analysed, the table is left alone until it changes again.
-    let (analyses,): (i64,) =
-        sqlx::query_as("SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'events'")
-            .fetch_one(pg.pool())
-            .await
-            .unwrap();
+    let analyses = events_stat("analyze_count + autoanalyze_count").await;
     database.refresh_statistics().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (again,): (i64,) =
-        sqlx::query_as("SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'events'")
-            .fetch_one(pg.pool())
-            .await
-            .unwrap();
+    let again = events_stat("analyze_count + autoanalyze_count").await;
     assert_eq!(again, analyses, "an unchanged table was analysed again");
 }
