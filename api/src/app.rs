@@ -12,7 +12,6 @@ use shedu_commands::ca_service::CaService;
 use shedu_commands::certificate_service::CertificateService;
 use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
-use shedu_commands::idempotency::IdempotencyStore;
 use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
 use shedu_infra::config::build_engines;
@@ -20,27 +19,14 @@ use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
 use shedu_projections::runner::Projector;
-use shedu_projections::store::ViewStore;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::settings::Settings;
+use crate::state::AppState;
 
 /// How often the projector looks for events appended by other processes.
 const PROJECTOR_POLL: Duration = Duration::from_millis(250);
-
-/// What every handler reaches.
-pub struct AppState {
-    pub cas: Arc<CaService>,
-    pub certificates: Arc<CertificateService>,
-    pub profiles: ProfileService,
-    pub store: Arc<dyn EventStore>,
-    pub views: Arc<dyn ViewStore>,
-    pub progress: Progress,
-    pub idempotency: Arc<dyn IdempotencyStore>,
-    pub db: Database,
-    pub clock: Arc<dyn Clock>,
-}
 
 pub struct App {
     state: Arc<AppState>,

@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use shedu_commands::ca_service::{CreateCa, ImportCa, Outcome};
+use shedu_commands::ca_service::{CreateCa, ImportCa};
+use shedu_commands::context::Outcome;
 use shedu_commands::x509::parse::certificates_from_pem;
+use shedu_domain::ca::Ca;
 use shedu_domain::duration::Validity;
 use shedu_domain::ids::{CaId, EngineId, ProfileId};
 use shedu_domain::key::KeySpec;
@@ -21,11 +23,11 @@ use shedu_projections::ca_projection::{CA_FIELDS, CA_SORTABLE};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub(crate) use self::model::patch_operations;
 use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody};
-use crate::app::AppState;
 use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
+use crate::input::{optional, patch_operations};
 use crate::problem::ApiError;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -40,19 +42,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 fn parse_id(raw: &str) -> Result<CaId, ApiError> {
-    CaId::parse(raw).map_err(ApiError::from)
-}
-
-pub(crate) fn optional<T>(
-    raw: Option<String>,
-    parse: impl Fn(&str) -> Result<T, shedu_domain::DomainError>,
-) -> Result<Option<T>, ApiError> {
-    raw.filter(|s| !s.is_empty()).map(|s| parse(&s)).transpose().map_err(ApiError::from)
+    Ok(CaId::parse(raw)?)
 }
 
 /// A command's response: the CA, with the log position of its last event.
-pub(crate) fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome) -> Response {
-    command_reply(status, Some(json!(CaResponse::new(&outcome.ca, state.clock.now()))), outcome.position)
+pub(crate) fn command_response(state: &AppState, status: StatusCode, outcome: &Outcome<Ca>) -> Response {
+    command_reply(status, Some(json!(CaResponse::new(&outcome.state, state.clock.now()))), outcome.position)
 }
 
 async fn create(

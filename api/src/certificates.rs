@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shedu_commands::ca_service::SignRequest;
-use shedu_commands::certificate_service::CertificateOutcome;
+use shedu_commands::context::Outcome;
 use shedu_domain::ca::IssuerMetadata;
 use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
@@ -21,10 +21,10 @@ use shedu_domain::status::{Revocation, RevocationReason, Status};
 use shedu_projections::ca_projection::{CERTIFICATE_FIELDS, CERTIFICATE_SORTABLE};
 use time::OffsetDateTime;
 
-use crate::app::AppState;
-use crate::cas::optional;
 use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
+use crate::input::{optional, patch_operations};
 use crate::problem::ApiError;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -67,8 +67,8 @@ fn render(c: &IssuedCertificate, now: OffsetDateTime) -> Value {
     })
 }
 
-fn respond(state: &AppState, status: StatusCode, outcome: &CertificateOutcome) -> Response {
-    command_reply(status, Some(render(&outcome.certificate, state.clock.now())), outcome.position)
+fn respond(state: &AppState, status: StatusCode, outcome: &Outcome<IssuedCertificate>) -> Response {
+    command_reply(status, Some(render(&outcome.state, state.clock.now())), outcome.position)
 }
 
 #[derive(Deserialize)]
@@ -127,7 +127,7 @@ async fn metadata(
     Path(serial): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
-    let patch = crate::cas::patch_operations(body);
+    let patch = patch_operations(body);
     let outcome = state.certificates.update_metadata(&ctx, &SerialNumber::parse(&serial)?, patch).await?;
     Ok(respond(&state, StatusCode::OK, &outcome))
 }

@@ -7,10 +7,10 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use shedu_commands::ca_service::CommandContext;
+use shedu_commands::context::CommandContext;
 
-use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::state::AppState;
 
 pub(crate) const LOG_POSITION: &str = "shedu-log-position";
 

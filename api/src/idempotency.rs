@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use shedu_commands::CommandError;
 use shedu_commands::idempotency::{Claim, StoredResponse};
 
-use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::state::AppState;
 
 const MAX_BODY: usize = 1024 * 1024;
 /// Response headers worth replaying; the rest (dates, request ids) belong to each response.

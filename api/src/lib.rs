@@ -7,11 +7,13 @@ mod cas;
 mod certificates;
 mod context;
 mod idempotency;
+mod input;
 mod ops;
 mod problem;
 mod profiles;
 mod router;
 pub mod settings;
+mod state;
 
 pub use app::{App, spawn};
 pub use settings::Settings;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Readiness allows the views to trail the log by this many positions.
 const MAX_LAG: i64 = 1_000;

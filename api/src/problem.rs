@@ -7,7 +7,7 @@ use serde_json::json;
 use shedu_commands::CommandError;
 use shedu_commands::crypto::EngineError;
 use shedu_commands::event_store::StoreError;
-use shedu_domain::DomainError;
+use shedu_domain::{DomainError, InvalidInput};
 
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -36,6 +36,12 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::Command(e.into())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Command(e.into())
@@ -48,102 +54,148 @@ impl ApiError {
     }
 }
 
-/// `(status, type slug, title, detail, invalid field)`.
-type Parts = (StatusCode, &'static str, &'static str, String, Option<String>);
+/// A problem as rendered: its status, the stable slug of its `type` URI, its title, the detail
+/// and, for invalid input, the field.
+struct Problem {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
+    field: Option<String>,
+}
 
-fn parts(error: &ApiError) -> Parts {
+impl Problem {
+    fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
+        Problem { status, slug, title, detail: String::new(), field: None }
+    }
+
+    fn detail(mut self, detail: impl ToString) -> Self {
+        self.detail = detail.to_string();
+        self
+    }
+
+    fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// A server fault: the body names its kind only; the detail goes to the log.
+    fn internal(slug: &'static str, title: &'static str) -> Self {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, slug, title).detail("see the server log")
+    }
+}
+
+fn problem(error: &ApiError) -> Problem {
     use StatusCode as S;
-    let internal = |slug, title| (S::INTERNAL_SERVER_ERROR, slug, title, "see the server log".to_owned(), None);
     match error {
         ApiError::BadRequest { field, message } => {
-            (S::BAD_REQUEST, "invalid-input", "Invalid input", message.clone(), field.clone())
+            let p = Problem::new(S::BAD_REQUEST, "invalid-input", "Invalid input").detail(message);
+            match field {
+                Some(field) => p.field(field.clone()),
+                None => p,
+            }
         }
         ApiError::UnsupportedMediaType(m) => {
-            (S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", m.clone(), None)
+            Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type").detail(m)
         }
-        ApiError::ViewsBehind(position) => (
-            S::GATEWAY_TIMEOUT,
-            "views-behind",
-            "Views have not caught up",
-            format!("the query views did not reach log position {position} in time; retry"),
-            None,
-        ),
-        ApiError::IdempotencyMismatch => (
-            S::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-            "this Idempotency-Key was used with a different request".into(),
-            None,
-        ),
-        ApiError::IdempotencyInFlight => (
-            S::CONFLICT,
-            "idempotency-key-in-flight",
-            "Request in progress",
-            "a request with this Idempotency-Key is still being processed".into(),
-            None,
-        ),
-        ApiError::Command(command) => match command {
-            CommandError::Domain(domain) => match domain {
-                DomainError::Invalid { field, message } => (
-                    S::BAD_REQUEST,
-                    "invalid-input",
-                    "Invalid input",
-                    format!("{field}: {message}"),
-                    Some(field.clone()),
-                ),
-                DomainError::NotFound(what) => {
-                    (S::NOT_FOUND, "not-found", "Not found", format!("{what} not found"), None)
-                }
-                DomainError::Conflict(m) => (S::CONFLICT, "conflict", "Conflict", m.clone(), None),
-                DomainError::Rule(m) => (S::UNPROCESSABLE_ENTITY, "rule-violation", "Rule violation", m.clone(), None),
-            },
-            CommandError::Store(store) => match store {
-                StoreError::Conflict { .. } => (
-                    S::CONFLICT,
-                    "concurrency-conflict",
-                    "Concurrent modification",
-                    "another command changed this resource first; read it again and retry".into(),
-                    None,
-                ),
-                StoreError::DuplicateEvent(_) => {
-                    (S::CONFLICT, "duplicate-event", "Duplicate event", store.to_string(), None)
-                }
-                StoreError::Unavailable(_) => (
-                    S::SERVICE_UNAVAILABLE,
-                    "store-unavailable",
-                    "Event store unavailable",
-                    "the event store could not be reached or did not confirm the write; read the resource before retrying".into(),
-                    None,
-                ),
-                StoreError::Corrupt(_) => internal("store-corrupt", "Unreadable stored data"),
-                StoreError::InvalidAppend(_) => internal("internal", "Internal error"),
-            },
-            CommandError::Engine(engine) => match engine {
-                EngineError::Unsupported(m) => {
-                    (S::UNPROCESSABLE_ENTITY, "unsupported-key", "Unsupported by the crypto engine", m.clone(), None)
-                }
-                EngineError::MalformedKey(m) => {
-                    (S::BAD_REQUEST, "invalid-input", "Invalid input", m.clone(), Some("private_key".into()))
-                }
-                EngineError::KeyMismatch => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "key-mismatch",
-                    "Key does not match",
-                    engine.to_string(),
-                    Some("private_key".into()),
-                ),
-                EngineError::KeyNotFound(_) => internal("key-unavailable", "Key unavailable in its engine"),
-                EngineError::Failed(_) => internal("engine-failure", "Crypto engine failure"),
-            },
-            CommandError::UnreadableEvent(_) => internal("store-corrupt", "Unreadable stored data"),
-            CommandError::Internal(_) => internal("internal", "Internal error"),
+        ApiError::ViewsBehind(position) => Problem::new(S::GATEWAY_TIMEOUT, "views-behind", "Views have not caught up")
+            .detail(format!("the query views did not reach log position {position} in time; retry")),
+        ApiError::IdempotencyMismatch => {
+            Problem::new(S::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency key reused")
+                .detail("this Idempotency-Key was used with a different request")
+        }
+        ApiError::IdempotencyInFlight => Problem::new(S::CONFLICT, "idempotency-key-in-flight", "Request in progress")
+            .detail("a request with this Idempotency-Key is still being processed"),
+        ApiError::Command(command) => command_problem(command),
+    }
+}
+
+fn command_problem(error: &CommandError) -> Problem {
+    use StatusCode as S;
+    match error {
+        CommandError::Domain(domain) => match domain_problem(domain) {
+            p if p.status.is_server_error() => p,
+            p => p.detail(domain),
         },
+        CommandError::Store(store) => match store {
+            StoreError::Conflict { .. } => Problem::new(S::CONFLICT, "concurrency-conflict", "Concurrent modification")
+                .detail("another command changed this resource first; read it again and retry"),
+            StoreError::DuplicateEvent(_) => {
+                Problem::new(S::CONFLICT, "duplicate-event", "Duplicate event").detail(store)
+            }
+            StoreError::Unavailable(_) => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Event store unavailable",
+            )
+            .detail(
+                "the event store could not be reached or did not confirm the write; read the resource before retrying",
+            ),
+            StoreError::Corrupt(_) => Problem::internal("store-corrupt", "Unreadable stored data"),
+            StoreError::InvalidAppend(_) => Problem::internal("internal", "Internal error"),
+        },
+        CommandError::Engine(engine) => match engine {
+            EngineError::Unsupported(m) => {
+                Problem::new(S::UNPROCESSABLE_ENTITY, "unsupported-key", "Unsupported by the crypto engine").detail(m)
+            }
+            EngineError::MalformedKey(m) => {
+                Problem::new(S::BAD_REQUEST, "invalid-input", "Invalid input").detail(m).field("private_key")
+            }
+            EngineError::KeyMismatch => Problem::new(S::UNPROCESSABLE_ENTITY, "key-mismatch", "Key does not match")
+                .detail(engine)
+                .field("private_key"),
+            EngineError::KeyNotFound(_) => Problem::internal("key-unavailable", "Key unavailable in its engine"),
+            EngineError::Failed(_) => Problem::internal("engine-failure", "Crypto engine failure"),
+        },
+        CommandError::RetriesExhausted { .. } => Problem::new(S::CONFLICT, "contention", "Too much contention")
+            .detail("other commands kept changing what this one depends on; retry"),
+        CommandError::UnreadableEvent(_) => Problem::internal("store-corrupt", "Unreadable stored data"),
+        CommandError::Internal(_) => Problem::internal("internal", "Internal error"),
+    }
+}
+
+/// Each domain refusal by name; the detail is the error's own message.
+fn domain_problem(error: &DomainError) -> Problem {
+    use StatusCode as S;
+    let rule = |slug, title| Problem::new(S::UNPROCESSABLE_ENTITY, slug, title);
+    let conflict = |slug, title| Problem::new(S::CONFLICT, slug, title);
+    match error {
+        DomainError::Invalid { field, .. } => {
+            Problem::new(S::BAD_REQUEST, "invalid-input", "Invalid input").field(field.clone())
+        }
+        DomainError::NotFound(_) => Problem::new(S::NOT_FOUND, "not-found", "Not found"),
+        DomainError::AlreadyExists(_) => conflict("already-exists", "Already exists"),
+        DomainError::CaNotActive { .. } => conflict("ca-not-active", "CA cannot sign in its status"),
+        DomainError::CaHoldsNoKey { .. } => conflict("ca-holds-no-key", "CA holds no private key"),
+        DomainError::AlreadyExpired(_) => conflict("already-expired", "Already expired"),
+        DomainError::RevokedForGood(_) => conflict("revoked-for-good", "Revoked for good"),
+        DomainError::CaOnHold { .. } => conflict("ca-on-hold", "CA on hold"),
+        DomainError::CaNotDeletable { .. } => conflict("ca-not-deletable", "CA cannot be deleted in its status"),
+        DomainError::ProfileInUse { .. } => conflict("profile-in-use", "Profile in use"),
+        DomainError::IssuerRevoked { .. } => conflict("issuer-revoked", "Issuer revoked"),
+        DomainError::ParentNotFound(_) => rule("parent-not-found", "Parent CA not found"),
+        DomainError::UnknownProfile(_) => rule("unknown-profile", "Unknown issuance profile"),
+        DomainError::OutlivesParent { .. } => rule("outlives-parent", "Validity beyond the parent's"),
+        DomainError::PathLenExceeded { .. } => rule("path-len-exceeded", "Path length constraint exceeded"),
+        DomainError::InlineProfileTooPowerful => rule("inline-profile-too-powerful", "Inline profile too powerful"),
+        DomainError::NoProfile { .. } => rule("no-profile", "No issuance profile"),
+        DomainError::NotACaCertificate => rule("not-a-ca-certificate", "Not a CA certificate"),
+        DomainError::WeakKey { .. } => rule("weak-key", "Key too weak"),
+        DomainError::KeyNotAllowed { .. } => rule("key-not-allowed", "Key not allowed by the profile"),
+        DomainError::SubjectNotAcceptable { .. } => rule("subject-not-acceptable", "Subject not acceptable"),
+        DomainError::NamesNobody => rule("names-nobody", "Certificate would name nobody"),
+        DomainError::IssuerExpiresTooSoon => rule("issuer-expires-too-soon", "Issuer expires too soon"),
+        DomainError::ValidityTooLong => rule("validity-too-long", "Validity too long"),
+        DomainError::ValidityEndsBeforeStart => rule("validity-ends-before-start", "Validity ends before it starts"),
+        DomainError::PatchDoesNotApply(_) => rule("patch-does-not-apply", "Patch does not apply"),
+        DomainError::MetadataNotAnObject => rule("metadata-not-an-object", "Metadata must be an object"),
+        DomainError::BrokenInvariant(_) => Problem::internal("internal", "Internal error"),
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, slug, title, detail, field) = parts(&self);
+        let Problem { status, slug, title, detail, field } = problem(&self);
         match &self {
             // A client asked to wait longer than the views needed; not a fault of the server.
             ApiError::ViewsBehind(_) => tracing::warn!(error = ?self, "views behind"),
@@ -160,5 +212,54 @@ impl IntoResponse for ApiError {
             body["errors"] = json!([{ "field": field, "message": detail }]);
         }
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every slug `problem.rs` renders: the first string of each `Problem::new`, `internal`,
+    /// `rule` or `conflict` call in its own source.
+    fn slugs() -> Vec<&'static str> {
+        let source = include_str!("problem.rs");
+        let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+        let mut slugs = Vec::new();
+        for marker in ["Problem::new(", "Problem::internal(", "rule(\"", "conflict(\""] {
+            for (at, _) in source.match_indices(marker) {
+                let call = &source[at + marker.len() - usize::from(marker.ends_with('"'))..];
+                let call = &call[..call.find(')').unwrap_or(call.len())];
+                if let Some(slug) = call.split('"').nth(1) {
+                    slugs.push(slug);
+                }
+            }
+        }
+        slugs.sort();
+        slugs.dedup();
+        slugs
+    }
+
+    #[test]
+    fn every_problem_type_is_documented() {
+        let table = include_str!("../../docs/PROBLEMS.md");
+        let slugs = slugs();
+        assert!(slugs.len() > 30, "found only {slugs:?}");
+        for slug in slugs {
+            assert!(table.contains(&format!("| `{slug}` |")), "docs/PROBLEMS.md does not document `{slug}`");
+        }
+    }
+
+    #[test]
+    fn domain_refusals_keep_their_status_and_say_why() {
+        let id = shedu_domain::ids::CaId::parse("root").unwrap();
+        let held = ApiError::from(DomainError::CaOnHold { id: id.clone() });
+        let p = problem(&held);
+        assert_eq!((p.status, p.slug), (StatusCode::CONFLICT, "ca-on-hold"));
+        assert!(p.detail.contains("'root' is on hold"), "{}", p.detail);
+        let broken = problem(&ApiError::from(DomainError::BrokenInvariant("secret detail")));
+        assert_eq!(broken.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!broken.detail.contains("secret"), "a 5xx body names the kind of failure only");
+        let invalid = problem(&ApiError::from(DomainError::invalid("subject.country", "two letters")));
+        assert_eq!((invalid.status, invalid.field.as_deref()), (StatusCode::BAD_REQUEST, Some("subject.country")));
     }
 }

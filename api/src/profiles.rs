@@ -8,15 +8,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use shedu_commands::profile_service::ProfileOutcome;
+use shedu_commands::context::Outcome;
 use shedu_domain::ids::ProfileId;
 use shedu_domain::profile::{ProfileInput, ProfileState};
 use shedu_projections::ca_projection::{PROFILE_FIELDS, PROFILE_SORTABLE};
 use time::format_description::well_known::Rfc3339;
 
-use crate::app::AppState;
 use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
 use crate::problem::ApiError;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -33,8 +33,8 @@ pub(crate) fn profile_json(state: &ProfileState) -> Value {
     value
 }
 
-fn respond(status: StatusCode, outcome: &ProfileOutcome) -> Response {
-    command_reply(status, Some(profile_json(&outcome.profile)), outcome.position)
+fn respond(status: StatusCode, outcome: &Outcome<ProfileState>) -> Response {
+    command_reply(status, Some(profile_json(&outcome.state)), outcome.position)
 }
 
 async fn create(

@@ -7,7 +7,7 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::{cas, certificates, idempotency, ops, profiles};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {

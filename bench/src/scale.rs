@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 use shedu_commands::event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamWrite};
+use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::issued::{CertificateEvent, CertificateStatusChanged};
 use shedu_domain::status::{Revocation, RevocationReason, Status};
 use shedu_infra::Database;

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use shedu_domain::DomainError;
 use shedu_domain::ids::{CaId, SerialNumber};
-use shedu_domain::issued::{self, CertificateCommand, CertificateEvent, IssuedCertificate};
+use shedu_domain::issued::{CertificateCommand, IssuedCertificate};
 use shedu_domain::status::{RevocationReason, Status};
+use shedu_domain::{DomainError, Resource};
 
 use crate::CommandError;
-use crate::ca_service::CommandContext;
 use crate::clock::Clock;
-use crate::event_store::{AppendRequest, EventStore, ExpectedVersion, StoreError};
-use crate::stream::{Loaded, load, new_events};
+use crate::context::{CommandContext, Outcome};
+use crate::event_store::{EventStore, StoreError};
+use crate::runner::Runner;
 
 /// Certificates that a CA revocation must cascade to, from a view that has caught up with the log.
 #[async_trait]
@@ -22,34 +22,21 @@ pub trait CertificateLookup: Send + Sync {
     async fn revocable_issued_by(&self, issuers: &[CaId]) -> Result<Vec<IssuedCertificate>, StoreError>;
 }
 
-#[derive(Debug, Clone)]
-pub struct CertificateOutcome {
-    pub certificate: IssuedCertificate,
-    pub position: i64,
-}
+/// How many certificates the service keeps as last read (revocations come in bursts).
+const CACHED_CERTIFICATES: usize = 1024;
 
 pub struct CertificateService {
-    store: Arc<dyn EventStore>,
-    clock: Arc<dyn Clock>,
-}
-
-pub async fn load_certificate(
-    store: &dyn EventStore,
-    serial: &SerialNumber,
-) -> Result<Loaded<IssuedCertificate>, CommandError> {
-    load(store, &issued::stream_id(serial), CertificateEvent::from_stored, issued::evolve).await
+    certificates: Runner<IssuedCertificate>,
 }
 
 impl CertificateService {
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        CertificateService { store, clock }
+        CertificateService { certificates: Runner::new(store, clock, CACHED_CERTIFICATES) }
     }
 
     pub async fn certificate(&self, serial: &SerialNumber) -> Result<IssuedCertificate, CommandError> {
-        load_certificate(self.store.as_ref(), serial)
-            .await?
-            .state
-            .ok_or_else(|| DomainError::NotFound(format!("certificate {serial}")).into())
+        let loaded = self.certificates.load(serial).await?;
+        loaded.state.ok_or_else(|| DomainError::NotFound(Resource::Certificate(serial.clone())).into())
     }
 
     pub async fn change_status(
@@ -58,8 +45,8 @@ impl CertificateService {
         serial: &SerialNumber,
         status: Status,
         reason: Option<RevocationReason>,
-    ) -> Result<CertificateOutcome, CommandError> {
-        self.run(ctx, serial, CertificateCommand::ChangeStatus { status, reason }).await
+    ) -> Result<Outcome<IssuedCertificate>, CommandError> {
+        self.certificates.execute(ctx, serial, &CertificateCommand::ChangeStatus { status, reason }).await
     }
 
     pub async fn update_metadata(
@@ -67,8 +54,8 @@ impl CertificateService {
         ctx: &CommandContext,
         serial: &SerialNumber,
         patch: Value,
-    ) -> Result<CertificateOutcome, CommandError> {
-        self.run(ctx, serial, CertificateCommand::UpdateMetadata { patch }).await
+    ) -> Result<Outcome<IssuedCertificate>, CommandError> {
+        self.certificates.execute(ctx, serial, &CertificateCommand::UpdateMetadata { patch }).await
     }
 
     /// Revokes a certificate because its issuer (or an ancestor) was revoked; a no-op when it is
@@ -79,32 +66,10 @@ impl CertificateService {
         serial: &SerialNumber,
         from: &CaId,
     ) -> Result<(), CommandError> {
-        match self.run(ctx, serial, CertificateCommand::CascadeRevoke { from: from.clone() }).await {
+        let command = CertificateCommand::CascadeRevoke { from: from.clone() };
+        match self.certificates.execute(ctx, serial, &command).await {
             Ok(_) | Err(CommandError::Domain(DomainError::NotFound(_))) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    async fn run(
-        &self,
-        ctx: &CommandContext,
-        serial: &SerialNumber,
-        command: CertificateCommand,
-    ) -> Result<CertificateOutcome, CommandError> {
-        let now = self.clock.now();
-        let loaded = load_certificate(self.store.as_ref(), serial).await?;
-        let state = loaded.state.ok_or_else(|| DomainError::NotFound(format!("certificate {serial}")))?;
-        let events = issued::decide(Some(&state), &command, now)?;
-        if events.is_empty() {
-            return Ok(CertificateOutcome { certificate: state, position: loaded.last_position });
-        }
-        let request = AppendRequest::single(
-            issued::stream_id(serial),
-            ExpectedVersion::Exact(loaded.version),
-            new_events(&events, ctx, None, now),
-        );
-        let appended = self.store.append(request).await?;
-        let certificate = events.iter().fold(Some(state.clone()), issued::evolve).unwrap_or(state);
-        Ok(CertificateOutcome { certificate, position: appended.last_position })
     }
 }

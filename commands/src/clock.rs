@@ -10,6 +10,12 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
+/// Microseconds since the epoch: how the stores and the views keep instants (PostgreSQL's
+/// precision, the unit the hash chain uses, sortable as a plain integer).
+pub fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
 pub fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
 }

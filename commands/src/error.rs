@@ -1,6 +1,7 @@
 //! Errors of the application layer.
 
-use shedu_domain::DomainError;
+use shedu_domain::aggregate::UnknownEvent;
+use shedu_domain::{DomainError, InvalidInput};
 
 use crate::crypto::EngineError;
 use crate::event_store::StoreError;
@@ -15,8 +16,18 @@ pub enum CommandError {
     Engine(#[from] EngineError),
     /// A stored event this build cannot read; the log is newer than the code.
     #[error(transparent)]
-    UnreadableEvent(#[from] shedu_domain::ca::UnknownEvent),
+    UnreadableEvent(#[from] UnknownEvent),
+    /// Every attempt lost a race on a stream the command touches only as a side effect (a
+    /// parent's list of subordinates, a descendant revoked by cascade): the stream is too busy.
+    #[error("stream {stream_id} kept changing; gave up after {attempts} attempts")]
+    RetriesExhausted { stream_id: String, attempts: usize },
     /// Invariant broken inside Shedu (a task panicked, a signature Shedu made does not parse).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<InvalidInput> for CommandError {
+    fn from(e: InvalidInput) -> Self {
+        CommandError::Domain(e.into())
+    }
 }

@@ -1,4 +1,5 @@
-//! Shedu's application layer: load an aggregate, decide, sign, append.
+//! Shedu's application layer: load an aggregate, decide, sign, append — through one
+//! [`runner::Runner`] for every aggregate.
 //!
 //! Owns the ports the outer layers implement: [`event_store::EventStore`],
 //! [`crypto::CryptoEngine`], [`clock::Clock`] and [`ca_service::CaLookup`]. Depends on the domain
@@ -8,13 +9,15 @@ pub mod ca_service;
 pub mod canonical;
 pub mod certificate_service;
 pub mod clock;
+pub mod context;
 pub mod crypto;
 pub mod error;
 pub mod event_store;
 pub mod idempotency;
 pub mod profile_service;
 mod read_cache;
-pub mod stream;
+mod retry;
+pub mod runner;
 mod turns;
 pub mod x509;
 

@@ -11,7 +11,10 @@ use crate::subject::Subject;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateInfo {
     pub serial_number: SerialNumber,
-    pub certificate: String,
+    /// The certificate itself, PEM. Named `certificate` on the wire and in stored events, as in
+    /// Lamassu's model (`certificate.certificate`).
+    #[serde(rename = "certificate")]
+    pub pem: String,
     pub subject: Subject,
     pub issuer: Subject,
     pub subject_key_id: String,

@@ -61,14 +61,12 @@ impl Validity {
     /// The notAfter of a certificate issued at `now`, truncated to whole seconds as X.509 stores it.
     pub fn not_after(&self, now: OffsetDateTime) -> Result<OffsetDateTime, DomainError> {
         let end = match self {
-            Validity::Duration(period) => {
-                period.after(now).ok_or_else(|| DomainError::Rule("the validity period is too long".into()))?
-            }
+            Validity::Duration(period) => period.after(now).ok_or(DomainError::ValidityTooLong)?,
             Validity::Until(t) => *t,
         };
         let end = end.replace_nanosecond(0).unwrap_or(end);
         if end <= now {
-            return Err(DomainError::Rule("the validity period ends before it starts".into()));
+            return Err(DomainError::ValidityEndsBeforeStart);
         }
         Ok(end)
     }

@@ -1,24 +1,119 @@
-//! The one error type of the domain; each variant maps to one HTTP problem in the API.
+//! The one error type of the domain: every refusal has a name, and the API gives each name its own
+//! problem type (docs/PROBLEMS.md), so a client can tell "already exists" from "on hold".
+
+use std::fmt;
+
+use crate::ids::{CaId, ProfileId, SerialNumber};
+use crate::invalid::InvalidInput;
+use crate::status::Status;
+
+/// The resource an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Ca(CaId),
+    Certificate(SerialNumber),
+    Profile(ProfileId),
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::Ca(id) => write!(f, "CA '{id}'"),
+            Resource::Certificate(serial) => write!(f, "certificate {serial}"),
+            Resource::Profile(id) => write!(f, "profile '{id}'"),
+        }
+    }
+}
 
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    /// The input is malformed: a field is missing, out of range or unparsable (HTTP 400).
+    // Malformed input (HTTP 400).
+    /// A field is missing, out of range or unparsable.
     #[error("invalid {field}: {message}")]
     Invalid { field: String, message: String },
-    /// The addressed resource does not exist (HTTP 404).
+
+    // The addressed resource does not exist (HTTP 404).
     #[error("{0} not found")]
-    NotFound(String),
-    /// The resource already exists, or its current state forbids the operation (HTTP 409).
-    #[error("{0}")]
-    Conflict(String),
-    /// Well-formed input that breaks a PKI rule: validity, policy, references (HTTP 422).
-    #[error("{0}")]
-    Rule(String),
+    NotFound(Resource),
+
+    // The resource's current state forbids the command (HTTP 409).
+    #[error("{0} already exists")]
+    AlreadyExists(Resource),
+    #[error("CA '{id}' is {status} and cannot sign")]
+    CaNotActive { id: CaId, status: Status },
+    #[error("CA '{id}' holds no private key and cannot sign")]
+    CaHoldsNoKey { id: CaId },
+    /// EXPIRED is terminal: no status change leaves it.
+    #[error("{0} is EXPIRED; EXPIRED is terminal")]
+    AlreadyExpired(Resource),
+    /// Only a CertificateHold can be lifted.
+    #[error("{0} is revoked for good; only a CertificateHold can be lifted")]
+    RevokedForGood(Resource),
+    #[error("CA '{id}' is on hold; revoke it for good before deleting it and its key")]
+    CaOnHold { id: CaId },
+    #[error("CA '{id}' is {status}; only REVOKED or EXPIRED CAs (or ones imported without a key) can be deleted")]
+    CaNotDeletable { id: CaId, status: Status },
+    #[error("profile '{id}' is the default profile of CA(s) {}", list(cas))]
+    ProfileInUse { id: ProfileId, cas: Vec<CaId> },
+    #[error("its issuer, CA '{issuer}', is revoked; a subordinate of a revoked CA cannot be imported")]
+    IssuerRevoked { issuer: CaId },
+
+    // Well-formed input that breaks a PKI rule (HTTP 422).
+    #[error("parent CA '{0}' does not exist")]
+    ParentNotFound(CaId),
+    /// A profile named by another resource (a CA's default, a signing request) does not exist.
+    #[error("issuance profile '{0}' does not exist")]
+    UnknownProfile(ProfileId),
+    #[error("a subordinate CA may not outlive its parent: requested validity ends after parent '{parent}' expires")]
+    OutlivesParent { parent: CaId },
+    /// RFC 5280 §4.2.1.9: a CA with pathLen 0 signs end-entity certificates only.
+    #[error("CA '{id}' has pathLen 0 and cannot sign CA certificates")]
+    PathLenExceeded { id: CaId },
+    #[error("an inline profile cannot set sign_as_ca or allow_validity_beyond_issuer; use a stored profile")]
+    InlineProfileTooPowerful,
+    #[error("no issuance profile: give profile_id or profile, or assign a default profile to CA '{ca}'")]
+    NoProfile { ca: CaId },
+    #[error("the certificate is not a CA certificate (BasicConstraints CA:FALSE)")]
+    NotACaCertificate,
+    /// NIST SP 800-131A: RSA below 2048 bits is refused whatever a profile says.
+    #[error("{bits}-bit RSA keys are too weak to certify (minimum 2048)")]
+    WeakKey { bits: u32 },
+    /// The profile's crypto enforcement refuses the key; `rule` names the profile field.
+    #[error("crypto_enforcement.{rule}: {message}")]
+    KeyNotAllowed { rule: &'static str, message: String },
+    #[error("the certificate's subject is not acceptable: {field} {message}")]
+    SubjectNotAcceptable { field: String, message: String },
+    #[error("the certificate would name nobody: empty subject and no subjectAltName")]
+    NamesNobody,
+    #[error("the issuer expires too soon to issue anything")]
+    IssuerExpiresTooSoon,
+    #[error("the validity period is too long")]
+    ValidityTooLong,
+    #[error("the validity period ends before it starts")]
+    ValidityEndsBeforeStart,
+    #[error("patch does not apply: {0}")]
+    PatchDoesNotApply(String),
+    #[error("metadata must remain a JSON object")]
+    MetadataNotAnObject,
+
+    // A command the application layer should never have built (HTTP 500).
+    #[error("broken invariant: {0}")]
+    BrokenInvariant(&'static str),
 }
 
 impl DomainError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         DomainError::Invalid { field: field.into(), message: message.into() }
     }
+}
+
+impl From<InvalidInput> for DomainError {
+    fn from(e: InvalidInput) -> Self {
+        DomainError::Invalid { field: e.field, message: e.message }
+    }
+}
+
+fn list(ids: &[CaId]) -> String {
+    ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ")
 }

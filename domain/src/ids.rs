@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::DomainError;
+use crate::invalid::InvalidInput;
 
 /// A CA identifier: 1–128 characters that are safe in a URL path segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -12,10 +12,10 @@ use crate::DomainError;
 pub struct CaId(String);
 
 impl CaId {
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
         if raw.is_empty() || raw.len() > 128 || !raw.chars().all(ok_char) {
-            return Err(DomainError::invalid("id", "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~'"));
+            return Err(InvalidInput::new("id", "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~'"));
         }
         Ok(CaId(raw.to_owned()))
     }
@@ -43,11 +43,11 @@ pub struct SerialNumber(String);
 
 impl SerialNumber {
     /// Accepts `0a1b…`, `0A:1B:…` or `0a-1b-…`.
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let hex: String = raw.chars().filter(|c| !matches!(c, ':' | '-')).collect();
         let hex = hex.to_ascii_lowercase();
         if hex.is_empty() || hex.len() > 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(DomainError::invalid("serial_number", "must be 1-20 octets of hex"));
+            return Err(InvalidInput::new("serial_number", "must be 1-20 octets of hex"));
         }
         Ok(SerialNumber(hex))
     }
@@ -76,9 +76,9 @@ macro_rules! name_id {
         pub struct $name(String);
 
         impl $name {
-            pub fn parse(raw: &str) -> Result<Self, DomainError> {
+            pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
                 if raw.trim().is_empty() || raw.len() > 256 || raw.chars().any(char::is_control) {
-                    return Err(DomainError::invalid($field, "must be 1-256 printable characters"));
+                    return Err(InvalidInput::new($field, "must be 1-256 printable characters"));
                 }
                 Ok($name(raw.to_owned()))
             }

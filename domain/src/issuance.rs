@@ -1,11 +1,13 @@
-//! Applying an issuance profile to a certificate request: what the certificate will say. Pure;
-//! the caller parses the CSR and signs the result.
+//! Signing a certificate request: which profile applies, and what the certificate will say. Pure;
+//! the caller parses the CSR, loads a stored profile and signs the plan.
 
 use time::{Duration, OffsetDateTime};
 
 use crate::DomainError;
+use crate::ca::Ca;
+use crate::ids::ProfileId;
 use crate::key::KeyType;
-use crate::profile::IssuanceProfile;
+use crate::profile::{IssuanceProfile, ProfileInput};
 use crate::subject::Subject;
 use crate::usage::{ExtendedKeyUsage, KeyUsage};
 
@@ -37,16 +39,66 @@ pub struct IssuancePlan {
 /// RSA below 2048 bits is refused whatever a profile says (NIST SP 800-131A).
 pub const MIN_RSA_BITS: u32 = 2048;
 
-/// Decides the certificate's contents. `issuer_valid_to` bounds its validity unless the profile
-/// allows otherwise: the notAfter is then cut to the issuer's, not refused.
+/// Where the profile of a signing request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileSource {
+    Inline(Box<IssuanceProfile>),
+    /// A stored profile, for the caller to load (and to guard against changes while it signs).
+    Stored(ProfileId),
+}
+
+/// The profile `issuer` signs a request under: an inline profile wins over a named one, which
+/// wins over the CA's default. Minting a CA, or outliving the issuer, takes a stored profile an
+/// administrator created.
+pub fn choose_profile(
+    issuer: &Ca,
+    requested: Option<&ProfileId>,
+    inline: Option<&ProfileInput>,
+) -> Result<ProfileSource, DomainError> {
+    match (inline, requested.or(issuer.profile_id.as_ref())) {
+        (Some(input), _) => {
+            if input.sign_as_ca || input.allow_validity_beyond_issuer {
+                return Err(DomainError::InlineProfileTooPowerful);
+            }
+            let profile = IssuanceProfile::parse(ProfileId::parse("inline")?, input.clone())?;
+            Ok(ProfileSource::Inline(Box::new(profile)))
+        }
+        (None, Some(id)) => Ok(ProfileSource::Stored(id.clone())),
+        (None, None) => Err(DomainError::NoProfile { ca: issuer.id.clone() }),
+    }
+}
+
+/// Decides what the certificate `issuer` signs for `csr` under `profile` says. The issuer's
+/// validity bounds it unless the profile allows otherwise: the notAfter is then cut to the
+/// issuer's, not refused; its notBefore never precedes the issuer's.
 pub fn plan(
+    issuer: &Ca,
+    profile: &IssuanceProfile,
+    csr: &CsrFacts,
+    now: OffsetDateTime,
+) -> Result<IssuancePlan, DomainError> {
+    issuer.ensure_can_sign(now)?;
+    let mut plan = plan_contents(profile, csr, issuer.certificate.valid_to, now)?;
+    if plan.is_ca {
+        // RFC 5280 §4.2.1.9: a subordinate's path length stays below its issuer's.
+        match issuer.certificate.path_len_constraint {
+            Some(0) => return Err(DomainError::PathLenExceeded { id: issuer.id.clone() }),
+            Some(n) => plan.path_len = Some(plan.path_len.map_or(n - 1, |p| p.min(n - 1))),
+            None => {}
+        }
+    }
+    plan.not_before = plan.not_before.max(issuer.certificate.valid_from);
+    Ok(plan)
+}
+
+fn plan_contents(
     profile: &IssuanceProfile,
     csr: &CsrFacts,
     issuer_valid_to: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<IssuancePlan, DomainError> {
     if csr.key_type == KeyType::Rsa && csr.bits < MIN_RSA_BITS {
-        return Err(DomainError::Rule(format!("{}-bit RSA keys are too weak to certify (minimum 2048)", csr.bits)));
+        return Err(DomainError::WeakKey { bits: csr.bits });
     }
     profile.crypto_enforcement.check(csr.key_type, csr.bits)?;
 
@@ -60,12 +112,13 @@ pub fn plan(
         }
         _ => csr.subject.clone(),
     };
-    subject
-        .check_bounds()
-        .map_err(|e| DomainError::Rule(format!("the certificate's subject is not acceptable: {e}")))?;
+    subject.check_bounds().map_err(|e| match e {
+        DomainError::Invalid { field, message } => DomainError::SubjectNotAcceptable { field, message },
+        other => other,
+    })?;
     let copy_subject_alt_names = profile.honor_extensions && csr.has_subject_alt_names;
     if subject.common_name.is_empty() && subject == Subject::default() && !copy_subject_alt_names {
-        return Err(DomainError::Rule("the certificate would name nobody: empty subject and no subjectAltName".into()));
+        return Err(DomainError::NamesNobody);
     }
 
     let requested_ku = profile.honor_key_usage && !csr.key_usage.is_empty();
@@ -92,7 +145,7 @@ pub fn plan(
         not_after = issuer_valid_to;
     }
     if not_after <= now {
-        return Err(DomainError::Rule("the issuer expires too soon to issue anything".into()));
+        return Err(DomainError::IssuerExpiresTooSoon);
     }
     Ok(IssuancePlan {
         subject,
@@ -112,13 +165,42 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::ids::ProfileId;
-    use crate::profile::ProfileInput;
+    use crate::ca::{CaCommand, CaEvent, CaStatusChanged, NewCa};
+    use crate::ids::CaId;
+    use crate::status::{Revocation, RevocationReason, Status};
+    use crate::testing::{NOW, ThenErr, ca_after, ca_certificate, new_ca};
 
-    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
     const ISSUER_END: OffsetDateTime = datetime!(2027-01-01 0:00 UTC);
 
-    fn profile(extra: serde_json::Value) -> IssuanceProfile {
+    fn issuer_id() -> CaId {
+        CaId::parse("issuing").unwrap()
+    }
+
+    /// An ACTIVE issuing CA valid until `ISSUER_END`, with `change` applied to its creation.
+    fn issuer_with(change: impl FnOnce(&mut NewCa)) -> Ca {
+        let mut new = new_ca("issuing");
+        new.certificate = ca_certificate(ISSUER_END);
+        change(&mut new);
+        let created = crate::ca::decide(&issuer_id(), None, &CaCommand::Create(new), NOW).unwrap();
+        ca_after(&created)
+    }
+
+    fn issuer() -> Ca {
+        issuer_with(|_| {})
+    }
+
+    fn held(ca: Ca) -> Ca {
+        let hold = CaEvent::StatusChanged(CaStatusChanged {
+            status: Status::Revoked,
+            previous: Status::Active,
+            revocation: Some(Revocation { reason: RevocationReason::CertificateHold, revoked_at: NOW }),
+            cascaded_from: None,
+            at: NOW,
+        });
+        crate::ca::evolve(Some(ca), &hold).unwrap()
+    }
+
+    fn input(extra: serde_json::Value) -> ProfileInput {
         let mut input = json!({
             "name": "tls-server-90d",
             "validity": {"type": "Duration", "duration": "90d"},
@@ -126,8 +208,15 @@ mod tests {
             "extended_key_usages": ["ServerAuth"],
         });
         input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let input: ProfileInput = serde_json::from_value(input).unwrap();
-        IssuanceProfile::parse(ProfileId::parse("p").unwrap(), input).unwrap()
+        serde_json::from_value(input).unwrap()
+    }
+
+    fn profile(extra: serde_json::Value) -> IssuanceProfile {
+        IssuanceProfile::parse(ProfileId::parse("p").unwrap(), input(extra)).unwrap()
+    }
+
+    fn sub_ca_profile() -> IssuanceProfile {
+        profile(json!({"sign_as_ca": true, "key_usage": ["CertSign", "CRLSign"], "extended_key_usages": []}))
     }
 
     fn csr(key_type: KeyType, bits: u32) -> CsrFacts {
@@ -141,83 +230,188 @@ mod tests {
         }
     }
 
+    fn ec_csr() -> CsrFacts {
+        csr(KeyType::Ecdsa, 256)
+    }
+
+    #[test]
+    fn an_inline_profile_wins_over_a_named_one_which_wins_over_the_cas_default() {
+        let named = ProfileId::parse("named").unwrap();
+        let with_default = issuer_with(|ca| ca.profile_id = Some(ProfileId::parse("default").unwrap()));
+        let inline = input(json!({}));
+        assert!(matches!(choose_profile(&with_default, Some(&named), Some(&inline)), Ok(ProfileSource::Inline(_))));
+        assert_eq!(choose_profile(&with_default, Some(&named), None), Ok(ProfileSource::Stored(named)));
+        let default = with_default.profile_id.clone().unwrap();
+        assert_eq!(choose_profile(&with_default, None, None), Ok(ProfileSource::Stored(default)));
+    }
+
+    #[test]
+    fn a_ca_without_a_default_profile_needs_one_named() {
+        choose_profile(&issuer(), None, None).then_err(DomainError::NoProfile { ca: issuer_id() });
+    }
+
+    #[test]
+    fn an_inline_profile_cannot_mint_a_ca_or_outlive_its_issuer() {
+        let minting = input(json!({"sign_as_ca": true, "key_usage": ["CertSign"]}));
+        choose_profile(&issuer(), None, Some(&minting)).then_err(DomainError::InlineProfileTooPowerful);
+        let outliving = input(json!({"allow_validity_beyond_issuer": true}));
+        choose_profile(&issuer(), None, Some(&outliving)).then_err(DomainError::InlineProfileTooPowerful);
+    }
+
+    #[test]
+    fn an_inline_profile_is_validated_like_a_stored_one() {
+        let broken = input(json!({"validity": {"type": "Duration", "duration": "0d"}}));
+        assert!(matches!(choose_profile(&issuer(), None, Some(&broken)), Err(DomainError::Invalid { .. })));
+    }
+
+    #[test]
+    fn a_held_ca_cannot_sign() {
+        plan(&held(issuer()), &profile(json!({})), &ec_csr(), NOW)
+            .then_err(DomainError::CaNotActive { id: issuer_id(), status: Status::Revoked });
+    }
+
+    #[test]
+    fn an_expired_ca_cannot_sign_even_before_its_expiry_is_recorded() {
+        plan(&issuer(), &profile(json!({})), &ec_csr(), datetime!(2027-02-01 0:00 UTC))
+            .then_err(DomainError::CaNotActive { id: issuer_id(), status: Status::Expired });
+    }
+
+    #[test]
+    fn a_ca_imported_without_its_key_cannot_sign() {
+        let keyless = issuer_with(|ca| {
+            ca.ca_type = crate::ca::CaType::ImportedWithoutKey;
+            ca.key = None;
+        });
+        plan(&keyless, &profile(json!({})), &ec_csr(), NOW).then_err(DomainError::CaHoldsNoKey { id: issuer_id() });
+    }
+
+    #[test]
+    fn a_ca_with_path_len_zero_cannot_sign_a_ca() {
+        let constrained = issuer_with(|ca| ca.certificate.path_len_constraint = Some(0));
+        plan(&constrained, &sub_ca_profile(), &ec_csr(), NOW)
+            .then_err(DomainError::PathLenExceeded { id: issuer_id() });
+        assert!(plan(&constrained, &profile(json!({})), &ec_csr(), NOW).is_ok(), "leaves are still allowed");
+    }
+
+    #[test]
+    fn a_sub_ca_gets_a_path_len_below_its_issuers() {
+        let constrained = issuer_with(|ca| ca.certificate.path_len_constraint = Some(2));
+        assert_eq!(plan(&constrained, &sub_ca_profile(), &ec_csr(), NOW).unwrap().path_len, Some(1));
+        let asks_more = profile(json!({"sign_as_ca": true, "key_usage": ["CertSign"], "path_len": 5}));
+        assert_eq!(plan(&constrained, &asks_more, &ec_csr(), NOW).unwrap().path_len, Some(1));
+        let asks_less = profile(json!({"sign_as_ca": true, "key_usage": ["CertSign"], "path_len": 0}));
+        assert_eq!(plan(&constrained, &asks_less, &ec_csr(), NOW).unwrap().path_len, Some(0));
+        assert_eq!(plan(&issuer(), &sub_ca_profile(), &ec_csr(), NOW).unwrap().path_len, None);
+    }
+
+    #[test]
+    fn a_certificate_never_starts_before_its_issuer() {
+        let young = issuer_with(|ca| ca.certificate.valid_from = NOW - Duration::SECOND);
+        assert_eq!(plan(&young, &profile(json!({})), &ec_csr(), NOW).unwrap().not_before, NOW - Duration::SECOND);
+        let old = plan(&issuer(), &profile(json!({})), &ec_csr(), NOW).unwrap();
+        assert_eq!(old.not_before, NOW - Duration::MINUTE, "backdated a minute for slow clocks");
+    }
+
     #[test]
     fn the_profile_decides_usages_unless_told_to_honor_the_request() {
-        let plan = plan(&profile(json!({})), &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
+        let plan = plan(&issuer(), &profile(json!({})), &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(plan.key_usage, vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]);
         assert_eq!(plan.extended_key_usage, vec![ExtendedKeyUsage::ServerAuth]);
         assert!(!plan.is_ca);
         let honoring = profile(json!({"honor_extended_key_usages": true}));
-        let plan = super::plan(&honoring, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
+        let plan = super::plan(&issuer(), &honoring, &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(plan.extended_key_usage, vec![ExtendedKeyUsage::CodeSigning]);
     }
 
     #[test]
     fn a_leaf_never_gets_cert_sign_and_ec_keys_never_get_encipherment() {
         let honoring = profile(json!({"honor_key_usage": true}));
-        let plan = plan(&honoring, &csr(KeyType::Ecdsa, 256), ISSUER_END, NOW).unwrap();
+        let plan = plan(&issuer(), &honoring, &ec_csr(), NOW).unwrap();
         assert!(plan.key_usage.is_empty(), "{:?}", plan.key_usage);
-        let plan = super::plan(&profile(json!({})), &csr(KeyType::Ecdsa, 256), ISSUER_END, NOW).unwrap();
+        let plan = super::plan(&issuer(), &profile(json!({})), &ec_csr(), NOW).unwrap();
         assert_eq!(plan.key_usage, vec![KeyUsage::DigitalSignature]);
     }
 
     #[test]
     fn a_ca_certificate_can_always_sign_whatever_the_csr_asked() {
         let sub_ca = profile(json!({"sign_as_ca": true, "honor_key_usage": true, "key_usage": ["CertSign"]}));
-        let mut request = csr(KeyType::Ecdsa, 256);
+        let mut request = ec_csr();
         request.key_usage = vec![KeyUsage::DigitalSignature];
-        let plan = plan(&sub_ca, &request, ISSUER_END, NOW).unwrap();
+        let plan = plan(&issuer(), &sub_ca, &request, NOW).unwrap();
         assert!(plan.is_ca);
         assert!(plan.key_usage.contains(&KeyUsage::CertSign) && plan.key_usage.contains(&KeyUsage::CrlSign));
     }
 
     #[test]
     fn subjects_beyond_rfc_5280_bounds_are_refused() {
-        let mut request = csr(KeyType::Ecdsa, 256);
+        let mut request = ec_csr();
         request.subject.country = "USA".into();
-        assert!(matches!(plan(&profile(json!({})), &request, ISSUER_END, NOW), Err(DomainError::Rule(_))));
+        plan(&issuer(), &profile(json!({})), &request, NOW).then_err(DomainError::SubjectNotAcceptable {
+            field: "subject.country".into(),
+            message: "must be a two-letter ISO 3166 code".into(),
+        });
         request.subject.country = String::new();
         request.subject.common_name = "x".repeat(65);
-        assert!(plan(&profile(json!({})), &request, ISSUER_END, NOW).is_err());
+        assert!(matches!(
+            plan(&issuer(), &profile(json!({})), &request, NOW),
+            Err(DomainError::SubjectNotAcceptable { field, .. }) if field == "subject.common_name"
+        ));
+    }
+
+    #[test]
+    fn a_certificate_must_name_someone() {
+        let mut request = ec_csr();
+        request.subject = Subject::default();
+        request.has_subject_alt_names = false;
+        plan(&issuer(), &profile(json!({})), &request, NOW).then_err(DomainError::NamesNobody);
+        request.has_subject_alt_names = true;
+        assert!(plan(&issuer(), &profile(json!({})), &request, NOW).is_ok(), "a SAN names the subject");
     }
 
     #[test]
     fn crypto_enforcement_names_the_rule_it_breaks() {
         let strict = profile(json!({"crypto_enforcement": {"enabled": true, "allow_ecdsa_keys": true,
             "allowed_ecdsa_key_sizes": [256, 384], "allow_rsa_keys": true, "allowed_rsa_key_sizes": [3072]}}));
-        assert!(plan(&strict, &csr(KeyType::Ecdsa, 384), ISSUER_END, NOW).is_ok());
-        let err = plan(&strict, &csr(KeyType::Ecdsa, 521), ISSUER_END, NOW).unwrap_err().to_string();
-        assert!(err.contains("allowed_ecdsa_key_sizes"), "{err}");
-        let err = plan(&strict, &csr(KeyType::Ed25519, 256), ISSUER_END, NOW).unwrap_err().to_string();
-        assert!(err.contains("allow_ed25519_keys"), "{err}");
-        let err = plan(&strict, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap_err().to_string();
-        assert!(err.contains("allowed_rsa_key_sizes"), "{err}");
+        assert!(plan(&issuer(), &strict, &csr(KeyType::Ecdsa, 384), NOW).is_ok());
+        let rule = |key_type, bits| match plan(&issuer(), &strict, &csr(key_type, bits), NOW) {
+            Err(DomainError::KeyNotAllowed { rule, .. }) => rule,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(rule(KeyType::Ecdsa, 521), "allowed_ecdsa_key_sizes");
+        assert_eq!(rule(KeyType::Ed25519, 256), "allow_ed25519_keys");
+        assert_eq!(rule(KeyType::Rsa, 2048), "allowed_rsa_key_sizes");
     }
 
     #[test]
     fn weak_rsa_is_refused_even_without_enforcement() {
-        assert!(matches!(
-            plan(&profile(json!({})), &csr(KeyType::Rsa, 1024), ISSUER_END, NOW),
-            Err(DomainError::Rule(_))
-        ));
+        plan(&issuer(), &profile(json!({})), &csr(KeyType::Rsa, 1024), NOW)
+            .then_err(DomainError::WeakKey { bits: 1024 });
     }
 
     #[test]
     fn validity_is_cut_to_the_issuers_unless_allowed_beyond() {
         let long = profile(json!({"validity": {"type": "Duration", "duration": "2y"}}));
-        assert_eq!(plan(&long, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap().not_after, ISSUER_END);
+        assert_eq!(plan(&issuer(), &long, &csr(KeyType::Rsa, 2048), NOW).unwrap().not_after, ISSUER_END);
         let beyond =
             profile(json!({"validity": {"type": "Duration", "duration": "2y"}, "allow_validity_beyond_issuer": true}));
-        assert!(plan(&beyond, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap().not_after > ISSUER_END);
-        let short = plan(&profile(json!({})), &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
+        assert!(plan(&issuer(), &beyond, &csr(KeyType::Rsa, 2048), NOW).unwrap().not_after > ISSUER_END);
+        let short = plan(&issuer(), &profile(json!({})), &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(short.not_after, NOW + Duration::days(90));
         assert!(short.not_before < NOW);
     }
 
     #[test]
+    fn an_issuer_about_to_expire_issues_nothing() {
+        let now = ISSUER_END - Duration::SECOND;
+        let beyond = profile(json!({"allow_validity_beyond_issuer": false}));
+        assert!(plan(&issuer(), &beyond, &ec_csr(), now).is_ok());
+        plan(&issuer(), &beyond, &ec_csr(), ISSUER_END).then_err(DomainError::IssuerExpiresTooSoon);
+    }
+
+    #[test]
     fn a_fixed_subject_keeps_the_requested_common_name_when_it_has_none() {
         let fixed = profile(json!({"honor_subject": false, "subject": {"organization": "Acme", "country": "ES"}}));
-        let plan = plan(&fixed, &csr(KeyType::Rsa, 2048), ISSUER_END, NOW).unwrap();
+        let plan = plan(&issuer(), &fixed, &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(plan.subject.organization, "Acme");
         assert_eq!(plan.subject.common_name, "svc.example.test");
     }

@@ -4,11 +4,13 @@
 //! cryptographic results (keys, signed certificates) enter as values. Storage, HTTP and crypto
 //! engines live in outer crates and must not leak in here.
 
+pub mod aggregate;
 pub mod ca;
 pub mod certificate;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod invalid;
 pub mod issuance;
 pub mod issued;
 pub mod key;
@@ -16,6 +18,11 @@ pub mod metadata;
 pub mod profile;
 pub mod status;
 pub mod subject;
+pub mod transition;
 pub mod usage;
 
-pub use error::DomainError;
+#[cfg(test)]
+mod testing;
+
+pub use error::{DomainError, Resource};
+pub use invalid::InvalidInput;

@@ -11,10 +11,10 @@ pub fn apply_patch(current: &Metadata, patch: &Value) -> Result<Metadata, Domain
     let patch: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| DomainError::invalid("patch", format!("not an RFC 6902 JSON Patch: {e}")))?;
     let mut doc = Value::Object(current.clone());
-    json_patch::patch(&mut doc, &patch).map_err(|e| DomainError::Rule(format!("patch does not apply: {e}")))?;
+    json_patch::patch(&mut doc, &patch).map_err(|e| DomainError::PatchDoesNotApply(e.to_string()))?;
     match doc {
         Value::Object(map) => Ok(map),
-        _ => Err(DomainError::Rule("metadata must remain a JSON object".into())),
+        _ => Err(DomainError::MetadataNotAnObject),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Status of a CA or certificate, and RFC 5280 revocation reasons.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::DomainError;
+use crate::invalid::InvalidInput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -26,11 +28,17 @@ impl Status {
         }
     }
 
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         Status::ALL
             .into_iter()
             .find(|s| s.as_str().eq_ignore_ascii_case(raw))
-            .ok_or_else(|| DomainError::invalid("status", format!("unknown status '{raw}'")))
+            .ok_or_else(|| InvalidInput::new("status", format!("unknown status '{raw}'")))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -64,17 +72,17 @@ impl RevocationReason {
     ];
 
     /// Accepts the RFC name case-insensitively (`keyCompromise`, `KeyCompromise`) or its code.
-    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         if let Ok(code) = raw.parse::<u8>() {
             return RevocationReason::ALL
                 .into_iter()
                 .find(|r| *r as u8 == code)
-                .ok_or_else(|| DomainError::invalid("revocation_reason", format!("no reason has code {code}")));
+                .ok_or_else(|| InvalidInput::new("revocation_reason", format!("no reason has code {code}")));
         }
         RevocationReason::ALL
             .into_iter()
             .find(|r| format!("{r:?}").eq_ignore_ascii_case(raw))
-            .ok_or_else(|| DomainError::invalid("revocation_reason", format!("unknown reason '{raw}'")))
+            .ok_or_else(|| InvalidInput::new("revocation_reason", format!("unknown reason '{raw}'")))
     }
 
     /// RemoveFromCRL only appears in delta CRLs; it cannot be a reason to revoke.
@@ -88,67 +96,6 @@ pub struct Revocation {
     pub reason: RevocationReason,
     #[serde(with = "time::serde::rfc3339")]
     pub revoked_at: OffsetDateTime,
-}
-
-/// A status change decided by [`transition`]: the new status and, for REVOKED, the revocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
-    pub status: Status,
-    pub revocation: Option<Revocation>,
-}
-
-/// The status rules shared by CAs and certificates. `current` is the status at `now` (expiry
-/// included); `on_hold` whether the current revocation is a CertificateHold. `Ok(None)` means the
-/// target is already in place.
-pub fn transition(
-    what: &str,
-    current: Status,
-    on_hold: bool,
-    current_reason: Option<RevocationReason>,
-    target: Status,
-    reason: Option<RevocationReason>,
-    now: OffsetDateTime,
-) -> Result<Option<Transition>, DomainError> {
-    if target == Status::Expired {
-        return Err(DomainError::invalid(
-            "status",
-            "EXPIRED follows from the certificate's notAfter; it cannot be set",
-        ));
-    }
-    if reason.is_some() && target != Status::Revoked {
-        return Err(DomainError::invalid("revocation_reason", "only applies to status REVOKED"));
-    }
-    if current == Status::Expired {
-        return Err(DomainError::Conflict(format!("{what} is EXPIRED; EXPIRED is terminal")));
-    }
-    if current == Status::Revoked && !on_hold {
-        return Err(DomainError::Conflict(format!("{what} is revoked for good; only a CertificateHold can be lifted")));
-    }
-    match target {
-        Status::Revoked => {
-            let reason = reason.unwrap_or(RevocationReason::Unspecified);
-            if !reason.can_revoke() {
-                return Err(DomainError::invalid("revocation_reason", "RemoveFromCRL is not a reason to revoke"));
-            }
-            if current_reason == Some(reason) {
-                return Ok(None);
-            }
-            Ok(Some(Transition { status: Status::Revoked, revocation: Some(Revocation { reason, revoked_at: now }) }))
-        }
-        _ if target == current => Ok(None),
-        _ => Ok(Some(Transition { status: target, revocation: None })),
-    }
-}
-
-/// An ancestor CA was revoked: revoke too, unless already revoked for good or expired.
-pub fn cascade(current: Status, on_hold: bool, now: OffsetDateTime) -> Option<Transition> {
-    if current == Status::Expired || (current == Status::Revoked && !on_hold) {
-        return None;
-    }
-    Some(Transition {
-        status: Status::Revoked,
-        revocation: Some(Revocation { reason: RevocationReason::CessationOfOperation, revoked_at: now }),
-    })
 }
 
 #[cfg(test)]

@@ -3,15 +3,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use shedu_commands::clock::micros;
 use shedu_commands::event_store::RecordedEvent;
+use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::ca::{self, Ca, CaEvent};
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
 use shedu_domain::issued::{self, CertificateEvent, IssuedCertificate};
 use shedu_domain::profile::{self, ProfileEvent, ProfileState};
 
 use crate::counters;
+use crate::error::ProjectionError;
 use crate::query::{Field, FieldKind, SortField, SortValue};
-use crate::runner::ProjectionError;
 use crate::store::{ViewBatch, ViewStore};
 
 pub const CA_FIELDS: &[Field] = &[
@@ -67,10 +69,6 @@ pub const CERTIFICATE_SORTABLE: &[SortField] = &[
 
 pub const PROFILE_SORTABLE: &[SortField] =
     &[SortField { name: "id", numeric: false }, SortField { name: "name", numeric: false }];
-
-fn micros(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000) as i64
-}
 
 /// The value a CA sorts by, as stored in the view's sort columns.
 pub fn ca_sort_value(ca: &Ca, sort_by: &str) -> SortValue {

@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shedu_commands::CommandError;
-use shedu_commands::ca_service::{CaService, CommandContext};
+use shedu_commands::ca_service::CaService;
 use shedu_commands::certificate_service::{CertificateLookup, CertificateService};
+use shedu_commands::context::CommandContext;
 use shedu_commands::event_store::{EventStore, RecordedEvent};
+use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::ca::CaEvent;
 use shedu_domain::ids::CaId;
 use shedu_domain::issued::CertificateEvent;

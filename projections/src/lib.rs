@@ -5,6 +5,7 @@
 pub mod ca_projection;
 pub mod cascade;
 pub mod counters;
+pub mod error;
 pub mod fresh;
 pub mod progress;
 pub mod query;

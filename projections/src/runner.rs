@@ -5,24 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shedu_commands::event_store::{EventStore, LogCursor, StoreError};
-use shedu_domain::ca::UnknownEvent;
 use tokio::sync::{Notify, watch};
 
 use crate::ca_projection;
+use crate::error::ProjectionError;
 use crate::progress::Progress;
 use crate::store::{ViewBatch, ViewStore};
 
 /// Events per view transaction: large enough to amortise commits during a rebuild, small enough
 /// to keep a live batch's latency low.
 const BATCH: usize = 2000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectionError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Unreadable(#[from] UnknownEvent),
-}
 
 pub struct Projector {
     store: Arc<dyn EventStore>,

@@ -1,7 +1,6 @@
 //! JSON shapes of the CA endpoints (Lamassu's field names, PEM for X.509).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use shedu_domain::ca::{Ca, CaType, IssuerMetadata, SecurityLevel};
 use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::duration::ValidityInput;
@@ -105,12 +104,4 @@ pub(super) struct StatusBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct ProfileBody {
     pub profile_id: Option<String>,
-}
-
-/// RFC 6902 patch, or Lamassu's `{"patches": [...]}` wrapper around one.
-pub(crate) fn patch_operations(body: Value) -> Value {
-    match body {
-        Value::Object(mut map) if map.contains_key("patches") => map.remove("patches").unwrap_or(Value::Null),
-        other => other,
-    }
 }

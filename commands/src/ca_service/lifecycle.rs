@@ -3,17 +3,22 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use serde_json::Value;
+use shedu_domain::DomainError;
+use shedu_domain::aggregate::Aggregate;
 use shedu_domain::ca::{Ca, CaCommand, decide};
 use shedu_domain::ids::{CaId, ProfileId};
 use shedu_domain::issued::{self, CertificateCommand};
 use shedu_domain::status::{RevocationReason, Status};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-use super::{CaService, CommandContext, MAX_ATTEMPTS, Outcome, apply_all, backoff, blocking, to_new_events};
+use super::{CaService, blocking};
 use crate::CommandError;
+use crate::context::{CommandContext, Outcome};
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
 use crate::profile_service::existing_profile;
-use crate::stream::new_events;
+use crate::retry::{MAX_ATTEMPTS, backoff};
+use crate::runner::new_events;
 
 impl CaService {
     /// Sets ACTIVE, INACTIVE or REVOKED. A revocation for good also revokes every descendant CA
@@ -25,20 +30,22 @@ impl CaService {
         id: &CaId,
         status: Status,
         reason: Option<RevocationReason>,
-    ) -> Result<Outcome, CommandError> {
+    ) -> Result<Outcome<Ca>, CommandError> {
         let stream = id.stream_id();
+        let command = CaCommand::ChangeStatus { status, reason };
         for attempt in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let (ca, version, last_position) = self.load(id).await?.existing(id)?;
-            let events = decide(Some(&ca), &CaCommand::ChangeStatus { status, reason }, now)?;
+            let loaded = self.cas.load(id).await?;
+            let ca = loaded.require(id)?;
+            let events = decide(id, Some(ca), &command, now)?;
             if events.is_empty() {
-                return Ok(Outcome { ca, position: last_position });
+                return Ok(Outcome { state: ca.clone(), position: loaded.last_position });
             }
-            let new_events = to_new_events(&events, ctx, None, now);
+            let new_events = new_events(&events, ctx, None, now);
             let cause = new_events[0].event_id;
-            let mut request = AppendRequest::single(stream.clone(), ExpectedVersion::Exact(version), new_events);
+            let mut request = AppendRequest::single(stream.clone(), loaded.expected(), new_events);
             if status == Status::Revoked && reason != Some(RevocationReason::CertificateHold) {
-                let (writes, mut revoked) = self.cascade_writes(&ca, ctx, cause, now).await?;
+                let (writes, mut revoked) = self.cascade_writes(ca, ctx, cause, now).await?;
                 request.writes.extend(writes);
                 revoked.push(ca.id.clone());
                 // The certificates ride along while that works. If they keep conflicting (a
@@ -50,7 +57,9 @@ impl CaService {
             }
             match self.store.append(request).await {
                 Ok(appended) => {
-                    return Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position });
+                    let after = events.iter().fold(loaded.state, Ca::evolve);
+                    let state = after.ok_or(DomainError::BrokenInvariant("a status change keeps the CA"))?;
+                    return Ok(Outcome { state, position: appended.last_position });
                 }
                 // A descendant changed meanwhile: decide again. The target itself changing is a
                 // lost race the caller must hear about.
@@ -58,27 +67,27 @@ impl CaService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict { stream_id: stream, expected: "stable descendants".into(), actual: 0 }.into())
+        Err(CommandError::RetriesExhausted { stream_id: stream, attempts: MAX_ATTEMPTS })
     }
 
     async fn cascade_writes(
         &self,
         root: &Ca,
         ctx: &CommandContext,
-        cause: uuid::Uuid,
+        cause: Uuid,
         now: OffsetDateTime,
     ) -> Result<(Vec<StreamWrite>, Vec<CaId>), CommandError> {
         let mut writes = Vec::new();
         let mut revoked = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue: VecDeque<CaId> = root.subordinates.iter().cloned().collect();
+        let command = CaCommand::CascadeRevoke { from: root.id.clone() };
         while let Some(child_id) = queue.pop_front() {
             if !seen.insert(child_id.clone()) {
                 continue;
             }
-            let loaded = self.load(&child_id).await?;
-            let version = loaded.version;
-            let Some(child) = loaded.ca else {
+            let loaded = self.cas.load(&child_id).await?;
+            let Some(child) = &loaded.state else {
                 continue;
             };
             // A deleted CA is not revoked again, but its own subordinates still are.
@@ -86,12 +95,12 @@ impl CaService {
             if child.deleted {
                 continue;
             }
-            let events = decide(Some(&child), &CaCommand::CascadeRevoke { from: root.id.clone() }, now)?;
+            let events = decide(&child_id, Some(child), &command, now)?;
             if !events.is_empty() {
                 writes.push(StreamWrite {
                     stream_id: child_id.stream_id(),
-                    expected: ExpectedVersion::Exact(version),
-                    events: to_new_events(&events, ctx, Some(cause), now),
+                    expected: loaded.expected(),
+                    events: new_events(&events, ctx, Some(cause), now),
                 });
             }
             revoked.push(child_id);
@@ -107,13 +116,13 @@ impl CaService {
         issuers: &[CaId],
         root: &CaId,
         ctx: &CommandContext,
-        cause: uuid::Uuid,
+        cause: Uuid,
         now: OffsetDateTime,
     ) -> Result<Vec<StreamWrite>, CommandError> {
         let mut writes = Vec::new();
+        let command = CertificateCommand::CascadeRevoke { from: root.clone() };
         for certificate in self.certificates.revocable_issued_by(issuers).await? {
-            let command = CertificateCommand::CascadeRevoke { from: root.clone() };
-            let events = issued::decide(Some(&certificate), &command, now)?;
+            let events = issued::decide(certificate.serial(), Some(&certificate), &command, now)?;
             if !events.is_empty() {
                 writes.push(StreamWrite {
                     stream_id: issued::stream_id(certificate.serial()),
@@ -130,8 +139,8 @@ impl CaService {
         ctx: &CommandContext,
         id: &CaId,
         patch: Value,
-    ) -> Result<Outcome, CommandError> {
-        self.single_stream(ctx, id, CaCommand::UpdateMetadata { patch }).await
+    ) -> Result<Outcome<Ca>, CommandError> {
+        self.cas.execute(ctx, id, &CaCommand::UpdateMetadata { patch }).await
     }
 
     pub async fn assign_profile(
@@ -139,19 +148,19 @@ impl CaService {
         ctx: &CommandContext,
         id: &CaId,
         profile_id: Option<ProfileId>,
-    ) -> Result<Outcome, CommandError> {
+    ) -> Result<Outcome<Ca>, CommandError> {
         if let Some(profile_id) = &profile_id {
             existing_profile(self.store.as_ref(), profile_id).await?;
         }
-        self.single_stream(ctx, id, CaCommand::AssignProfile { profile_id }).await
+        self.cas.execute(ctx, id, &CaCommand::AssignProfile { profile_id }).await
     }
 
     /// Deletes a revoked, expired or keyless CA, then destroys its key. The deletion is recorded
     /// first: a key whose destruction fails is logged and can be removed by hand, but a CA is
     /// never left half-deleted in the log.
-    pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome, CommandError> {
-        let outcome = self.single_stream(ctx, id, CaCommand::Delete).await?;
-        if let Some(key) = outcome.ca.key.clone() {
+    pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome<Ca>, CommandError> {
+        let outcome = self.cas.execute(ctx, id, &CaCommand::Delete).await?;
+        if let Some(key) = outcome.state.key.clone() {
             // One key can back several CAs (the same key imported with a re-issued or
             // cross-signed certificate): destroy it only when no other CA uses it.
             let others = self.lookup.cas_using_key(&key.engine_id, &key.key_id).await?;
@@ -167,27 +176,5 @@ impl CaService {
             }
         }
         Ok(outcome)
-    }
-
-    /// Commands on one stream: a lost optimistic-concurrency race surfaces as a conflict.
-    async fn single_stream(
-        &self,
-        ctx: &CommandContext,
-        id: &CaId,
-        command: CaCommand,
-    ) -> Result<Outcome, CommandError> {
-        let now = self.clock.now();
-        let (ca, version, last_position) = self.load(id).await?.existing(id)?;
-        let events = decide(Some(&ca), &command, now)?;
-        if events.is_empty() {
-            return Ok(Outcome { ca, position: last_position });
-        }
-        let request = AppendRequest::single(
-            id.stream_id(),
-            ExpectedVersion::Exact(version),
-            to_new_events(&events, ctx, None, now),
-        );
-        let appended = self.store.append(request).await?;
-        Ok(Outcome { ca: apply_all(ca, &events), position: appended.last_position })
     }
 }

@@ -11,11 +11,11 @@ use rcgen::{
 };
 use sha1::{Digest, Sha1};
 use shedu_domain::DomainError;
+use shedu_domain::ca::CaCertificatePlan;
 use shedu_domain::issuance::IssuancePlan;
 use shedu_domain::key::{KeySpec, KeyType};
 use shedu_domain::subject::Subject;
 use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
-use time::OffsetDateTime;
 
 use crate::CommandError;
 use crate::crypto::{CryptoEngine, PublicKey};
@@ -72,29 +72,21 @@ pub fn signature_algorithm(spec: KeySpec) -> &'static SignatureAlgorithm {
     }
 }
 
-/// What a CA certificate says, before it is signed.
-#[derive(Debug, Clone)]
-pub struct CaCertificateSpec {
-    pub subject: Subject,
-    pub not_before: OffsetDateTime,
-    pub not_after: OffsetDateTime,
-}
-
 /// A self-signed root CA certificate, DER.
-pub fn self_signed_ca(spec: &CaCertificateSpec, key: &EngineSigner) -> Result<Vec<u8>, CommandError> {
-    let params = ca_params(spec, key, false)?;
+pub fn self_signed_ca(plan: &CaCertificatePlan, key: &EngineSigner) -> Result<Vec<u8>, CommandError> {
+    let params = ca_params(plan, key, false)?;
     let cert = params.self_signed(key).map_err(signing_failed)?;
     Ok(cert.der().to_vec())
 }
 
 /// A subordinate CA certificate for `subject_key`, signed by the issuer's key; DER.
 pub fn subordinate_ca(
-    spec: &CaCertificateSpec,
+    plan: &CaCertificatePlan,
     subject_key: &EngineSigner,
     issuer_certificate_der: &[u8],
     issuer_key: EngineSigner,
 ) -> Result<Vec<u8>, CommandError> {
-    let params = ca_params(spec, subject_key, true)?;
+    let params = ca_params(plan, subject_key, true)?;
     let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), issuer_key)
         .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
     let cert = params.signed_by(subject_key, &issuer).map_err(signing_failed)?;
@@ -102,14 +94,14 @@ pub fn subordinate_ca(
 }
 
 fn ca_params(
-    spec: &CaCertificateSpec,
+    plan: &CaCertificatePlan,
     key: &EngineSigner,
     has_issuer: bool,
 ) -> Result<CertificateParams, CommandError> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = distinguished_name(&spec.subject)?;
-    params.not_before = spec.not_before;
-    params.not_after = spec.not_after;
+    params.distinguished_name = distinguished_name(&plan.subject)?;
+    params.not_before = plan.not_before;
+    params.not_after = plan.not_after;
     params.serial_number = Some(random_serial()?.to_vec().into());
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

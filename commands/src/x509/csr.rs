@@ -48,7 +48,7 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
     // Checked before the signature: the verifier refuses weak RSA outright, which would
     // misreport a weak key as a forged request.
     if key_type == KeyType::Rsa && bits < MIN_RSA_BITS {
-        return Err(DomainError::Rule(format!("{bits}-bit RSA keys are too weak to certify (minimum {MIN_RSA_BITS})")));
+        return Err(DomainError::WeakKey { bits });
     }
     csr.verify_signature().map_err(|_| bad("the request's signature does not verify (no proof of possession)"))?;
     let mut key_usage = Vec::new();

@@ -67,7 +67,7 @@ pub fn certificate_info(der: &[u8], field: &str) -> Result<CertificateInfo, Doma
     }
     Ok(CertificateInfo {
         serial_number: SerialNumber::from_bytes(serial),
-        certificate: to_pem(der),
+        pem: to_pem(der),
         subject: subject(cert.subject()),
         issuer: subject(cert.issuer()),
         subject_key_id,

@@ -6,26 +6,16 @@ use time::OffsetDateTime;
 use super::events::{
     CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
 };
-use super::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};
+use super::evolve::evolve;
+use super::new::{NewCa, ensure_ca_certificate};
+use super::state::{Ca, CaType};
 use crate::DomainError;
-use crate::certificate::CertificateInfo;
+use crate::aggregate::Aggregate;
+use crate::error::Resource;
 use crate::ids::{CaId, ProfileId};
-use crate::metadata::{Metadata, apply_patch};
-use crate::status::{RevocationReason, Status, cascade, transition};
-
-/// A CA about to exist: its certificate is already signed (or imported) when this is decided.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewCa {
-    pub id: CaId,
-    pub ca_type: CaType,
-    pub level: u32,
-    pub issuer_metadata: Option<IssuerMetadata>,
-    pub certificate: CertificateInfo,
-    pub key: Option<KeyRef>,
-    pub security_level: Option<SecurityLevel>,
-    pub profile_id: Option<ProfileId>,
-    pub metadata: Metadata,
-}
+use crate::metadata::apply_patch;
+use crate::status::{RevocationReason, Status};
+use crate::transition::{cascade, transition};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaCommand {
@@ -45,24 +35,71 @@ pub enum CaCommand {
     AssignProfile {
         profile_id: Option<ProfileId>,
     },
-    /// Record a child. `signed_here` is true when this CA's key signed the child's certificate,
-    /// which requires this CA to be able to sign now.
+    /// Record a child.
     AddSubordinate {
         child_id: CaId,
-        signed_here: bool,
+        link: SubordinateLink,
     },
     Delete,
 }
 
-/// Decides which events a command produces on a CA stream. No events means "nothing to change".
-pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
-    let state = state.filter(|ca| !ca.deleted || matches!(command, CaCommand::Create(_) | CaCommand::Import(_)));
+/// How a child came under this CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubordinateLink {
+    /// This CA's key signed the child's certificate just now, which it may only do while it can
+    /// sign.
+    SignedHere,
+    /// An imported certificate this CA signed at some time in the past.
+    Recognised,
+}
+
+impl Aggregate for Ca {
+    type Id = CaId;
+    type Command = CaCommand;
+    type Event = CaEvent;
+
+    fn stream_id(id: &CaId) -> String {
+        id.stream_id()
+    }
+
+    fn resource(id: &CaId) -> Resource {
+        Resource::Ca(id.clone())
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
+    fn decide(
+        id: &CaId,
+        state: Option<&Ca>,
+        command: &CaCommand,
+        now: OffsetDateTime,
+    ) -> Result<Vec<CaEvent>, DomainError> {
+        decide(id, state, command, now)
+    }
+
+    fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
+        evolve(state, event)
+    }
+}
+
+/// Decides which events a command produces on the stream of CA `id`. No events means "nothing
+/// to change".
+pub fn decide(
+    id: &CaId,
+    state: Option<&Ca>,
+    command: &CaCommand,
+    now: OffsetDateTime,
+) -> Result<Vec<CaEvent>, DomainError> {
     match command {
-        CaCommand::Create(new) => create(state, new, now).map(|e| vec![CaEvent::Created(e)]),
-        CaCommand::Import(new) => create(state, new, now).map(|e| vec![CaEvent::Imported(e)]),
-        CaCommand::CascadeRevoke { from } => Ok(cascade_revoke(state, from, now)),
+        CaCommand::Create(new) => create(id, state, new, now).map(|e| vec![CaEvent::Created(e)]),
+        CaCommand::Import(new) => create(id, state, new, now).map(|e| vec![CaEvent::Imported(e)]),
+        CaCommand::CascadeRevoke { from } => {
+            Ok(state.filter(|ca| !ca.deleted).map_or_else(Vec::new, |ca| cascade_revoke(ca, from, now)))
+        }
         command => {
-            let ca = state.ok_or_else(|| DomainError::NotFound("CA".into()))?;
+            let ca = state.filter(|ca| !ca.deleted).ok_or_else(|| DomainError::NotFound(Resource::Ca(id.clone())))?;
             match command {
                 CaCommand::ChangeStatus { status, reason } => change_status(ca, *status, *reason, now),
                 CaCommand::UpdateMetadata { patch } => {
@@ -82,9 +119,9 @@ pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> R
                         at: now,
                     })]
                 }),
-                CaCommand::AddSubordinate { child_id, signed_here } => {
-                    if *signed_here {
-                        ensure_can_sign(ca, now)?;
+                CaCommand::AddSubordinate { child_id, link } => {
+                    if *link == SubordinateLink::SignedHere {
+                        ca.ensure_can_sign(now)?;
                     }
                     Ok(if ca.subordinates.contains(child_id) {
                         vec![]
@@ -94,61 +131,27 @@ pub fn decide(state: Option<&Ca>, command: &CaCommand, now: OffsetDateTime) -> R
                 }
                 CaCommand::Delete => delete(ca, now),
                 CaCommand::Create(_) | CaCommand::Import(_) | CaCommand::CascadeRevoke { .. } => {
-                    unreachable!("handled above")
+                    Err(DomainError::BrokenInvariant("creation and cascade are decided above"))
                 }
             }
         }
     }
 }
 
-/// Checks, before any key is generated, that `parent` may sign a subordinate valid until
-/// `not_after`.
-pub fn check_can_sign_subordinate(
-    parent_id: &CaId,
-    parent: Option<&Ca>,
-    not_after: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
-    let parent = parent
-        .filter(|p| !p.deleted)
-        .ok_or_else(|| DomainError::Rule(format!("parent CA '{parent_id}' does not exist")))?;
-    ensure_can_sign(parent, now)?;
-    if not_after > parent.certificate.valid_to {
-        return Err(DomainError::Rule(format!(
-            "a subordinate CA may not outlive its parent: requested validity ends after parent '{}' expires",
-            parent.id
-        )));
-    }
-    Ok(())
-}
-
-fn ensure_can_sign(ca: &Ca, now: OffsetDateTime) -> Result<(), DomainError> {
-    let status = ca.status_at(now);
-    if status != Status::Active {
-        return Err(DomainError::Conflict(format!("CA '{}' is {} and cannot sign", ca.id, status.as_str())));
-    }
-    if ca.key.is_none() {
-        return Err(DomainError::Conflict(format!(
-            "CA '{}' was imported without its private key and cannot sign",
-            ca.id
-        )));
-    }
-    Ok(())
-}
-
-fn create(state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Result<CaCreated, DomainError> {
+fn create(id: &CaId, state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Result<CaCreated, DomainError> {
     if state.is_some() {
-        return Err(DomainError::Conflict(format!("a CA with id '{}' already exists", new.id)));
+        return Err(DomainError::AlreadyExists(Resource::Ca(id.clone())));
     }
-    if !new.certificate.is_ca {
-        return Err(DomainError::Rule("the certificate is not a CA certificate (BasicConstraints CA:FALSE)".into()));
+    if new.id != *id {
+        return Err(DomainError::BrokenInvariant("a CA is created on its own stream"));
     }
+    ensure_ca_certificate(&new.certificate)?;
     if new.ca_type == CaType::Managed && new.key.is_none() {
-        return Err(DomainError::Rule("a managed CA needs a key".into()));
+        return Err(DomainError::BrokenInvariant("a managed CA needs a key"));
     }
     let parent = new.issuer_metadata.as_ref().filter(|i| i.id != new.id);
     if parent.is_some_and(|issuer| new.level != issuer.level + 1) {
-        return Err(DomainError::Rule("a subordinate's level is its parent's level plus one".into()));
+        return Err(DomainError::BrokenInvariant("a subordinate's level is its parent's level plus one"));
     }
     Ok(CaCreated {
         id: new.id.clone(),
@@ -171,9 +174,9 @@ fn change_status(
     now: OffsetDateTime,
 ) -> Result<Vec<CaEvent>, DomainError> {
     let current = ca.status_at(now);
-    let what = format!("CA '{}'", ca.id);
+    let what = Resource::Ca(ca.id.clone());
     let current_reason = ca.revocation.map(|r| r.reason);
-    let Some(change) = transition(&what, current, ca.is_on_hold(), current_reason, target, reason, now)? else {
+    let Some(change) = transition(what, current, ca.is_on_hold(), current_reason, target, reason, now)? else {
         return Ok(vec![]);
     };
     Ok(vec![CaEvent::StatusChanged(CaStatusChanged {
@@ -185,8 +188,7 @@ fn change_status(
     })])
 }
 
-fn cascade_revoke(state: Option<&Ca>, from: &CaId, now: OffsetDateTime) -> Vec<CaEvent> {
-    let Some(ca) = state else { return vec![] };
+fn cascade_revoke(ca: &Ca, from: &CaId, now: OffsetDateTime) -> Vec<CaEvent> {
     let current = ca.status_at(now);
     let Some(change) = cascade(current, ca.is_on_hold(), now) else {
         return vec![];
@@ -203,18 +205,11 @@ fn cascade_revoke(state: Option<&Ca>, from: &CaId, now: OffsetDateTime) -> Vec<C
 fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
     let status = ca.status_at(now);
     if ca.is_on_hold() {
-        return Err(DomainError::Conflict(format!(
-            "CA '{}' is on hold; revoke it for good before deleting it and its key",
-            ca.id
-        )));
+        return Err(DomainError::CaOnHold { id: ca.id.clone() });
     }
     let deletable = ca.ca_type == CaType::ImportedWithoutKey || matches!(status, Status::Revoked | Status::Expired);
     if !deletable {
-        return Err(DomainError::Conflict(format!(
-            "CA '{}' is {}; only REVOKED or EXPIRED CAs (or ones imported without a key) can be deleted",
-            ca.id,
-            status.as_str()
-        )));
+        return Err(DomainError::CaNotDeletable { id: ca.id.clone(), status });
     }
     Ok(vec![CaEvent::Deleted(CaDeleted { key_destroyed: ca.key.is_some(), at: now })])
 }

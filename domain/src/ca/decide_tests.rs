@@ -3,66 +3,23 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::ca::{CaType, replay};
-use crate::ids::{EngineId, KeyId, SerialNumber};
-use crate::key::{KeyMetadata, KeyType};
+use crate::aggregate::DomainEvent;
+use crate::ca::{
+    CaDeleted, Custody, IssuerMetadata, Placement, SecurityLevel, Under, check_can_sign_subordinate, place_import,
+    plan_managed, replay,
+};
+use crate::duration::{Period, Validity};
+use crate::ids::SerialNumber;
 use crate::status::Revocation;
 use crate::subject::Subject;
+use crate::testing::{Given, NOW, ThenErr, ca_after, ca_certificate, ca_created, given, new_ca};
 
-const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
-
-struct Given(Vec<CaEvent>);
-
-fn given(events: impl IntoIterator<Item = CaEvent>) -> Given {
-    Given(events.into_iter().collect())
+fn root() -> CaId {
+    CaId::parse("root").unwrap()
 }
 
-impl Given {
-    fn when(&self, command: CaCommand) -> Result<Vec<CaEvent>, DomainError> {
-        self.when_at(command, NOW)
-    }
-
-    fn when_at(&self, command: CaCommand, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
-        let state = replay(&self.0);
-        decide(state.as_ref(), &command, now)
-    }
-}
-
-fn certificate(valid_to: OffsetDateTime) -> CertificateInfo {
-    let subject = Subject { common_name: "Root".into(), ..Subject::default() };
-    CertificateInfo {
-        serial_number: SerialNumber::parse("4a01").unwrap(),
-        certificate: "-----BEGIN CERTIFICATE-----".into(),
-        subject: subject.clone(),
-        issuer: subject,
-        subject_key_id: "aa".into(),
-        authority_key_id: None,
-        valid_from: datetime!(2026-01-01 0:00 UTC),
-        valid_to,
-        key_metadata: KeyMetadata::new(KeyType::Ecdsa, 256),
-        key_usage: vec!["CertSign".into(), "CRLSign".into()],
-        extended_key_usage: vec![],
-        is_ca: true,
-        path_len_constraint: None,
-    }
-}
-
-fn new_ca(id: &str) -> NewCa {
-    NewCa {
-        id: CaId::parse(id).unwrap(),
-        ca_type: CaType::Managed,
-        level: 0,
-        issuer_metadata: None,
-        certificate: certificate(datetime!(2046-01-01 0:00 UTC)),
-        key: Some(KeyRef { engine_id: EngineId::parse("sw").unwrap(), key_id: KeyId::parse("ab").unwrap() }),
-        security_level: Some(SecurityLevel::SL0),
-        profile_id: None,
-        metadata: Metadata::new(),
-    }
-}
-
-fn ca_created() -> CaEvent {
-    decide(None, &CaCommand::Create(new_ca("root")), NOW).unwrap().remove(0)
+fn history(events: impl IntoIterator<Item = CaEvent>) -> Given<Ca> {
+    given(root(), events)
 }
 
 fn status_changed(status: Status, reason: Option<RevocationReason>) -> CaEvent {
@@ -75,6 +32,14 @@ fn status_changed(status: Status, reason: Option<RevocationReason>) -> CaEvent {
     })
 }
 
+fn revoked(reason: RevocationReason) -> CaEvent {
+    status_changed(Status::Revoked, Some(reason))
+}
+
+fn deleted() -> CaEvent {
+    CaEvent::Deleted(CaDeleted { key_destroyed: true, at: NOW })
+}
+
 fn revoke(reason: RevocationReason) -> CaCommand {
     CaCommand::ChangeStatus { status: Status::Revoked, reason: Some(reason) }
 }
@@ -83,30 +48,33 @@ fn set_status(status: Status) -> CaCommand {
     CaCommand::ChangeStatus { status, reason: None }
 }
 
+const LATER: OffsetDateTime = datetime!(2047-01-01 0:00 UTC);
+
 #[test]
 fn a_new_ca_is_created_once() {
-    assert!(matches!(given([]).when(CaCommand::Create(new_ca("root"))).unwrap()[..], [CaEvent::Created(_)]));
-    let err = given([ca_created()]).when(CaCommand::Create(new_ca("root"))).unwrap_err();
-    assert!(matches!(err, DomainError::Conflict(_)));
+    assert!(matches!(history([]).when(CaCommand::Create(new_ca("root"))).events()[..], [CaEvent::Created(_)]));
+    history([ca_created("root")])
+        .when(CaCommand::Create(new_ca("root")))
+        .then_err(DomainError::AlreadyExists(Resource::Ca(root())));
 }
 
 #[test]
 fn a_deleted_ca_id_is_not_reused() {
-    let deleted = CaEvent::Deleted(CaDeleted { key_destroyed: true, at: NOW });
-    let events = [ca_created(), status_changed(Status::Revoked, Some(RevocationReason::Superseded)), deleted];
-    assert!(matches!(given(events).when(CaCommand::Create(new_ca("root"))), Err(DomainError::Conflict(_))));
+    history([ca_created("root"), revoked(RevocationReason::Superseded), deleted()])
+        .when(CaCommand::Create(new_ca("root")))
+        .then_err(DomainError::AlreadyExists(Resource::Ca(root())));
 }
 
 #[test]
 fn a_non_ca_certificate_cannot_become_a_ca() {
-    let mut ca = new_ca("leaf");
+    let mut ca = new_ca("root");
     ca.certificate.is_ca = false;
-    assert!(matches!(given([]).when(CaCommand::Import(ca)), Err(DomainError::Rule(_))));
+    history([]).when(CaCommand::Import(ca)).then_err(DomainError::NotACaCertificate);
 }
 
 #[test]
 fn revoking_an_active_ca_records_the_reason() {
-    let events = given([ca_created()]).when(revoke(RevocationReason::KeyCompromise)).unwrap();
+    let events = history([ca_created("root")]).when(revoke(RevocationReason::KeyCompromise)).events();
     let [CaEvent::StatusChanged(e)] = &events[..] else { panic!("{events:?}") };
     assert_eq!(e.status, Status::Revoked);
     assert_eq!(e.revocation.unwrap().reason, RevocationReason::KeyCompromise);
@@ -114,139 +82,225 @@ fn revoking_an_active_ca_records_the_reason() {
 
 #[test]
 fn a_revoked_ca_stays_revoked() {
-    let history = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::KeyCompromise))]);
-    assert!(matches!(history.when(set_status(Status::Active)), Err(DomainError::Conflict(_))));
-    assert!(matches!(history.when(revoke(RevocationReason::Superseded)), Err(DomainError::Conflict(_))));
+    let revoked = history([ca_created("root"), revoked(RevocationReason::KeyCompromise)]);
+    revoked.when(set_status(Status::Active)).then_err(DomainError::RevokedForGood(Resource::Ca(root())));
+    revoked.when(revoke(RevocationReason::Superseded)).then_err(DomainError::RevokedForGood(Resource::Ca(root())));
 }
 
 #[test]
 fn a_hold_can_be_lifted_or_made_permanent() {
-    let held = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::CertificateHold))]);
-    let lifted = held.when(set_status(Status::Active)).unwrap();
+    let held = history([ca_created("root"), revoked(RevocationReason::CertificateHold)]);
+    let lifted = held.when(set_status(Status::Active)).events();
     assert!(matches!(&lifted[..], [CaEvent::StatusChanged(e)] if e.status == Status::Active && e.revocation.is_none()));
-    let permanent = held.when(revoke(RevocationReason::KeyCompromise)).unwrap();
-    assert_eq!(permanent.len(), 1);
-    assert_eq!(held.when(revoke(RevocationReason::CertificateHold)).unwrap(), vec![]);
+    assert_eq!(held.when(revoke(RevocationReason::KeyCompromise)).events().len(), 1);
+    held.when(revoke(RevocationReason::CertificateHold)).then_nothing();
 }
 
 #[test]
 fn an_expired_ca_is_terminal_even_before_the_scheduler_records_it() {
-    let later = datetime!(2047-01-01 0:00 UTC);
-    let history = given([ca_created()]);
-    let state = replay(&history.0).unwrap();
-    assert_eq!(state.status_at(later), Status::Expired);
+    let history = history([ca_created("root")]);
+    let state = history.state().unwrap();
+    assert_eq!(state.status_at(LATER), Status::Expired);
     assert_eq!(state.status_at(NOW), Status::Active);
-    assert!(matches!(history.when_at(set_status(Status::Inactive), later), Err(DomainError::Conflict(_))));
+    history.when_at(set_status(Status::Inactive), LATER).then_err(DomainError::AlreadyExpired(Resource::Ca(root())));
 }
 
 #[test]
 fn expired_cannot_be_set_by_hand() {
-    assert!(matches!(given([ca_created()]).when(set_status(Status::Expired)), Err(DomainError::Invalid { .. })));
+    let refused = history([ca_created("root")]).when(set_status(Status::Expired)).0;
+    assert!(matches!(refused, Err(DomainError::Invalid { field, .. }) if field == "status"));
 }
 
 #[test]
 fn setting_the_current_status_again_changes_nothing() {
-    assert_eq!(given([ca_created()]).when(set_status(Status::Active)).unwrap(), vec![]);
+    history([ca_created("root")]).when(set_status(Status::Active)).then_nothing();
 }
 
 #[test]
 fn a_cascade_revokes_active_and_held_cas_but_not_revoked_ones() {
-    let parent = CaId::parse("parent").unwrap();
-    let cascade = CaCommand::CascadeRevoke { from: parent };
-    let events = given([ca_created()]).when(cascade.clone()).unwrap();
+    let cascade = CaCommand::CascadeRevoke { from: CaId::parse("parent").unwrap() };
+    let events = history([ca_created("root")]).when(cascade.clone()).events();
     assert!(matches!(&events[..], [CaEvent::StatusChanged(e)]
         if e.revocation.unwrap().reason == RevocationReason::CessationOfOperation && e.cascaded_from.is_some()));
-    let held = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::CertificateHold))]);
-    assert_eq!(held.when(cascade.clone()).unwrap().len(), 1);
-    let revoked = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::KeyCompromise))]);
-    assert_eq!(revoked.when(cascade).unwrap(), vec![]);
+    let held = history([ca_created("root"), revoked(RevocationReason::CertificateHold)]);
+    assert_eq!(held.when(cascade.clone()).events().len(), 1);
+    history([ca_created("root"), revoked(RevocationReason::KeyCompromise)]).when(cascade.clone()).then_nothing();
+    history([ca_created("root"), revoked(RevocationReason::KeyCompromise), deleted()]).when(cascade).then_nothing();
+}
+
+#[test]
+fn a_subordinate_needs_an_existing_parent() {
+    let until = NOW + Duration::days(365);
+    check_can_sign_subordinate(&root(), None, until, NOW).then_err(DomainError::ParentNotFound(root()));
+    let gone = Ca::replay(&[ca_created("root"), revoked(RevocationReason::Superseded), deleted()]);
+    check_can_sign_subordinate(&root(), gone.as_ref(), until, NOW).then_err(DomainError::ParentNotFound(root()));
 }
 
 #[test]
 fn a_subordinate_needs_an_active_parent_with_a_key() {
-    let parent_id = CaId::parse("root").unwrap();
     let until = NOW + Duration::days(365);
-    let active = replay(&[ca_created()]).unwrap();
-    assert!(check_can_sign_subordinate(&parent_id, Some(&active), until, NOW).is_ok());
-    assert!(matches!(check_can_sign_subordinate(&parent_id, None, until, NOW), Err(DomainError::Rule(_))));
+    let active = ca_after(&[ca_created("root")]);
+    assert!(check_can_sign_subordinate(&root(), Some(&active), until, NOW).is_ok());
 
-    let revoked = replay(&[ca_created(), status_changed(Status::Revoked, Some(RevocationReason::KeyCompromise))]);
-    let err = check_can_sign_subordinate(&parent_id, revoked.as_ref(), until, NOW).unwrap_err();
-    assert!(matches!(err, DomainError::Conflict(_)));
+    let revoked = ca_after(&[ca_created("root"), revoked(RevocationReason::KeyCompromise)]);
+    check_can_sign_subordinate(&root(), Some(&revoked), until, NOW)
+        .then_err(DomainError::CaNotActive { id: root(), status: Status::Revoked });
 
     let mut keyless = active.clone();
     keyless.key = None;
-    assert!(matches!(
-        check_can_sign_subordinate(&parent_id, Some(&keyless), until, NOW),
-        Err(DomainError::Conflict(_))
-    ));
+    check_can_sign_subordinate(&root(), Some(&keyless), until, NOW).then_err(DomainError::CaHoldsNoKey { id: root() });
 }
 
 #[test]
 fn a_subordinate_may_not_outlive_its_parent() {
-    let parent = replay(&[ca_created()]).unwrap();
+    let parent = ca_after(&[ca_created("root")]);
     let beyond = datetime!(2050-01-01 0:00 UTC);
-    let err = check_can_sign_subordinate(&parent.id, Some(&parent), beyond, NOW).unwrap_err();
-    assert!(matches!(err, DomainError::Rule(_)));
+    check_can_sign_subordinate(&root(), Some(&parent), beyond, NOW)
+        .then_err(DomainError::OutlivesParent { parent: root() });
+}
+
+#[test]
+fn a_managed_ca_is_planned_from_now_to_its_validity() {
+    let subject = Subject { common_name: "Int".into(), ..Subject::default() };
+    let ten_years = Validity::Duration(Period { years: 10, rest: Duration::ZERO });
+    let parent = ca_after(&[ca_created("root")]);
+    let plan = plan_managed(subject.clone(), &ten_years, Under::Parent { id: &root(), state: Some(&parent) }, NOW);
+    let plan = plan.unwrap();
+    assert_eq!((plan.not_before, plan.not_after), (NOW, datetime!(2036-06-01 12:00 UTC)));
+    let forty_years = Validity::Duration(Period { years: 40, rest: Duration::ZERO });
+    assert!(plan_managed(subject.clone(), &forty_years, Under::Root, NOW).is_ok());
+    plan_managed(subject, &forty_years, Under::Parent { id: &root(), state: Some(&parent) }, NOW)
+        .then_err(DomainError::OutlivesParent { parent: root() });
+}
+
+#[test]
+fn a_managed_subordinate_is_one_level_below_its_parent_and_names_it() {
+    let parent = ca_after(&[ca_created("root")]);
+    let custody = Custody { key: new_ca("x").key.unwrap(), security_level: SecurityLevel::SL0 };
+    let child = NewCa::managed(
+        CaId::parse("int").unwrap(),
+        Some(&parent),
+        ca_certificate(datetime!(2030-01-01 0:00 UTC)),
+        custody.clone(),
+        None,
+        Default::default(),
+    );
+    assert_eq!((child.level, child.issuer_metadata.clone()), (1, Some(parent.as_issuer())));
+    assert_eq!(child.parent_id(), Some(&root()));
+    let root_ca = NewCa::managed(root(), None, ca_certificate(LATER), custody, None, Default::default());
+    assert_eq!(root_ca.parent_id(), None);
+    assert_eq!(root_ca.issuer_metadata.map(|i| i.id), Some(root()));
+}
+
+#[test]
+fn an_import_is_a_root_a_subordinate_or_an_orphan() {
+    let id = CaId::parse("ext").unwrap();
+    let certificate = ca_certificate(datetime!(2030-01-01 0:00 UTC));
+    let root_placement = place_import(&id, &certificate, true, None, NOW).unwrap();
+    assert_eq!(root_placement.level, 0);
+    assert_eq!(root_placement.issuer_metadata.map(|i| i.id), Some(id.clone()));
+    let parent = ca_after(&[ca_created("root")]);
+    let child = place_import(&id, &certificate, false, Some(&parent), NOW).unwrap();
+    assert_eq!(child, Placement { level: 1, issuer_metadata: Some(parent.as_issuer()) });
+    let orphan = place_import(&id, &certificate, false, None, NOW).unwrap();
+    assert_eq!(orphan, Placement { level: 0, issuer_metadata: None });
+}
+
+#[test]
+fn nothing_is_imported_under_a_ca_revoked_for_good() {
+    let id = CaId::parse("ext").unwrap();
+    let certificate = ca_certificate(datetime!(2030-01-01 0:00 UTC));
+    let revoked = ca_after(&[ca_created("root"), revoked(RevocationReason::KeyCompromise)]);
+    place_import(&id, &certificate, false, Some(&revoked), NOW).then_err(DomainError::IssuerRevoked { issuer: root() });
+    let held =
+        ca_after(&[ca_created("root"), status_changed(Status::Revoked, Some(RevocationReason::CertificateHold))]);
+    assert!(place_import(&id, &certificate, false, Some(&held), NOW).is_ok());
+}
+
+#[test]
+fn an_imported_certificate_must_be_a_ca_certificate() {
+    let mut leaf = ca_certificate(datetime!(2030-01-01 0:00 UTC));
+    leaf.is_ca = false;
+    place_import(&root(), &leaf, true, None, NOW).then_err(DomainError::NotACaCertificate);
 }
 
 #[test]
 fn a_subordinate_level_is_its_parents_plus_one() {
     let mut child = new_ca("child");
-    child.issuer_metadata = Some(IssuerMetadata {
-        id: CaId::parse("root").unwrap(),
-        serial_number: SerialNumber::parse("01").unwrap(),
-        level: 0,
-    });
+    child.issuer_metadata =
+        Some(IssuerMetadata { id: root(), serial_number: SerialNumber::parse("01").unwrap(), level: 0 });
     child.level = 2;
-    assert!(matches!(given([]).when(CaCommand::Create(child.clone())), Err(DomainError::Rule(_))));
+    let child_id = CaId::parse("child").unwrap();
+    given::<Ca>(child_id.clone(), [])
+        .when(CaCommand::Create(child.clone()))
+        .then_err(DomainError::BrokenInvariant("a subordinate's level is its parent's level plus one"));
     child.level = 1;
-    assert!(given([]).when(CaCommand::Create(child)).is_ok());
+    assert_eq!(given::<Ca>(child_id, []).when(CaCommand::Create(child)).events().len(), 1);
 }
 
 #[test]
 fn only_revoked_expired_or_keyless_cas_can_be_deleted() {
-    assert!(matches!(given([ca_created()]).when(CaCommand::Delete), Err(DomainError::Conflict(_))));
-    let held = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::CertificateHold))]);
-    assert!(matches!(held.when(CaCommand::Delete), Err(DomainError::Conflict(_))));
-    let revoked = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::Superseded))]);
-    assert!(matches!(&revoked.when(CaCommand::Delete).unwrap()[..], [CaEvent::Deleted(d)] if d.key_destroyed));
-    let expired = given([ca_created()]).when_at(CaCommand::Delete, datetime!(2047-01-01 0:00 UTC));
-    assert!(expired.is_ok());
+    history([ca_created("root")])
+        .when(CaCommand::Delete)
+        .then_err(DomainError::CaNotDeletable { id: root(), status: Status::Active });
+    history([ca_created("root"), revoked(RevocationReason::CertificateHold)])
+        .when(CaCommand::Delete)
+        .then_err(DomainError::CaOnHold { id: root() });
+    let events = history([ca_created("root"), revoked(RevocationReason::Superseded)]).when(CaCommand::Delete).events();
+    assert!(matches!(&events[..], [CaEvent::Deleted(d)] if d.key_destroyed));
+    assert_eq!(history([ca_created("root")]).when_at(CaCommand::Delete, LATER).events().len(), 1);
 }
 
 #[test]
 fn a_deleted_ca_is_not_found() {
-    let deleted = CaEvent::Deleted(CaDeleted { key_destroyed: true, at: NOW });
-    let history = given([ca_created(), status_changed(Status::Revoked, Some(RevocationReason::Superseded)), deleted]);
-    assert!(matches!(history.when(set_status(Status::Active)), Err(DomainError::NotFound(_))));
+    history([ca_created("root"), revoked(RevocationReason::Superseded), deleted()])
+        .when(set_status(Status::Active))
+        .then_err(DomainError::NotFound(Resource::Ca(root())));
 }
 
 #[test]
 fn metadata_patches_apply_and_no_op_patches_record_nothing() {
     let patch = json!([{"op": "add", "path": "/env", "value": "prod"}]);
-    let events = given([ca_created()]).when(CaCommand::UpdateMetadata { patch: patch.clone() }).unwrap();
-    let state = replay(&[ca_created(), events[0].clone()]).unwrap();
-    assert_eq!(state.metadata["env"], "prod");
-    let again = given([ca_created(), events[0].clone()]).when(CaCommand::UpdateMetadata { patch }).unwrap();
-    assert_eq!(again, vec![]);
+    let events = history([ca_created("root")]).when(CaCommand::UpdateMetadata { patch: patch.clone() }).events();
+    assert_eq!(ca_after(&[ca_created("root"), events[0].clone()]).metadata["env"], "prod");
+    history([ca_created("root"), events[0].clone()]).when(CaCommand::UpdateMetadata { patch }).then_nothing();
+}
+
+#[test]
+fn a_patch_that_does_not_apply_is_refused() {
+    let patch = json!([{"op": "remove", "path": "/nope"}]);
+    let refused = history([ca_created("root")]).when(CaCommand::UpdateMetadata { patch }).0;
+    assert!(matches!(refused, Err(DomainError::PatchDoesNotApply(_))), "{refused:?}");
 }
 
 #[test]
 fn subordinates_are_recorded_once() {
-    let child = CaId::parse("child").unwrap();
-    let add = CaCommand::AddSubordinate { child_id: child.clone(), signed_here: true };
-    let events = given([ca_created()]).when(add.clone()).unwrap();
+    let add = CaCommand::AddSubordinate { child_id: CaId::parse("child").unwrap(), link: SubordinateLink::SignedHere };
+    let events = history([ca_created("root")]).when(add.clone()).events();
     assert_eq!(events.len(), 1);
-    assert_eq!(given([ca_created(), events[0].clone()]).when(add).unwrap(), vec![]);
+    history([ca_created("root"), events[0].clone()]).when(add).then_nothing();
+}
+
+#[test]
+fn only_a_ca_that_can_sign_signs_a_subordinate_but_any_may_recognise_one() {
+    let child_id = CaId::parse("child").unwrap();
+    let held = history([ca_created("root"), revoked(RevocationReason::CertificateHold)]);
+    held.when(CaCommand::AddSubordinate { child_id: child_id.clone(), link: SubordinateLink::SignedHere })
+        .then_err(DomainError::CaNotActive { id: root(), status: Status::Revoked });
+    let recognised = held.when(CaCommand::AddSubordinate { child_id, link: SubordinateLink::Recognised });
+    assert_eq!(recognised.events().len(), 1);
 }
 
 #[test]
 fn events_round_trip_through_their_stored_form() {
-    let events = [ca_created(), status_changed(Status::Revoked, Some(RevocationReason::CertificateHold))];
-    for event in events {
+    for event in [ca_created("root"), revoked(RevocationReason::CertificateHold)] {
         let back = CaEvent::from_stored(event.event_type(), event.schema_version(), &event.to_data()).unwrap();
         assert_eq!(back, event);
     }
     assert!(CaEvent::from_stored("ca.create", 99, &json!({})).is_err());
+}
+
+#[test]
+fn replay_folds_every_event() {
+    assert_eq!(replay(&[ca_created("root"), revoked(RevocationReason::Superseded)]).unwrap().version, 2);
 }

@@ -1,13 +1,11 @@
 //! CA events: stable type names (Lamassu's where one exists) and schema versions.
-//!
-//! Stored event types are strings, never Rust type names, so renaming code never breaks the log.
-//! Every past schema version stays readable: [`CaEvent::from_stored`] upcasts old versions.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{CaType, IssuerMetadata, KeyRef, SecurityLevel};
+use super::state::{CaType, IssuerMetadata, KeyRef, SecurityLevel};
+use crate::aggregate::{DomainEvent, UnknownEvent};
 use crate::certificate::CertificateInfo;
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::Metadata;
@@ -83,15 +81,6 @@ pub struct CaDeleted {
     pub at: OffsetDateTime,
 }
 
-/// A stored event this build cannot read: an unknown type or a schema version from the future.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read event {event_type} v{schema_version}: {reason}")]
-pub struct UnknownEvent {
-    pub event_type: String,
-    pub schema_version: u32,
-    pub reason: String,
-}
-
 pub const CA_CREATE: &str = "ca.create";
 pub const CA_IMPORT: &str = "ca.import";
 pub const CA_STATUS_UPDATE: &str = "ca.status.update";
@@ -100,8 +89,8 @@ pub const CA_PROFILE_UPDATE: &str = "ca.profile.update";
 pub const CA_SUBORDINATE_ADD: &str = "ca.subordinate.add";
 pub const CA_DELETE: &str = "ca.delete";
 
-impl CaEvent {
-    pub fn event_type(&self) -> &'static str {
+impl DomainEvent for CaEvent {
+    fn event_type(&self) -> &'static str {
         match self {
             CaEvent::Created(_) => CA_CREATE,
             CaEvent::Imported(_) => CA_IMPORT,
@@ -113,13 +102,11 @@ impl CaEvent {
         }
     }
 
-    /// The schema version written today. Bump it (and teach `from_stored` the old one) when a
-    /// payload changes shape.
-    pub fn schema_version(&self) -> u32 {
+    fn schema_version(&self) -> u32 {
         1
     }
 
-    pub fn to_data(&self) -> Value {
+    fn to_data(&self) -> Value {
         let data = match self {
             CaEvent::Created(e) | CaEvent::Imported(e) => serde_json::to_value(e),
             CaEvent::StatusChanged(e) => serde_json::to_value(e),
@@ -132,8 +119,8 @@ impl CaEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
-        let unknown = |reason: String| UnknownEvent { event_type: event_type.to_owned(), schema_version, reason };
+    fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent::new(event_type, schema_version, reason);
         if schema_version != 1 {
             return Err(unknown("no upcaster for this schema version".into()));
         }

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::ca::{IssuerMetadata, UnknownEvent};
+use crate::aggregate::{DomainEvent, UnknownEvent};
+use crate::ca::IssuerMetadata;
 use crate::certificate::CertificateInfo;
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::Metadata;
@@ -52,8 +53,8 @@ const ISSUE: &str = "ca.sign.certificate";
 const STATUS_UPDATE: &str = "certificate.status.update";
 const METADATA_UPDATE: &str = "certificate.metadata.update";
 
-impl CertificateEvent {
-    pub fn event_type(&self) -> &'static str {
+impl DomainEvent for CertificateEvent {
+    fn event_type(&self) -> &'static str {
         match self {
             CertificateEvent::Issued(_) => ISSUE,
             CertificateEvent::StatusChanged(_) => STATUS_UPDATE,
@@ -61,11 +62,11 @@ impl CertificateEvent {
         }
     }
 
-    pub fn schema_version(&self) -> u32 {
+    fn schema_version(&self) -> u32 {
         1
     }
 
-    pub fn to_data(&self) -> Value {
+    fn to_data(&self) -> Value {
         let data = match self {
             CertificateEvent::Issued(e) => serde_json::to_value(e),
             CertificateEvent::StatusChanged(e) => serde_json::to_value(e),
@@ -74,8 +75,8 @@ impl CertificateEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
-        let unknown = |reason: String| UnknownEvent { event_type: event_type.to_owned(), schema_version, reason };
+    fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent::new(event_type, schema_version, reason);
         if schema_version != 1 {
             return Err(unknown("no upcaster for this schema version".into()));
         }

@@ -4,15 +4,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{IssuanceProfile, ProfileState};
+use super::definition::{IssuanceProfile, ProfileState};
 use crate::DomainError;
-use crate::ca::UnknownEvent;
+use crate::aggregate::{Aggregate, DomainEvent, UnknownEvent};
+use crate::error::Resource;
+use crate::ids::{CaId, ProfileId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileCommand {
     Create(IssuanceProfile),
     Update(IssuanceProfile),
-    Delete,
+    /// `used_by`: the CAs whose default profile this is, as far as the caller knows.
+    Delete {
+        used_by: Vec<CaId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +44,8 @@ const CREATE: &str = "profile.issuance.create";
 const UPDATE: &str = "profile.issuance.update";
 const DELETE: &str = "profile.issuance.delete";
 
-impl ProfileEvent {
-    pub fn event_type(&self) -> &'static str {
+impl DomainEvent for ProfileEvent {
+    fn event_type(&self) -> &'static str {
         match self {
             ProfileEvent::Created(_) => CREATE,
             ProfileEvent::Updated(_) => UPDATE,
@@ -48,11 +53,11 @@ impl ProfileEvent {
         }
     }
 
-    pub fn schema_version(&self) -> u32 {
+    fn schema_version(&self) -> u32 {
         1
     }
 
-    pub fn to_data(&self) -> Value {
+    fn to_data(&self) -> Value {
         let data = match self {
             ProfileEvent::Created(e) | ProfileEvent::Updated(e) => serde_json::to_value(e),
             ProfileEvent::Deleted(e) => serde_json::to_value(e),
@@ -60,8 +65,8 @@ impl ProfileEvent {
         data.unwrap_or(Value::Null)
     }
 
-    pub fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
-        let unknown = |reason: String| UnknownEvent { event_type: event_type.to_owned(), schema_version, reason };
+    fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
+        let unknown = |reason: String| UnknownEvent::new(event_type, schema_version, reason);
         if schema_version != 1 {
             return Err(unknown("no upcaster for this schema version".into()));
         }
@@ -75,25 +80,63 @@ impl ProfileEvent {
     }
 }
 
+impl Aggregate for ProfileState {
+    type Id = ProfileId;
+    type Command = ProfileCommand;
+    type Event = ProfileEvent;
+
+    fn stream_id(id: &ProfileId) -> String {
+        id.stream_id()
+    }
+
+    fn resource(id: &ProfileId) -> Resource {
+        Resource::Profile(id.clone())
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
+    fn decide(
+        id: &ProfileId,
+        state: Option<&ProfileState>,
+        command: &ProfileCommand,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ProfileEvent>, DomainError> {
+        decide(id, state, command, now)
+    }
+
+    fn evolve(state: Option<ProfileState>, event: &ProfileEvent) -> Option<ProfileState> {
+        evolve(state, event)
+    }
+}
+
 pub fn decide(
+    id: &ProfileId,
     state: Option<&ProfileState>,
     command: &ProfileCommand,
     now: OffsetDateTime,
 ) -> Result<Vec<ProfileEvent>, DomainError> {
+    let what = || Resource::Profile(id.clone());
     match (state, command) {
-        (Some(_), ProfileCommand::Create(p)) => {
-            Err(DomainError::Conflict(format!("a profile with id '{}' already exists", p.id)))
+        // A deleted profile's id stays taken: its history stays under it.
+        (Some(_), ProfileCommand::Create(_)) => Err(DomainError::AlreadyExists(what())),
+        (None, ProfileCommand::Create(p)) if p.id != *id => {
+            Err(DomainError::BrokenInvariant("a profile is created on its own stream"))
         }
         (None, ProfileCommand::Create(p)) => {
             Ok(vec![ProfileEvent::Created(ProfileSaved { profile: p.clone(), at: now })])
         }
-        (Some(s), _) if s.deleted => Err(DomainError::NotFound(format!("profile '{}'", s.profile.id))),
-        (None, _) => Err(DomainError::NotFound("profile".into())),
+        (Some(s), _) if s.deleted => Err(DomainError::NotFound(what())),
+        (None, _) => Err(DomainError::NotFound(what())),
         (Some(s), ProfileCommand::Update(p)) if s.profile == *p => Ok(vec![]),
         (Some(_), ProfileCommand::Update(p)) => {
             Ok(vec![ProfileEvent::Updated(ProfileSaved { profile: p.clone(), at: now })])
         }
-        (Some(_), ProfileCommand::Delete) => Ok(vec![ProfileEvent::Deleted(ProfileDeleted { at: now })]),
+        (Some(_), ProfileCommand::Delete { used_by }) if !used_by.is_empty() => {
+            Err(DomainError::ProfileInUse { id: id.clone(), cas: used_by.clone() })
+        }
+        (Some(_), ProfileCommand::Delete { .. }) => Ok(vec![ProfileEvent::Deleted(ProfileDeleted { at: now })]),
     }
 }
 

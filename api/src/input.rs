@@ -1,0 +1,21 @@
+//! Request input that several resources parse alike.
+
+use serde_json::Value;
+
+use crate::problem::ApiError;
+
+/// An optional field: absent or empty means `None`; anything else must parse.
+pub(crate) fn optional<T, E: Into<ApiError>>(
+    raw: Option<String>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, ApiError> {
+    raw.filter(|s| !s.is_empty()).map(|s| parse(&s)).transpose().map_err(Into::into)
+}
+
+/// RFC 6902 patch, or Lamassu's `{"patches": [...]}` wrapper around one.
+pub(crate) fn patch_operations(body: Value) -> Value {
+    match body {
+        Value::Object(mut map) if map.contains_key("patches") => map.remove("patches").unwrap_or(Value::Null),
+        other => other,
+    }
+}
