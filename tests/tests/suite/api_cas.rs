@@ -186,6 +186,9 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
     assert_eq!(held.status, 200, "{}", held.text);
     assert_eq!(held.json()["revocation"]["reason"], "CertificateHold");
     assert_eq!(app.ca("issuing").await.json()["status"], "ACTIVE", "a hold does not cascade");
+    let delete_held = app.delete_ca("int").await;
+    assert_eq!(delete_held.status, 409, "{}", delete_held.text);
+    assert_eq!(delete_held.json()["type"], "urn:shedu:problem:ca-on-hold");
     let lifted = app.set_status("int", "ACTIVE", None).await;
     assert_eq!(lifted.json()["status"], "ACTIVE");
     assert!(lifted.json()["revocation"].is_null());
@@ -201,7 +204,10 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
 
     let again = app.set_status("int", "ACTIVE", None).await;
     assert_eq!(again.status, 409, "{}", again.text);
-    assert_eq!(app.delete_ca("root").await.status, 409, "an ACTIVE CA cannot be deleted");
+    assert_eq!(again.json()["type"], "urn:shedu:problem:revoked-for-good");
+    let delete_active = app.delete_ca("root").await;
+    assert_eq!(delete_active.status, 409, "an ACTIVE CA cannot be deleted");
+    assert_eq!(delete_active.json()["type"], "urn:shedu:problem:ca-not-deletable");
 
     let deleted = app.delete_ca("issuing").await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);

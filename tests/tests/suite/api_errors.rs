@@ -18,85 +18,142 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
     let root_pem = app.ca("root").await.json()["certificate"]["certificate"].as_str().unwrap().to_owned();
     let truncated = &root_pem[..root_pem.len() / 2];
     let other_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let cases: Vec<(&str, shedu_tests::Reply, u16, &str)> = vec![
-        ("malformed JSON", app.raw_post("/v2/cas", "application/json", "{\"subject\": ").await, 400, "malformed JSON"),
-        ("wrong content type", app.raw_post("/v2/cas", "text/plain", "{}").await, 415, "application/json"),
-        ("missing CN", app.create_ca(ca_body("x", None, " ", ("ECDSA", 256), "1y")).await, 400, "subject.common_name"),
+    // (what, reply, status, problem type, a word the detail must contain)
+    let cases: Vec<(&str, shedu_tests::Reply, u16, &str, &str)> = vec![
+        (
+            "malformed JSON",
+            app.raw_post("/v2/cas", "application/json", "{\"subject\": ").await,
+            400,
+            "invalid-input",
+            "malformed JSON",
+        ),
+        (
+            "wrong content type",
+            app.raw_post("/v2/cas", "text/plain", "{}").await,
+            415,
+            "unsupported-media-type",
+            "application/json",
+        ),
+        (
+            "missing CN",
+            app.create_ca(ca_body("x", None, " ", ("ECDSA", 256), "1y")).await,
+            400,
+            "invalid-input",
+            "subject.common_name",
+        ),
         (
             "unsupported key type",
             app.create_ca(ca_body("x", None, "X", ("DSA", 2048), "1y")).await,
             400,
+            "invalid-input",
             "key_metadata.type",
         ),
         (
             "unsupported key size",
             app.create_ca(ca_body("x", None, "X", ("RSA", 1024), "1y")).await,
             400,
+            "invalid-input",
             "key_metadata.bits",
         ),
         (
             "bad duration",
             app.create_ca(ca_body("x", None, "X", ("ECDSA", 256), "ten years")).await,
             400,
+            "invalid-input",
             "ca_expiration",
         ),
-        ("bad id", app.create_ca(ca_body("a/b", None, "X", ("ECDSA", 256), "1y")).await, 400, "id"),
-        ("unknown parent", app.create_ca(ca_body("x", Some("ghost"), "X", ("ECDSA", 256), "1y")).await, 422, "ghost"),
-        ("revoked parent", app.create_ca(ca_body("x", Some("root"), "X", ("ECDSA", 256), "1y")).await, 409, "REVOKED"),
+        ("bad id", app.create_ca(ca_body("a/b", None, "X", ("ECDSA", 256), "1y")).await, 400, "invalid-input", "id"),
+        (
+            "unknown parent",
+            app.create_ca(ca_body("x", Some("ghost"), "X", ("ECDSA", 256), "1y")).await,
+            422,
+            "parent-not-found",
+            "ghost",
+        ),
+        (
+            "revoked parent",
+            app.create_ca(ca_body("x", Some("root"), "X", ("ECDSA", 256), "1y")).await,
+            409,
+            "ca-not-active",
+            "REVOKED",
+        ),
         (
             "outlives parent",
             app.create_ca(ca_body("x", Some("short"), "X", ("ECDSA", 256), "2d")).await,
             422,
+            "outlives-parent",
             "outlive",
         ),
-        ("duplicate id", app.create_ca(ca_body("root", None, "X", ("ECDSA", 256), "1y")).await, 409, "already exists"),
+        (
+            "duplicate id",
+            app.create_ca(ca_body("root", None, "X", ("ECDSA", 256), "1y")).await,
+            409,
+            "already-exists",
+            "already exists",
+        ),
         (
             "unknown field",
             app.create_ca(json!({"subject": {"common_name": "X"}, "key_metadata": {"type": "ECDSA", "bits": 256},
             "ca_expiration": {"type": "Duration", "duration": "1y"}, "colour": "red"}))
                 .await,
             400,
+            "invalid-input",
             "colour",
         ),
-        ("garbage PEM", app.import_ca(json!({"certificate": "not pem"})).await, 400, "certificate"),
-        ("bad DER in PEM", app.import_ca(json!({"certificate": garbage_pem})).await, 400, "certificate"),
-        ("truncated PEM", app.import_ca(json!({"certificate": truncated})).await, 400, "certificate"),
+        ("garbage PEM", app.import_ca(json!({"certificate": "not pem"})).await, 400, "invalid-input", "certificate"),
+        (
+            "bad DER in PEM",
+            app.import_ca(json!({"certificate": garbage_pem})).await,
+            400,
+            "invalid-input",
+            "certificate",
+        ),
+        ("truncated PEM", app.import_ca(json!({"certificate": truncated})).await, 400, "invalid-input", "certificate"),
         (
             "key does not match",
             app.import_ca(json!({"id": "m", "certificate": root_pem, "private_key": other_key})).await,
             422,
+            "key-mismatch",
             "does not match",
         ),
         (
             "garbage key",
             app.import_ca(json!({"id": "g", "certificate": root_pem, "private_key": "nope"})).await,
             400,
+            "invalid-input",
             "private_key",
         ),
-        ("bad filter syntax", app.list_cas("filter=status=ACTIVE").await, 400, "<field>[<op>]<value>"),
-        ("unknown filter field", app.list_cas("filter=colour[eq]red").await, 400, "colour"),
-        ("bad filter operator", app.list_cas("filter=level[ct]1").await, 400, "operator"),
-        ("bad page size", app.list_cas("page_size=0").await, 400, "page_size"),
-        ("unknown CA", app.ca("ghost").await, 404, "ghost"),
-        ("unknown CA status", app.set_status("ghost", "REVOKED", None).await, 404, "ghost"),
-        ("unknown status", app.set_status("short", "DESTROYED", None).await, 400, "status"),
-        ("expired by hand", app.set_status("short", "EXPIRED", None).await, 400, "EXPIRED"),
+        ("bad filter syntax", app.list_cas("filter=status=ACTIVE").await, 400, "invalid-input", "<field>[<op>]<value>"),
+        ("unknown filter field", app.list_cas("filter=colour[eq]red").await, 400, "invalid-input", "colour"),
+        ("bad filter operator", app.list_cas("filter=level[ct]1").await, 400, "invalid-input", "operator"),
+        ("bad page size", app.list_cas("page_size=0").await, 400, "invalid-input", "page_size"),
+        ("unknown CA", app.ca("ghost").await, 404, "not-found", "ghost"),
+        ("unknown CA status", app.set_status("ghost", "REVOKED", None).await, 404, "not-found", "ghost"),
+        ("unknown status", app.set_status("short", "DESTROYED", None).await, 400, "invalid-input", "status"),
+        ("expired by hand", app.set_status("short", "EXPIRED", None).await, 400, "invalid-input", "EXPIRED"),
         (
             "reason without revocation",
             app.set_status("short", "INACTIVE", Some("KeyCompromise")).await,
             400,
+            "invalid-input",
             "revocation_reason",
         ),
-        ("bad patch", app.patch_metadata("short", json!([{"op": "remove", "path": "/missing"}])).await, 422, "patch"),
-        ("not a patch", app.patch_metadata("short", json!({"op": "add"})).await, 400, "patch"),
-        ("delete active", app.delete_ca("short").await, 409, "ACTIVE"),
+        (
+            "bad patch",
+            app.patch_metadata("short", json!([{"op": "remove", "path": "/missing"}])).await,
+            422,
+            "patch-does-not-apply",
+            "patch",
+        ),
+        ("not a patch", app.patch_metadata("short", json!({"op": "add"})).await, 400, "invalid-input", "patch"),
+        ("delete active", app.delete_ca("short").await, 409, "ca-not-deletable", "ACTIVE"),
     ];
-    for (name, reply, status, needle) in cases {
+    for (name, reply, status, slug, needle) in cases {
         assert_eq!(reply.status.as_u16(), status, "{name}: {}", reply.text);
         assert_eq!(reply.content_type(), "application/problem+json", "{name}");
         let problem = reply.json();
         assert_eq!(problem["status"], status, "{name}");
-        assert!(problem["type"].as_str().unwrap().starts_with("urn:shedu:problem:"), "{name}");
+        assert_eq!(problem["type"], format!("urn:shedu:problem:{slug}"), "{name}");
         assert!(reply.text.contains(needle), "{name}: expected '{needle}' in {}", reply.text);
         assert!(!reply.text.contains("PRIVATE KEY"), "{name} leaks key material");
     }

@@ -155,21 +155,29 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     assert_eq!(app.set_status("revoked", "REVOKED", Some("KeyCompromise")).await.status, 200);
     let head = app.log_head().await;
 
-    let cases: Vec<(&str, shedu_tests::Reply, u16, &str)> = vec![
-        ("bad signature", app.sign("issuing", csr_body(&tampered, None)).await, 400, "signature"),
-        ("garbage", app.sign("issuing", csr_body("not a csr", None)).await, 400, "csr"),
+    // (what, reply, status, problem type, a word the detail must contain)
+    let cases: Vec<(&str, shedu_tests::Reply, u16, &str, &str)> = vec![
+        ("bad signature", app.sign("issuing", csr_body(&tampered, None)).await, 400, "invalid-input", "signature"),
+        ("garbage", app.sign("issuing", csr_body("not a csr", None)).await, 400, "invalid-input", "csr"),
         (
             "a certificate, not a CSR",
             app.sign("issuing", csr_body(&app.chain("root").await.text, None)).await,
             400,
+            "invalid-input",
             "CERTIFICATE REQUEST",
         ),
-        ("weak RSA", app.sign("issuing", csr_body(&weak, None)).await, 422, "RSA"),
-        ("unknown profile", app.sign("issuing", csr_body(&good, Some("nope"))).await, 422, "nope"),
-        ("no profile at all", app.sign("root", csr_body(&good, None)).await, 422, "no issuance profile"),
-        ("revoked CA", app.sign("revoked", csr_body(&good, Some("device-1y"))).await, 409, "REVOKED"),
-        ("unknown CA", app.sign("ghost", csr_body(&good, None)).await, 404, "ghost"),
-        ("keyless CA", app.sign("keyless", csr_body(&good, Some("device-1y"))).await, 409, "no private key"),
+        ("weak RSA", app.sign("issuing", csr_body(&weak, None)).await, 422, "weak-key", "RSA"),
+        ("unknown profile", app.sign("issuing", csr_body(&good, Some("nope"))).await, 422, "unknown-profile", "nope"),
+        ("no profile at all", app.sign("root", csr_body(&good, None)).await, 422, "no-profile", "no issuance profile"),
+        ("revoked CA", app.sign("revoked", csr_body(&good, Some("device-1y"))).await, 409, "ca-not-active", "REVOKED"),
+        ("unknown CA", app.sign("ghost", csr_body(&good, None)).await, 404, "not-found", "ghost"),
+        (
+            "keyless CA",
+            app.sign("keyless", csr_body(&good, Some("device-1y"))).await,
+            409,
+            "ca-holds-no-key",
+            "no private key",
+        ),
         (
             "bad inline profile",
             app.sign(
@@ -178,6 +186,7 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
             )
             .await,
             400,
+            "invalid-input",
             "validity",
         ),
         (
@@ -189,20 +198,35 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
             )
             .await,
             422,
+            "inline-profile-too-powerful",
             "sign_as_ca",
         ),
-        ("bad DNS name", app.sign("issuing", csr_body(&bad_san, None)).await, 400, "not a valid DNS name"),
-        ("pathLen 0 issuer", app.sign("leafonly", csr_body(&good, Some("sub-ca-5y"))).await, 422, "pathLen 0"),
+        (
+            "bad DNS name",
+            app.sign("issuing", csr_body(&bad_san, None)).await,
+            400,
+            "invalid-input",
+            "not a valid DNS name",
+        ),
+        (
+            "pathLen 0 issuer",
+            app.sign("leafonly", csr_body(&good, Some("sub-ca-5y"))).await,
+            422,
+            "path-len-exceeded",
+            "pathLen 0",
+        ),
     ];
-    for (name, reply, status, needle) in cases {
+    for (name, reply, status, slug, needle) in cases {
         assert_eq!(reply.status.as_u16(), status, "{name}: {}", reply.text);
         assert_eq!(reply.content_type(), "application/problem+json", "{name}");
+        assert_eq!(reply.json()["type"], format!("urn:shedu:problem:{slug}"), "{name}");
         assert!(reply.text.contains(needle), "{name}: expected '{needle}' in {}", reply.text);
     }
     clock.set(time::OffsetDateTime::now_utc() + time::Duration::days(2));
     let expired = app.sign("short", csr_body(&good, Some("device-1y"))).await;
     assert_eq!(expired.status, 409, "an expired CA signs nothing: {}", expired.text);
     assert!(expired.text.contains("EXPIRED"), "{}", expired.text);
+    assert_eq!(expired.json()["type"], "urn:shedu:problem:ca-not-active");
     assert_eq!(app.log_head().await, head, "refused requests appended events");
 
     // A retried request with the same Idempotency-Key gets the same certificate.
@@ -247,6 +271,7 @@ async fn profiles_are_validated_and_refused_deletion_while_used(backend: Backend
     let in_use = app.call(reqwest::Method::DELETE, "/v2/profiles/tls-server-90d", None, &[]).await;
     assert_eq!(in_use.status, 409, "{}", in_use.text);
     assert!(in_use.text.contains("issuing"), "{}", in_use.text);
+    assert_eq!(in_use.json()["type"], "urn:shedu:problem:profile-in-use");
     assert_eq!(app.call(reqwest::Method::DELETE, "/v2/profiles/device-1y", None, &[]).await.status, 204);
     assert_eq!(app.get("/v2/profiles/device-1y").await.status, 404);
     assert_eq!(app.set_profile("issuing", "device-1y").await.status, 422, "a deleted profile cannot be assigned");
@@ -255,6 +280,7 @@ async fn profiles_are_validated_and_refused_deletion_while_used(backend: Backend
         "ca_expiration": {"type": "Duration", "duration": "1y"}, "profile_id": "missing"}))
         .await;
     assert_eq!(unknown.status, 422, "{}", unknown.text);
+    assert_eq!(unknown.json()["type"], "urn:shedu:problem:unknown-profile");
 }
 
 /// Issuance keeps the CA and profile it last read (docs/adr/0011). Changed by another
