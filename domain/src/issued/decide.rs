@@ -164,3 +164,109 @@ pub fn evolve(state: Option<IssuedCertificate>, event: &CertificateEvent) -> Opt
 pub fn replay<'a>(events: impl IntoIterator<Item = &'a CertificateEvent>) -> Option<IssuedCertificate> {
     events.into_iter().fold(None, evolve)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::aggregate::DomainEvent;
+    use crate::status::Revocation;
+    use crate::testing::{Given, NOW, ca_after, ca_certificate, ca_created, given};
+
+    fn serial() -> SerialNumber {
+        SerialNumber::parse("4a01").unwrap()
+    }
+
+    fn issue() -> CertificateCommand {
+        let mut leaf = ca_certificate(datetime!(2027-01-01 0:00 UTC));
+        leaf.is_ca = false;
+        CertificateCommand::Issue {
+            certificate: Box::new(leaf),
+            issuer_metadata: ca_after(&[ca_created("root")]).as_issuer(),
+            profile_id: Some(ProfileId::parse("device-1y").unwrap()),
+            metadata: Metadata::new(),
+        }
+    }
+
+    fn issued() -> CertificateEvent {
+        decide(&serial(), None, &issue(), NOW).unwrap().remove(0)
+    }
+
+    fn certificate(events: impl IntoIterator<Item = CertificateEvent>) -> Given<IssuedCertificate> {
+        given(serial(), events)
+    }
+
+    fn revoked(reason: RevocationReason) -> CertificateEvent {
+        CertificateEvent::StatusChanged(CertificateStatusChanged {
+            status: Status::Revoked,
+            previous: Status::Active,
+            revocation: Some(Revocation { reason, revoked_at: NOW }),
+            cascaded_from: None,
+            at: NOW,
+        })
+    }
+
+    fn set_status(status: Status, reason: Option<RevocationReason>) -> CertificateCommand {
+        CertificateCommand::ChangeStatus { status, reason }
+    }
+
+    #[test]
+    fn a_serial_is_issued_once() {
+        let state = certificate([issued()]).state().unwrap();
+        assert_eq!((state.recorded_status, state.version), (Status::Active, 1));
+        certificate([issued()]).when(issue()).then_err(DomainError::AlreadyExists(Resource::Certificate(serial())));
+    }
+
+    #[test]
+    fn an_unknown_certificate_is_not_found() {
+        let revoke = set_status(Status::Revoked, Some(RevocationReason::KeyCompromise));
+        certificate([]).when(revoke).then_err(DomainError::NotFound(Resource::Certificate(serial())));
+    }
+
+    #[test]
+    fn a_held_certificate_can_be_released_but_a_revoked_one_cannot() {
+        let held = certificate([issued(), revoked(RevocationReason::CertificateHold)]);
+        assert_eq!(held.when(set_status(Status::Active, None)).events().len(), 1);
+        certificate([issued(), revoked(RevocationReason::KeyCompromise)])
+            .when(set_status(Status::Active, None))
+            .then_err(DomainError::RevokedForGood(Resource::Certificate(serial())));
+    }
+
+    #[test]
+    fn an_expired_certificate_keeps_its_status() {
+        certificate([issued()])
+            .when_at(set_status(Status::Inactive, None), datetime!(2027-02-01 0:00 UTC))
+            .then_err(DomainError::AlreadyExpired(Resource::Certificate(serial())));
+    }
+
+    #[test]
+    fn a_cascade_revokes_what_is_still_valid_and_names_its_cause() {
+        let root = CaId::parse("root").unwrap();
+        let cascade = CertificateCommand::CascadeRevoke { from: root.clone() };
+        let events = certificate([issued()]).when(cascade.clone()).events();
+        assert!(matches!(&events[..], [CertificateEvent::StatusChanged(e)]
+            if e.cascaded_from == Some(root.clone())
+                && e.revocation.map(|r| r.reason) == Some(RevocationReason::CessationOfOperation)));
+        certificate([issued(), revoked(RevocationReason::KeyCompromise)]).when(cascade.clone()).then_nothing();
+        certificate([issued()]).when_at(cascade, datetime!(2027-02-01 0:00 UTC)).then_nothing();
+    }
+
+    #[test]
+    fn metadata_patches_apply_and_a_no_op_records_nothing() {
+        let patch = json!([{"op": "add", "path": "/device", "value": "d-1"}]);
+        let events = certificate([issued()]).when(CertificateCommand::UpdateMetadata { patch: patch.clone() }).events();
+        let after = certificate([issued(), events[0].clone()]);
+        assert_eq!(after.state().unwrap().metadata["device"], "d-1");
+        after.when(CertificateCommand::UpdateMetadata { patch }).then_nothing();
+    }
+
+    #[test]
+    fn certificate_events_round_trip_through_their_stored_form() {
+        for event in [issued(), revoked(RevocationReason::CertificateHold)] {
+            let back = CertificateEvent::from_stored(event.event_type(), event.schema_version(), &event.to_data());
+            assert_eq!(back.unwrap(), event);
+        }
+    }
+}

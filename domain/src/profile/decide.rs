@@ -172,3 +172,71 @@ pub fn evolve(state: Option<ProfileState>, event: &ProfileEvent) -> Option<Profi
 pub fn replay<'a>(events: impl IntoIterator<Item = &'a ProfileEvent>) -> Option<ProfileState> {
     events.into_iter().fold(None, evolve)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::profile::ProfileInput;
+    use crate::testing::{Given, NOW, given};
+
+    fn id() -> ProfileId {
+        ProfileId::parse("device-1y").unwrap()
+    }
+
+    fn definition(duration: &str) -> IssuanceProfile {
+        let input: ProfileInput = serde_json::from_value(json!({
+            "name": "Device", "validity": {"type": "Duration", "duration": duration},
+            "key_usage": ["DigitalSignature"], "extended_key_usages": ["ClientAuth"],
+        }))
+        .unwrap();
+        IssuanceProfile::parse(id(), input).unwrap()
+    }
+
+    fn created() -> ProfileEvent {
+        ProfileEvent::Created(ProfileSaved { profile: definition("1y"), at: NOW })
+    }
+
+    fn profile(events: impl IntoIterator<Item = ProfileEvent>) -> Given<ProfileState> {
+        given(id(), events)
+    }
+
+    fn deleted() -> ProfileEvent {
+        ProfileEvent::Deleted(ProfileDeleted { at: NOW })
+    }
+
+    #[test]
+    fn a_profile_is_created_once_and_its_id_never_reused() {
+        profile([]).when(ProfileCommand::Create(definition("1y"))).then([created()]);
+        profile([created()])
+            .when(ProfileCommand::Create(definition("1y")))
+            .then_err(DomainError::AlreadyExists(Resource::Profile(id())));
+        profile([created(), deleted()])
+            .when(ProfileCommand::Create(definition("1y")))
+            .then_err(DomainError::AlreadyExists(Resource::Profile(id())));
+    }
+
+    #[test]
+    fn an_update_records_only_a_change() {
+        profile([created()]).when(ProfileCommand::Update(definition("1y"))).then_nothing();
+        let changed = profile([created()]).when(ProfileCommand::Update(definition("2y"))).events();
+        assert!(matches!(&changed[..], [ProfileEvent::Updated(e)] if e.profile == definition("2y")));
+    }
+
+    #[test]
+    fn a_profile_in_use_is_not_deleted() {
+        let users = vec![CaId::parse("issuing").unwrap()];
+        profile([created()])
+            .when(ProfileCommand::Delete { used_by: users.clone() })
+            .then_err(DomainError::ProfileInUse { id: id(), cas: users });
+        profile([created()]).when(ProfileCommand::Delete { used_by: vec![] }).then([deleted()]);
+    }
+
+    #[test]
+    fn a_deleted_or_unknown_profile_is_not_found() {
+        let update = ProfileCommand::Update(definition("2y"));
+        profile([created(), deleted()]).when(update.clone()).then_err(DomainError::NotFound(Resource::Profile(id())));
+        profile([]).when(update).then_err(DomainError::NotFound(Resource::Profile(id())));
+    }
+}
