@@ -7,7 +7,7 @@ use shedu_domain::ca::{
     Ca, CaCertificatePlan, CaCommand, Custody, KeyRef, NewCa, SubordinateLink, Under, check_id_free, decide,
     plan_managed,
 };
-use shedu_domain::ids::CaId;
+use shedu_domain::ids::{CaId, KeyId};
 use shedu_domain::{DomainError, Resource};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -31,10 +31,7 @@ impl CaService {
         if let Some(profile_id) = &request.profile_id {
             existing_profile(self.store.as_ref(), profile_id).await?;
         }
-        let id = match request.id.clone() {
-            Some(id) => id,
-            None => CaId::parse(&Uuid::new_v4().to_string())?,
-        };
+        let id = id_or_new(request.id.clone())?;
         // Checked before generating a key so that a duplicate costs nothing; the append's
         // NoStream expectation is what actually guarantees uniqueness.
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
@@ -66,17 +63,7 @@ impl CaService {
             self.commit_new_ca(ctx, CaCommand::Create(new), now).await
         }
         .await;
-        match &result {
-            // The store did not answer: the CA may have been committed, so its key must stay.
-            Err(CommandError::Store(StoreError::Unavailable(_))) => {
-                tracing::warn!(%key_id, "append outcome unknown; keeping the new key");
-            }
-            // Refused: the key was made for this CA alone and nothing refers to it.
-            Err(_) => {
-                let _ = blocking(move || Ok(engine.delete_key(&key_id)?)).await;
-            }
-            Ok(_) => {}
-        }
+        discard_unless_recorded(&result, engine, key_id).await;
         result
     }
 
@@ -160,6 +147,34 @@ impl CaService {
                 Err(DomainError::AlreadyExists(Resource::Ca(id.clone())).into())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The requested id, or a new UUID.
+pub(super) fn id_or_new(requested: Option<CaId>) -> Result<CaId, CommandError> {
+    match requested {
+        Some(id) => Ok(id),
+        None => Ok(CaId::parse(&Uuid::new_v4().to_string())?),
+    }
+}
+
+/// Destroys a key made for a CA whose creation was refused: nothing refers to it. When the store
+/// did not answer, the CA may have been committed, so the key stays.
+async fn discard_unless_recorded(
+    result: &Result<Outcome<Ca>, CommandError>,
+    engine: Arc<dyn CryptoEngine>,
+    key_id: KeyId,
+) {
+    match result {
+        Ok(_) => {}
+        Err(CommandError::Store(StoreError::Unavailable(_))) => {
+            tracing::warn!(%key_id, "append outcome unknown; keeping the new key");
+        }
+        Err(_) => {
+            if let Err(e) = blocking(move || Ok(engine.delete_key(&key_id)?)).await {
+                tracing::warn!(error = %e, "could not destroy the key of a refused CA");
+            }
         }
     }
 }

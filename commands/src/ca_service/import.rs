@@ -4,9 +4,8 @@
 use shedu_domain::DomainError;
 use shedu_domain::ca::{Ca, CaCommand, Custody, KeyRef, NewCa, check_id_free, ensure_ca_certificate, place_import};
 use shedu_domain::certificate::CertificateInfo;
-use shedu_domain::ids::CaId;
-use uuid::Uuid;
 
+use super::create::id_or_new;
 use super::requests::ImportCa;
 use super::{CaService, blocking};
 use crate::CommandError;
@@ -26,10 +25,7 @@ impl CaService {
         };
         let certificate = certificate_info(der, "certificate")?;
         ensure_ca_certificate(&certificate)?;
-        let id = match request.id.clone() {
-            Some(id) => id,
-            None => CaId::parse(&Uuid::new_v4().to_string())?,
-        };
+        let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
 
         let self_signed = certificate.is_self_signed() && is_signed_by(der, der);

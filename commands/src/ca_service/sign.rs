@@ -36,6 +36,38 @@ enum Read {
 /// changed since.
 struct Stale;
 
+/// The profile a request is signed under.
+enum Chosen {
+    Inline(Box<IssuanceProfile>),
+    /// A stored profile as read (with its stream version), and its id.
+    Stored(Arc<Versioned<IssuanceProfile>>, ProfileId),
+}
+
+impl Chosen {
+    fn profile(&self) -> &IssuanceProfile {
+        match self {
+            Chosen::Inline(profile) => profile,
+            Chosen::Stored(stored, _) => &stored.state,
+        }
+    }
+
+    /// The id recorded on the certificate: inline profiles have none.
+    fn id(&self) -> Option<ProfileId> {
+        match self {
+            Chosen::Inline(_) => None,
+            Chosen::Stored(_, id) => Some(id.clone()),
+        }
+    }
+
+    /// A stored profile changed while signing must not go unnoticed.
+    fn guard(&self) -> Option<StreamGuard> {
+        match self {
+            Chosen::Inline(_) => None,
+            Chosen::Stored(stored, id) => Some(StreamGuard { stream_id: id.stream_id(), version: stored.version }),
+        }
+    }
+}
+
 impl CaService {
     pub async fn sign_certificate(
         &self,
@@ -72,19 +104,8 @@ impl CaService {
         let ca = &signing.state.ca;
         ca.ensure_can_sign(now)?;
         let csr = parse_csr(&request.csr)?;
-        let mut guards = vec![StreamGuard { stream_id: ca_id.stream_id(), version: signing.version }];
-        let source = issuance::choose_profile(ca, request.profile_id.as_ref(), request.profile.as_ref())?;
-        let stored;
-        let (profile, profile_id): (&IssuanceProfile, _) = match &source {
-            ProfileSource::Inline(inline) => (inline, None),
-            ProfileSource::Stored(id) => {
-                stored = self.stored_profile(id, read).await?;
-                // A profile changed while signing must not go unnoticed.
-                guards.push(StreamGuard { stream_id: id.stream_id(), version: stored.version });
-                (&stored.state, Some(id.clone()))
-            }
-        };
-        let plan = issuance::plan(ca, profile, &csr.facts, now)?;
+        let profile = self.chosen_profile(ca, request, read).await?;
+        let plan = issuance::plan(ca, profile.profile(), &csr.facts, now)?;
         let key = ca.key.clone().ok_or_else(|| DomainError::CaHoldsNoKey { id: ca_id.clone() })?;
         let engine = self.engines.resolve(Some(&key.engine_id))?;
         let issuer_der = signing.state.issuer_der.clone();
@@ -99,21 +120,21 @@ impl CaService {
         let command = CertificateCommand::Issue {
             certificate: Box::new(certificate),
             issuer_metadata: ca.as_issuer(),
-            profile_id,
+            profile_id: profile.id(),
             metadata: request.metadata.clone(),
         };
         let events = issued::decide(&serial, None, &command, now)?;
         let issued = issued::replay(&events).ok_or(DomainError::BrokenInvariant("issuance creates a certificate"))?;
+        // Neither the CA nor the profile may have changed since they were read.
+        let mut guards = vec![StreamGuard { stream_id: ca_id.stream_id(), version: signing.version }];
+        guards.extend(profile.guard());
         let guarded: Vec<String> = guards.iter().map(|g| g.stream_id.clone()).collect();
-        let request = AppendRequest {
-            writes: vec![StreamWrite {
-                stream_id: issued::stream_id(&serial),
-                expected: ExpectedVersion::NoStream,
-                events: new_events(&events, ctx, None, now),
-            }],
-            guards,
+        let write = StreamWrite {
+            stream_id: issued::stream_id(&serial),
+            expected: ExpectedVersion::NoStream,
+            events: new_events(&events, ctx, None, now),
         };
-        match self.store.append(request).await {
+        match self.store.append(AppendRequest { writes: vec![write], guards }).await {
             Ok(appended) => Ok(Ok(Outcome { state: issued, position: appended.last_position })),
             Err(StoreError::Conflict { stream_id, .. }) if guarded.contains(&stream_id) => {
                 self.signing_cas.forget(&guarded[0]);
@@ -121,6 +142,14 @@ impl CaService {
                 Ok(Err(Stale))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The profile the domain chooses for `request`, loaded when it is a stored one.
+    async fn chosen_profile(&self, ca: &Ca, request: &SignRequest, read: Read) -> Result<Chosen, CommandError> {
+        match issuance::choose_profile(ca, request.profile_id.as_ref(), request.profile.as_ref())? {
+            ProfileSource::Inline(profile) => Ok(Chosen::Inline(profile)),
+            ProfileSource::Stored(id) => Ok(Chosen::Stored(self.stored_profile(&id, read).await?, id)),
         }
     }
 
