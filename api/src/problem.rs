@@ -184,6 +184,14 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::KeyNotAllowed { .. } => rule("key-not-allowed", "Key not allowed by the profile"),
         DomainError::SubjectNotAcceptable { .. } => rule("subject-not-acceptable", "Subject not acceptable"),
         DomainError::NamesNobody => rule("names-nobody", "Certificate would name nobody"),
+        DomainError::UnsafeCharacters { .. } => rule("unsafe-characters", "Unsafe characters in a name"),
+        DomainError::InvalidSubjectAltName { .. } => rule("invalid-subject-alt-name", "Invalid subjectAltName"),
+        DomainError::SubjectAltNameRequired => rule("subject-alt-name-required", "subjectAltName required"),
+        DomainError::CommonNameNotInSubjectAltNames => {
+            rule("common-name-not-in-subject-alt-names", "Common name not among the subjectAltNames")
+        }
+        DomainError::KeyTooLarge { .. } => rule("key-too-large", "Key too large"),
+        DomainError::AlgorithmNotAllowed { .. } => rule("algorithm-not-allowed", "Signature algorithm not allowed"),
         DomainError::IssuerExpiresTooSoon => rule("issuer-expires-too-soon", "Issuer expires too soon"),
         DomainError::ValidityTooLong => rule("validity-too-long", "Validity too long"),
         DomainError::ValidityEndsBeforeStart => rule("validity-ends-before-start", "Validity ends before it starts"),

@@ -3,3 +3,5 @@
 pub mod build;
 pub mod csr;
 pub mod parse;
+pub mod pem_text;
+pub mod verify;

@@ -86,6 +86,21 @@ pub enum DomainError {
     SubjectNotAcceptable { field: String, message: String },
     #[error("the certificate would name nobody: empty subject and no subjectAltName")]
     NamesNobody,
+    /// NUL, controls, bidirectional overrides or hidden characters in a name.
+    #[error("{field} contains control, bidirectional-override or invisible characters")]
+    UnsafeCharacters { field: String },
+    /// `entry` says which one (`dNSName #2`), never its value.
+    #[error("subjectAltName {entry} {reason}")]
+    InvalidSubjectAltName { entry: String, reason: String },
+    #[error("the profile requires at least one subjectAltName")]
+    SubjectAltNameRequired,
+    #[error("the profile requires the common name to be one of the subjectAltNames")]
+    CommonNameNotInSubjectAltNames,
+    #[error("{bits}-bit RSA keys are larger than Shedu certifies (at most 8192)")]
+    KeyTooLarge { bits: u32 },
+    /// Only SHA-2 (and Ed25519) signatures are accepted; `algorithm` is its name or OID.
+    #[error("signature algorithm {algorithm} is not allowed")]
+    AlgorithmNotAllowed { algorithm: String },
     #[error("the issuer expires too soon to issue anything")]
     IssuerExpiresTooSoon,
     #[error("the validity period is too long")]

@@ -7,6 +7,7 @@ use crate::DomainError;
 use crate::ca::Ca;
 use crate::ids::ProfileId;
 use crate::key::KeyType;
+use crate::names::SubjectAltName;
 use crate::profile::{IssuanceProfile, ProfileInput};
 use crate::subject::Subject;
 use crate::usage::{ExtendedKeyUsage, KeyUsage};
@@ -19,7 +20,7 @@ pub struct CsrFacts {
     pub bits: u32,
     pub key_usage: Vec<KeyUsage>,
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
-    pub has_subject_alt_names: bool,
+    pub subject_alt_names: Vec<SubjectAltName>,
 }
 
 /// The certificate to sign.
@@ -30,8 +31,8 @@ pub struct IssuancePlan {
     pub not_after: OffsetDateTime,
     pub key_usage: Vec<KeyUsage>,
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
-    /// Copy the CSR's subjectAltName (honor_extensions).
-    pub copy_subject_alt_names: bool,
+    /// The CSR's subjectAltNames when the profile honours its extensions, else none.
+    pub subject_alt_names: Vec<SubjectAltName>,
     pub is_ca: bool,
     pub path_len: Option<u32>,
 }
@@ -116,9 +117,18 @@ fn plan_contents(
         DomainError::Invalid { field, message } => DomainError::SubjectNotAcceptable { field, message },
         other => other,
     })?;
-    let copy_subject_alt_names = profile.honor_extensions && csr.has_subject_alt_names;
-    if subject.common_name.is_empty() && subject == Subject::default() && !copy_subject_alt_names {
+    let subject_alt_names = if profile.honor_extensions { csr.subject_alt_names.clone() } else { vec![] };
+    if subject == Subject::default() && subject_alt_names.is_empty() {
         return Err(DomainError::NamesNobody);
+    }
+    if profile.requires_subject_alt_names() {
+        if subject_alt_names.is_empty() {
+            return Err(DomainError::SubjectAltNameRequired);
+        }
+        let cn = &subject.common_name;
+        if !cn.is_empty() && !subject_alt_names.iter().any(|san| san.names(cn)) {
+            return Err(DomainError::CommonNameNotInSubjectAltNames);
+        }
     }
 
     let requested_ku = profile.honor_key_usage && !csr.key_usage.is_empty();
@@ -153,7 +163,7 @@ fn plan_contents(
         not_after,
         key_usage,
         extended_key_usage,
-        copy_subject_alt_names,
+        subject_alt_names,
         is_ca: profile.sign_as_ca,
         path_len: profile.path_len,
     })
@@ -226,7 +236,7 @@ mod tests {
             bits,
             key_usage: vec![KeyUsage::CertSign],
             extended_key_usage: vec![ExtendedKeyUsage::CodeSigning],
-            has_subject_alt_names: true,
+            subject_alt_names: vec![SubjectAltName::dns("svc.example.test", 0).unwrap()],
         }
     }
 
@@ -362,10 +372,33 @@ mod tests {
     fn a_certificate_must_name_someone() {
         let mut request = ec_csr();
         request.subject = Subject::default();
-        request.has_subject_alt_names = false;
+        let sans = std::mem::take(&mut request.subject_alt_names);
         plan(&issuer(), &profile(json!({})), &request, NOW).then_err(DomainError::NamesNobody);
-        request.has_subject_alt_names = true;
+        request.subject_alt_names = sans;
         assert!(plan(&issuer(), &profile(json!({})), &request, NOW).is_ok(), "a SAN names the subject");
+    }
+
+    #[test]
+    fn a_tls_server_certificate_names_its_common_name_among_its_sans() {
+        let tls = profile(json!({}));
+        let mut request = ec_csr();
+        request.subject_alt_names.clear();
+        plan(&issuer(), &tls, &request, NOW).then_err(DomainError::SubjectAltNameRequired);
+        request.subject_alt_names = vec![SubjectAltName::dns("other.example.test", 0).unwrap()];
+        plan(&issuer(), &tls, &request, NOW).then_err(DomainError::CommonNameNotInSubjectAltNames);
+        let relaxed = profile(json!({"require_subject_alt_names": false}));
+        assert!(plan(&issuer(), &relaxed, &request, NOW).is_ok(), "the profile may turn the rule off");
+        let client = profile(json!({"extended_key_usages": ["ClientAuth"]}));
+        request.subject_alt_names.clear();
+        assert!(plan(&issuer(), &client, &request, NOW).is_ok(), "off by default beyond TLS servers");
+    }
+
+    #[test]
+    fn unsafe_characters_in_the_subject_are_refused_naming_the_attribute() {
+        let mut request = ec_csr();
+        request.subject.common_name = "good.example.com\0.evil.com".into();
+        plan(&issuer(), &profile(json!({})), &request, NOW)
+            .then_err(DomainError::UnsafeCharacters { field: "subject.common_name".into() });
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod issuance;
 pub mod issued;
 pub mod key;
 pub mod metadata;
+pub mod names;
 pub mod profile;
 pub mod status;
 pub mod subject;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
+use crate::names::check_attribute;
 
 /// A subject or issuer name. Empty strings mean "attribute absent", as in Lamassu's models.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,10 +46,25 @@ impl Subject {
         Ok(subject)
     }
 
-    /// RFC 5280 Appendix A bounds and a two-letter country; an empty CN is allowed (the caller
-    /// decides whether a name is required).
+    /// The attributes with their field names, in one place for every check.
+    pub fn attributes(&self) -> [(&'static str, &str); 6] {
+        [
+            ("subject.common_name", &self.common_name),
+            ("subject.organization", &self.organization),
+            ("subject.organization_unit", &self.organization_unit),
+            ("subject.country", &self.country),
+            ("subject.state", &self.state),
+            ("subject.locality", &self.locality),
+        ]
+    }
+
+    /// RFC 5280 Appendix A bounds, a two-letter country and no unsafe characters; an empty CN is
+    /// allowed (the caller decides whether a name is required).
     pub fn check_bounds(&self) -> Result<(), DomainError> {
         let subject = self;
+        for (field, value) in subject.attributes() {
+            check_attribute(field, value)?;
+        }
         if subject.common_name.chars().count() > UB_COMMON_NAME {
             return Err(DomainError::invalid("subject.common_name", "at most 64 characters"));
         }
@@ -83,6 +99,13 @@ mod tests {
     fn a_subject_needs_a_common_name() {
         assert!(Subject::parse(with_cn("  ")).is_err());
         assert_eq!(Subject::parse(with_cn(" Root ")).unwrap().common_name, "Root");
+    }
+
+    #[test]
+    fn no_attribute_carries_control_or_bidi_characters() {
+        let mut s = with_cn("Root");
+        s.organization = "a\0b".into();
+        assert_eq!(Subject::parse(s), Err(DomainError::UnsafeCharacters { field: "subject.organization".into() }));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{CaService, blocking};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::profile_service::existing_profile;
-use crate::x509::parse::{certificate_info, certificates_from_pem, is_signed_by, spki_der};
+use crate::x509::parse::{certificate_info, certificates_from_pem, check_names, is_signed_by, spki_der};
 
 impl CaService {
     pub async fn import_ca(&self, ctx: &CommandContext, request: ImportCa) -> Result<Outcome<Ca>, CommandError> {
@@ -24,6 +24,7 @@ impl CaService {
             return Err(DomainError::invalid("certificate", "expected exactly one certificate").into());
         };
         let certificate = certificate_info(der, "certificate")?;
+        check_names(der, "certificate")?;
         ensure_ca_certificate(&certificate)?;
         let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;

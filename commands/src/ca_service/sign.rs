@@ -111,7 +111,7 @@ impl CaService {
         let issuer_der = signing.state.issuer_der.clone();
         let der = blocking(move || {
             let signer = EngineSigner::new(engine.clone(), engine.public_key(&key.key_id)?)?;
-            issued_certificate(&plan, &csr.subject_alt_names, &csr.spki_der, &issuer_der, signer)
+            issued_certificate(&plan, &csr.spki_der, &issuer_der, signer)
         })
         .await?;
         let certificate = certificate_info(&der, "certificate")

@@ -14,6 +14,7 @@ use shedu_domain::DomainError;
 use shedu_domain::ca::CaCertificatePlan;
 use shedu_domain::issuance::IssuancePlan;
 use shedu_domain::key::{KeySpec, KeyType};
+use shedu_domain::names::SubjectAltName;
 use shedu_domain::subject::Subject;
 use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
 
@@ -168,7 +169,6 @@ impl PublicKeyData for RequestedKey {
 /// A certificate for a CSR's key, as the issuance plan says, signed by the issuer's key; DER.
 pub fn issued_certificate(
     plan: &IssuancePlan,
-    subject_alt_names: &[SanType],
     subject_spki_der: &[u8],
     issuer_certificate_der: &[u8],
     issuer_key: EngineSigner,
@@ -181,7 +181,7 @@ pub fn issued_certificate(
     params.not_before = plan.not_before;
     params.not_after = plan.not_after;
     params.serial_number = Some(random_serial()?.to_vec().into());
-    params.subject_alt_names = if plan.copy_subject_alt_names { subject_alt_names.to_vec() } else { vec![] };
+    params.subject_alt_names = plan.subject_alt_names.iter().map(san_type).collect::<Result<_, _>>()?;
     params.is_ca = match (plan.is_ca, plan.path_len) {
         (true, Some(n)) => IsCa::Ca(BasicConstraints::Constrained(n.min(u32::from(u8::MAX)) as u8)),
         (true, None) => IsCa::Ca(BasicConstraints::Unconstrained),
@@ -196,6 +196,18 @@ pub fn issued_certificate(
         .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
     let cert = params.signed_by(&subject_key, &issuer).map_err(signing_failed)?;
     Ok(cert.der().to_vec())
+}
+
+/// A checked subjectAltName as rcgen writes it.
+fn san_type(name: &SubjectAltName) -> Result<SanType, CommandError> {
+    let ia5 =
+        |text: &str| text.to_owned().try_into().map_err(|_| CommandError::Internal("a checked name is not IA5".into()));
+    Ok(match name {
+        SubjectAltName::Dns(dns) => SanType::DnsName(ia5(dns)?),
+        SubjectAltName::Email(mail) => SanType::Rfc822Name(ia5(mail)?),
+        SubjectAltName::Uri(uri) => SanType::URI(ia5(uri)?),
+        SubjectAltName::Ip(ip) => SanType::IpAddress(*ip),
+    })
 }
 
 fn key_usage_purpose(usage: KeyUsage) -> KeyUsagePurpose {

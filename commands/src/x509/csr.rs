@@ -1,19 +1,23 @@
-//! Certificate signing requests: parsed, signature-checked (proof of possession), and reduced to
-//! what an issuance profile looks at.
-
-use std::net::IpAddr;
+//! Certificate signing requests: parsed strictly (one PEM block or one DER value), their
+//! signature checked against the allow-list (proof of possession), their names checked by the
+//! domain's rules, and reduced to what an issuance profile looks at.
 
 use base64::Engine;
-use rcgen::SanType;
 use shedu_domain::DomainError;
 use shedu_domain::issuance::{CsrFacts, MIN_RSA_BITS};
 use shedu_domain::key::KeyType;
+use shedu_domain::names::SubjectAltName;
 use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::prelude::FromDer;
+use x509_parser::prelude::{FromDer, X509Name};
 
-use crate::x509::parse::{key_spec, subject};
+use crate::x509::parse::{check_name_text, key_spec, subject};
+use crate::x509::pem_text;
+use crate::x509::verify::{Refusal, verify};
+
+/// The largest RSA key Shedu certifies.
+const MAX_RSA_BITS: u32 = 8192;
 
 /// A CSR whose signature verified.
 #[derive(Debug, Clone)]
@@ -21,19 +25,14 @@ pub struct ParsedCsr {
     pub facts: CsrFacts,
     /// DER SubjectPublicKeyInfo of the requested key.
     pub spki_der: Vec<u8>,
-    pub subject_alt_names: Vec<SanType>,
 }
 
-/// Accepts PEM (`CERTIFICATE REQUEST` or `NEW CERTIFICATE REQUEST`) or base64 DER.
+/// Accepts one PEM block (`CERTIFICATE REQUEST` or `NEW CERTIFICATE REQUEST`) or base64 DER.
 pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
     let bad = |m: &str| DomainError::invalid("csr", m.to_owned());
     let text = text.trim();
     let der = if text.starts_with("-----BEGIN") {
-        let block = pem::parse(text).map_err(|_| bad("not valid PEM"))?;
-        if !matches!(block.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
-            return Err(bad(&format!("expected a CERTIFICATE REQUEST, found {}", block.tag())));
-        }
-        block.into_contents()
+        pem_text::one_block(text, &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"], "csr")?
     } else {
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         base64::engine::general_purpose::STANDARD.decode(compact).map_err(|_| bad("neither PEM nor base64 DER"))?
@@ -41,16 +40,24 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
     let csr = match X509CertificationRequest::from_der(&der) {
         Ok(([], csr)) => csr,
         Ok(_) => return Err(bad("trailing bytes after the request")),
-        Err(e) => return Err(bad(&format!("not a PKCS#10 request: {e}"))),
+        Err(_) => return Err(bad("not a PKCS#10 request")),
     };
     let info = &csr.certification_request_info;
     let (key_type, bits) = key_spec(&info.subject_pki).map_err(|e| bad(&e))?;
-    // Checked before the signature: the verifier refuses weak RSA outright, which would
-    // misreport a weak key as a forged request.
+    // Checked before the signature, so that a weak key is reported as weak, not as a forgery.
     if key_type == KeyType::Rsa && bits < MIN_RSA_BITS {
         return Err(DomainError::WeakKey { bits });
     }
-    csr.verify_signature().map_err(|_| bad("the request's signature does not verify (no proof of possession)"))?;
+    match verify(&csr.signature_algorithm, &info.subject_pki, info.raw, csr.signature_value.as_ref()) {
+        Ok(()) => {}
+        Err(Refusal::NotAllowed(algorithm)) => return Err(DomainError::AlgorithmNotAllowed { algorithm }),
+        Err(Refusal::KeyTooLarge(bits)) => return Err(DomainError::KeyTooLarge { bits }),
+        Err(Refusal::Invalid) => return Err(bad("the request's signature does not verify (no proof of possession)")),
+    }
+    if key_type == KeyType::Rsa && bits > MAX_RSA_BITS {
+        return Err(DomainError::KeyTooLarge { bits });
+    }
+    check_subject(&info.subject)?;
     let mut key_usage = Vec::new();
     let mut extended_key_usage = Vec::new();
     let mut subject_alt_names = Vec::new();
@@ -88,7 +95,7 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
             }
             ParsedExtension::SubjectAlternativeName(san) => {
                 for name in &san.general_names {
-                    subject_alt_names.push(san_type(name)?);
+                    subject_alt_names.push(subject_alt_name(name, subject_alt_names.len())?);
                 }
             }
             _ => {}
@@ -101,89 +108,41 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
             bits,
             key_usage,
             extended_key_usage,
-            has_subject_alt_names: !subject_alt_names.is_empty(),
+            subject_alt_names,
         },
         spki_der: info.subject_pki.raw.to_vec(),
-        subject_alt_names,
     })
 }
 
-/// A DNS name a certificate may carry: LDH labels of 1-63 characters, at most 253 in all, and
-/// an optional leading `*.` wildcard label (RFC 1034 §3.5, RFC 5280 §4.2.1.6, RFC 6125).
-fn valid_dns_name(name: &str) -> bool {
-    let name = name.strip_prefix("*.").unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-}
-
-fn valid_mailbox(mail: &str) -> bool {
-    mail.split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && valid_dns_name(domain) && !mail.contains(' '))
-}
-
-fn valid_uri(uri: &str) -> bool {
-    uri.split_once(':').is_some_and(|(scheme, rest)| {
-        !rest.is_empty()
-            && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            && !uri.contains(' ')
-    })
-}
-
-fn san_type(name: &GeneralName<'_>) -> Result<SanType, DomainError> {
-    let bad = |m: String| DomainError::invalid("csr", m);
-    match name {
-        GeneralName::DNSName(dns) if !valid_dns_name(dns) => Err(bad(format!("'{dns}' is not a valid DNS name"))),
-        GeneralName::RFC822Name(mail) if !valid_mailbox(mail) => {
-            Err(bad(format!("'{mail}' is not a valid e-mail address")))
+/// The CSR's subject must read the same to every relying party, and Shedu keeps one value of
+/// each attribute it records: a second one would be silently dropped.
+fn check_subject(name: &X509Name<'_>) -> Result<(), DomainError> {
+    check_name_text(name, "subject")?;
+    let recorded = [
+        ("subject.common_name", name.iter_common_name().count()),
+        ("subject.organization", name.iter_organization().count()),
+        ("subject.organization_unit", name.iter_organizational_unit().count()),
+        ("subject.country", name.iter_country().count()),
+        ("subject.state", name.iter_state_or_province().count()),
+        ("subject.locality", name.iter_locality().count()),
+    ];
+    match recorded.into_iter().find(|(_, count)| *count > 1) {
+        Some((field, _)) => {
+            Err(DomainError::SubjectNotAcceptable { field: field.to_owned(), message: "appears more than once".into() })
         }
-        GeneralName::URI(uri) if !valid_uri(uri) => Err(bad(format!("'{uri}' is not a valid URI"))),
-        GeneralName::DNSName(dns) => {
-            Ok(SanType::DnsName((*dns).try_into().map_err(|_| bad(format!("'{dns}' is not an IA5 DNS name")))?))
-        }
-        GeneralName::RFC822Name(mail) => {
-            Ok(SanType::Rfc822Name((*mail).try_into().map_err(|_| bad(format!("'{mail}' is not an IA5 e-mail")))?))
-        }
-        GeneralName::URI(uri) => {
-            Ok(SanType::URI((*uri).try_into().map_err(|_| bad(format!("'{uri}' is not an IA5 URI")))?))
-        }
-        GeneralName::IPAddress(bytes) => match bytes.len() {
-            4 => Ok(SanType::IpAddress(IpAddr::from(<[u8; 4]>::try_from(*bytes).map_err(|_| bad("bad IPv4".into()))?))),
-            16 => {
-                Ok(SanType::IpAddress(IpAddr::from(<[u8; 16]>::try_from(*bytes).map_err(|_| bad("bad IPv6".into()))?)))
-            }
-            n => Err(bad(format!("an IP address SAN of {n} bytes"))),
-        },
-        other => Err(bad(format!("unsupported subjectAltName type {other:?}"))),
+        None => Ok(()),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn san_syntax_is_checked() {
-        assert!(valid_dns_name("svc.example.test") && valid_dns_name("*.example.test") && valid_dns_name("localhost"));
-        assert!(
-            !valid_dns_name("")
-                && !valid_dns_name("bad name.test")
-                && !valid_dns_name("-a.test")
-                && !valid_dns_name("a..b")
-        );
-        assert!(valid_mailbox("ops@example.test") && !valid_mailbox("@example.test") && !valid_mailbox("ops"));
-        assert!(
-            valid_uri("https://example.test/x")
-                && valid_uri("urn:uuid:1")
-                && !valid_uri("no scheme")
-                && !valid_uri("1x:y")
-        );
+fn subject_alt_name(name: &GeneralName<'_>, index: usize) -> Result<SubjectAltName, DomainError> {
+    match name {
+        GeneralName::DNSName(dns) => SubjectAltName::dns(dns, index),
+        GeneralName::RFC822Name(mail) => SubjectAltName::email(mail, index),
+        GeneralName::URI(uri) => SubjectAltName::uri(uri, index),
+        GeneralName::IPAddress(octets) => SubjectAltName::ip(octets, index),
+        _ => Err(DomainError::InvalidSubjectAltName {
+            entry: format!("#{}", index + 1),
+            reason: "is of a type Shedu does not certify (DNS, IP, email and URI only)".into(),
+        }),
     }
 }

@@ -6,12 +6,16 @@ use shedu_domain::DomainError;
 use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::ids::SerialNumber;
 use shedu_domain::key::{KeyMetadata, KeyType};
+use shedu_domain::names::check_attribute;
 use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
 use x509_parser::prelude::{
     ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, SubjectPublicKeyInfo, X509Certificate, X509Name,
 };
 use x509_parser::public_key::PublicKey;
+
+use crate::x509::pem_text;
+use crate::x509::verify::verify;
 
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
@@ -20,21 +24,9 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_P521: &str = "1.3.132.0.35";
 
-/// The DER of every `CERTIFICATE` block in `pem`, in order. Anything else is an error.
+/// The DER of every `CERTIFICATE` block in `pem`, in order, with nothing but whitespace around.
 pub fn certificates_from_pem(pem: &str, field: &str) -> Result<Vec<Vec<u8>>, DomainError> {
-    let blocks = pem::parse_many(pem).map_err(|e| DomainError::invalid(field, format!("not valid PEM: {e}")))?;
-    if blocks.is_empty() {
-        return Err(DomainError::invalid(field, "no PEM block found"));
-    }
-    blocks
-        .into_iter()
-        .map(|block| {
-            if block.tag() != "CERTIFICATE" {
-                return Err(DomainError::invalid(field, format!("expected CERTIFICATE, found {}", block.tag())));
-            }
-            Ok(block.into_contents())
-        })
-        .collect()
+    pem_text::blocks(pem, &["CERTIFICATE"], field)
 }
 
 pub fn to_pem(der: &[u8]) -> String {
@@ -82,15 +74,28 @@ pub fn certificate_info(der: &[u8], field: &str) -> Result<CertificateInfo, Doma
     })
 }
 
+/// Refuses a certificate whose subject or issuer name carries unreadable or unsafe text.
+pub fn check_names(der: &[u8], field: &str) -> Result<(), DomainError> {
+    let cert = parse(der, field)?;
+    check_name_text(cert.subject(), &format!("{field}.subject"))?;
+    check_name_text(cert.issuer(), &format!("{field}.issuer"))
+}
+
 /// The DER SubjectPublicKeyInfo of a certificate.
 pub fn spki_der(certificate_der: &[u8]) -> Result<Vec<u8>, DomainError> {
     Ok(parse(certificate_der, "certificate")?.public_key().raw.to_vec())
 }
 
-/// Whether `issuer_der`'s key made the signature on `child_der`.
+/// Whether `issuer_der`'s key made the signature on `child_der`, with an allowed algorithm.
 pub fn is_signed_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
     match (parse(child_der, "certificate"), parse(issuer_der, "issuer")) {
-        (Ok(child), Ok(issuer)) => child.verify_signature(Some(issuer.public_key())).is_ok(),
+        (Ok(child), Ok(issuer)) => verify(
+            &child.signature_algorithm,
+            issuer.public_key(),
+            child.tbs_certificate.as_ref(),
+            child.signature_value.as_ref(),
+        )
+        .is_ok(),
         _ => false,
     }
 }
@@ -146,6 +151,30 @@ pub(crate) fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32)
         OID_ED25519 => Ok((KeyType::Ed25519, 256)),
         other => Err(format!("unsupported public key algorithm {other}")),
     }
+}
+
+/// Refuses a name with an attribute that is not readable text (invalid UTF-8, an unknown string
+/// type) or that carries control, bidirectional-override or invisible characters.
+pub(crate) fn check_name_text(name: &X509Name<'_>, field: &str) -> Result<(), DomainError> {
+    for attribute in name.iter_attributes() {
+        let oid = attribute.attr_type().to_id_string();
+        let named = match oid.as_str() {
+            "2.5.4.3" => "common_name",
+            "2.5.4.10" => "organization",
+            "2.5.4.11" => "organization_unit",
+            "2.5.4.6" => "country",
+            "2.5.4.8" => "state",
+            "2.5.4.7" => "locality",
+            other => other,
+        };
+        let attribute_field = format!("{field}.{named}");
+        let text = attribute.as_str().map_err(|_| DomainError::SubjectNotAcceptable {
+            field: attribute_field.clone(),
+            message: "is not readable text".into(),
+        })?;
+        check_attribute(&attribute_field, text)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn subject(name: &X509Name<'_>) -> Subject {

@@ -90,6 +90,10 @@ pub struct ProfileInput {
     pub extended_key_usages: Vec<ExtendedKeyUsage>,
     #[serde(default = "yes")]
     pub honor_extensions: bool,
+    /// At least one subjectAltName, and the common name (if any) among them. Unset: on for TLS
+    /// server profiles (ServerAuth) that copy the request's names.
+    #[serde(default)]
+    pub require_subject_alt_names: Option<bool>,
     #[serde(default)]
     pub allow_validity_beyond_issuer: bool,
     #[serde(default)]
@@ -112,6 +116,9 @@ pub struct IssuanceProfile {
     pub honor_extended_key_usages: bool,
     pub extended_key_usages: Vec<ExtendedKeyUsage>,
     pub honor_extensions: bool,
+    /// Profiles stored before this setting existed read as unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_subject_alt_names: Option<bool>,
     pub allow_validity_beyond_issuer: bool,
     pub crypto_enforcement: CryptoEnforcement,
 }
@@ -182,9 +189,17 @@ impl IssuanceProfile {
             honor_extended_key_usages: input.honor_extended_key_usages,
             extended_key_usages,
             honor_extensions: input.honor_extensions,
+            require_subject_alt_names: input.require_subject_alt_names,
             allow_validity_beyond_issuer: input.allow_validity_beyond_issuer,
             crypto_enforcement: input.crypto_enforcement,
         })
+    }
+
+    /// Whether issued certificates need a subjectAltName naming their common name (CA/Browser
+    /// Forum baseline requirements §7.1.4.3 for TLS servers).
+    pub fn requires_subject_alt_names(&self) -> bool {
+        self.require_subject_alt_names
+            .unwrap_or(self.honor_extensions && self.extended_key_usages.contains(&ExtendedKeyUsage::ServerAuth))
     }
 
     pub fn validity(&self) -> Result<Validity, DomainError> {

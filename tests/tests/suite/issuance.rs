@@ -204,9 +204,9 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
         (
             "bad DNS name",
             app.sign("issuing", csr_body(&bad_san, None)).await,
-            400,
-            "invalid-input",
-            "not a valid DNS name",
+            422,
+            "invalid-subject-alt-name",
+            "dNSName #1",
         ),
         (
             "pathLen 0 issuer",

@@ -6,5 +6,6 @@
 mod api_cas;
 mod api_errors;
 mod event_store;
+mod hostile_requests;
 mod issuance;
 mod projections;
