@@ -167,6 +167,7 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::AlreadyExists(_) => conflict("already-exists", "Already exists"),
         DomainError::CaNotActive { .. } => conflict("ca-not-active", "CA cannot sign in its status"),
         DomainError::CaHoldsNoKey { .. } => conflict("ca-holds-no-key", "CA holds no private key"),
+        DomainError::AncestorNotActive { .. } => conflict("ancestor-not-active", "An ancestor CA cannot sign"),
         DomainError::AlreadyExpired(_) => conflict("already-expired", "Already expired"),
         DomainError::RevokedForGood(_) => conflict("revoked-for-good", "Revoked for good"),
         DomainError::CaOnHold { .. } => conflict("ca-on-hold", "CA on hold"),

@@ -23,7 +23,7 @@ use crate::CommandError;
 use crate::certificate_service::CertificateLookup;
 use crate::clock::Clock;
 use crate::crypto::Engines;
-use crate::event_store::{EventStore, StoreError};
+use crate::event_store::{EventStore, StoreError, StreamGuard};
 use crate::read_cache::ReadCache;
 use crate::runner::Runner;
 use crate::turns::Turns;
@@ -63,7 +63,20 @@ pub struct CaService {
 struct SigningCa {
     ca: Ca,
     issuer_der: Vec<u8>,
+    /// Its ancestors in Shedu, nearest first.
+    ancestors: Vec<Ca>,
+    /// The CA's and each ancestor's stream at the version read: an issuance appends under them.
+    guards: Vec<StreamGuard>,
 }
+
+/// A CA's ancestors as read, nearest first, with guards on their streams at the versions read.
+struct Lineage {
+    ancestors: Vec<Ca>,
+    guards: Vec<StreamGuard>,
+}
+
+/// A chain deeper than this is a cycle in corrupted data, not a real hierarchy.
+const MAX_CHAIN_DEPTH: usize = 32;
 
 impl CaService {
     pub fn new(
@@ -88,6 +101,23 @@ impl CaService {
 
     pub fn engines(&self) -> &Engines {
         &self.engines
+    }
+
+    /// The ancestors Shedu holds of `ca`, up to its root or to the first issuer it does not hold.
+    async fn lineage(&self, ca: &Ca) -> Result<Lineage, CommandError> {
+        let mut lineage = Lineage { ancestors: Vec::new(), guards: Vec::new() };
+        let mut next = ca.parent_id().cloned();
+        while let Some(id) = next {
+            if lineage.ancestors.len() >= MAX_CHAIN_DEPTH {
+                return Err(CommandError::Internal(format!("CA '{}' has a cyclic issuer chain", ca.id)));
+            }
+            let loaded = self.cas.load(&id).await?;
+            let Some(ancestor) = loaded.state else { break };
+            next = ancestor.parent_id().cloned();
+            lineage.guards.push(StreamGuard { stream_id: id.stream_id(), version: loaded.version });
+            lineage.ancestors.push(ancestor);
+        }
+        Ok(lineage)
     }
 }
 

@@ -44,6 +44,9 @@ pub enum DomainError {
     CaNotActive { id: CaId, status: Status },
     #[error("CA '{id}' holds no private key and cannot sign")]
     CaHoldsNoKey { id: CaId },
+    /// A CA on hold (or revoked, expired, inactive) stops every CA below it from signing.
+    #[error("CA '{id}' cannot sign while its ancestor '{ancestor}' is {status}")]
+    AncestorNotActive { id: CaId, ancestor: CaId, status: Status },
     /// EXPIRED is terminal: no status change leaves it.
     #[error("{0} is EXPIRED; EXPIRED is terminal")]
     AlreadyExpired(Resource),

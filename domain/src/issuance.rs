@@ -69,23 +69,23 @@ pub fn choose_profile(
     }
 }
 
-/// Decides what the certificate `issuer` signs for `csr` under `profile` says. The issuer's
-/// validity bounds it unless the profile allows otherwise: the notAfter is then cut to the
-/// issuer's, not refused; its notBefore never precedes the issuer's.
+/// Decides what the certificate `issuer` signs for `csr` under `profile` says. The issuer and
+/// its `ancestors` (nearest first) must all be able to sign. The issuer's validity bounds the
+/// certificate unless the profile allows otherwise: the notAfter is then cut to the issuer's, not
+/// refused; its notBefore never precedes the issuer's.
 pub fn plan(
     issuer: &Ca,
+    ancestors: &[Ca],
     profile: &IssuanceProfile,
     csr: &CsrFacts,
     now: OffsetDateTime,
 ) -> Result<IssuancePlan, DomainError> {
-    issuer.ensure_can_sign(now)?;
+    issuer.ensure_lineage_can_sign(ancestors, now)?;
     let mut plan = plan_contents(profile, csr, issuer.certificate.valid_to, now)?;
     if plan.is_ca {
         // RFC 5280 §4.2.1.9: a subordinate's path length stays below its issuer's.
-        match issuer.certificate.path_len_constraint {
-            Some(0) => return Err(DomainError::PathLenExceeded { id: issuer.id.clone() }),
-            Some(n) => plan.path_len = Some(plan.path_len.map_or(n - 1, |p| p.min(n - 1))),
-            None => {}
+        if let Some(limit) = issuer.child_path_len()? {
+            plan.path_len = Some(plan.path_len.map_or(limit, |p| p.min(limit)));
         }
     }
     plan.not_before = plan.not_before.max(issuer.certificate.valid_from);
@@ -276,14 +276,27 @@ mod tests {
 
     #[test]
     fn a_held_ca_cannot_sign() {
-        plan(&held(issuer()), &profile(json!({})), &ec_csr(), NOW)
+        plan(&held(issuer()), &[], &profile(json!({})), &ec_csr(), NOW)
             .then_err(DomainError::CaNotActive { id: issuer_id(), status: Status::Revoked });
     }
 
     #[test]
     fn an_expired_ca_cannot_sign_even_before_its_expiry_is_recorded() {
-        plan(&issuer(), &profile(json!({})), &ec_csr(), datetime!(2027-02-01 0:00 UTC))
+        plan(&issuer(), &[], &profile(json!({})), &ec_csr(), datetime!(2027-02-01 0:00 UTC))
             .then_err(DomainError::CaNotActive { id: issuer_id(), status: Status::Expired });
+    }
+
+    #[test]
+    fn a_hold_on_an_ancestor_stops_its_subordinates() {
+        let root = ca_after(&[crate::testing::ca_created("root")]);
+        plan(&issuer(), &[held(root.clone())], &profile(json!({})), &ec_csr(), NOW).then_err(
+            DomainError::AncestorNotActive {
+                id: issuer_id(),
+                ancestor: CaId::parse("root").unwrap(),
+                status: Status::Revoked,
+            },
+        );
+        assert!(plan(&issuer(), &[root], &profile(json!({})), &ec_csr(), NOW).is_ok());
     }
 
     #[test]
@@ -292,53 +305,54 @@ mod tests {
             ca.ca_type = crate::ca::CaType::ImportedWithoutKey;
             ca.key = None;
         });
-        plan(&keyless, &profile(json!({})), &ec_csr(), NOW).then_err(DomainError::CaHoldsNoKey { id: issuer_id() });
+        plan(&keyless, &[], &profile(json!({})), &ec_csr(), NOW)
+            .then_err(DomainError::CaHoldsNoKey { id: issuer_id() });
     }
 
     #[test]
     fn a_ca_with_path_len_zero_cannot_sign_a_ca() {
         let constrained = issuer_with(|ca| ca.certificate.path_len_constraint = Some(0));
-        plan(&constrained, &sub_ca_profile(), &ec_csr(), NOW)
+        plan(&constrained, &[], &sub_ca_profile(), &ec_csr(), NOW)
             .then_err(DomainError::PathLenExceeded { id: issuer_id() });
-        assert!(plan(&constrained, &profile(json!({})), &ec_csr(), NOW).is_ok(), "leaves are still allowed");
+        assert!(plan(&constrained, &[], &profile(json!({})), &ec_csr(), NOW).is_ok(), "leaves are still allowed");
     }
 
     #[test]
     fn a_sub_ca_gets_a_path_len_below_its_issuers() {
         let constrained = issuer_with(|ca| ca.certificate.path_len_constraint = Some(2));
-        assert_eq!(plan(&constrained, &sub_ca_profile(), &ec_csr(), NOW).unwrap().path_len, Some(1));
+        assert_eq!(plan(&constrained, &[], &sub_ca_profile(), &ec_csr(), NOW).unwrap().path_len, Some(1));
         let asks_more = profile(json!({"sign_as_ca": true, "key_usage": ["CertSign"], "path_len": 5}));
-        assert_eq!(plan(&constrained, &asks_more, &ec_csr(), NOW).unwrap().path_len, Some(1));
+        assert_eq!(plan(&constrained, &[], &asks_more, &ec_csr(), NOW).unwrap().path_len, Some(1));
         let asks_less = profile(json!({"sign_as_ca": true, "key_usage": ["CertSign"], "path_len": 0}));
-        assert_eq!(plan(&constrained, &asks_less, &ec_csr(), NOW).unwrap().path_len, Some(0));
-        assert_eq!(plan(&issuer(), &sub_ca_profile(), &ec_csr(), NOW).unwrap().path_len, None);
+        assert_eq!(plan(&constrained, &[], &asks_less, &ec_csr(), NOW).unwrap().path_len, Some(0));
+        assert_eq!(plan(&issuer(), &[], &sub_ca_profile(), &ec_csr(), NOW).unwrap().path_len, None);
     }
 
     #[test]
     fn a_certificate_never_starts_before_its_issuer() {
         let young = issuer_with(|ca| ca.certificate.valid_from = NOW - Duration::SECOND);
-        assert_eq!(plan(&young, &profile(json!({})), &ec_csr(), NOW).unwrap().not_before, NOW - Duration::SECOND);
-        let old = plan(&issuer(), &profile(json!({})), &ec_csr(), NOW).unwrap();
+        assert_eq!(plan(&young, &[], &profile(json!({})), &ec_csr(), NOW).unwrap().not_before, NOW - Duration::SECOND);
+        let old = plan(&issuer(), &[], &profile(json!({})), &ec_csr(), NOW).unwrap();
         assert_eq!(old.not_before, NOW - Duration::MINUTE, "backdated a minute for slow clocks");
     }
 
     #[test]
     fn the_profile_decides_usages_unless_told_to_honor_the_request() {
-        let plan = plan(&issuer(), &profile(json!({})), &csr(KeyType::Rsa, 2048), NOW).unwrap();
+        let plan = plan(&issuer(), &[], &profile(json!({})), &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(plan.key_usage, vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]);
         assert_eq!(plan.extended_key_usage, vec![ExtendedKeyUsage::ServerAuth]);
         assert!(!plan.is_ca);
         let honoring = profile(json!({"honor_extended_key_usages": true}));
-        let plan = super::plan(&issuer(), &honoring, &csr(KeyType::Rsa, 2048), NOW).unwrap();
+        let plan = super::plan(&issuer(), &[], &honoring, &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(plan.extended_key_usage, vec![ExtendedKeyUsage::CodeSigning]);
     }
 
     #[test]
     fn a_leaf_never_gets_cert_sign_and_ec_keys_never_get_encipherment() {
         let honoring = profile(json!({"honor_key_usage": true}));
-        let plan = plan(&issuer(), &honoring, &ec_csr(), NOW).unwrap();
+        let plan = plan(&issuer(), &[], &honoring, &ec_csr(), NOW).unwrap();
         assert!(plan.key_usage.is_empty(), "{:?}", plan.key_usage);
-        let plan = super::plan(&issuer(), &profile(json!({})), &ec_csr(), NOW).unwrap();
+        let plan = super::plan(&issuer(), &[], &profile(json!({})), &ec_csr(), NOW).unwrap();
         assert_eq!(plan.key_usage, vec![KeyUsage::DigitalSignature]);
     }
 
@@ -347,7 +361,7 @@ mod tests {
         let sub_ca = profile(json!({"sign_as_ca": true, "honor_key_usage": true, "key_usage": ["CertSign"]}));
         let mut request = ec_csr();
         request.key_usage = vec![KeyUsage::DigitalSignature];
-        let plan = plan(&issuer(), &sub_ca, &request, NOW).unwrap();
+        let plan = plan(&issuer(), &[], &sub_ca, &request, NOW).unwrap();
         assert!(plan.is_ca);
         assert!(plan.key_usage.contains(&KeyUsage::CertSign) && plan.key_usage.contains(&KeyUsage::CrlSign));
     }
@@ -356,14 +370,14 @@ mod tests {
     fn subjects_beyond_rfc_5280_bounds_are_refused() {
         let mut request = ec_csr();
         request.subject.country = "USA".into();
-        plan(&issuer(), &profile(json!({})), &request, NOW).then_err(DomainError::SubjectNotAcceptable {
+        plan(&issuer(), &[], &profile(json!({})), &request, NOW).then_err(DomainError::SubjectNotAcceptable {
             field: "subject.country".into(),
             message: "must be a two-letter ISO 3166 code".into(),
         });
         request.subject.country = String::new();
         request.subject.common_name = "x".repeat(65);
         assert!(matches!(
-            plan(&issuer(), &profile(json!({})), &request, NOW),
+            plan(&issuer(), &[], &profile(json!({})), &request, NOW),
             Err(DomainError::SubjectNotAcceptable { field, .. }) if field == "subject.common_name"
         ));
     }
@@ -373,9 +387,9 @@ mod tests {
         let mut request = ec_csr();
         request.subject = Subject::default();
         let sans = std::mem::take(&mut request.subject_alt_names);
-        plan(&issuer(), &profile(json!({})), &request, NOW).then_err(DomainError::NamesNobody);
+        plan(&issuer(), &[], &profile(json!({})), &request, NOW).then_err(DomainError::NamesNobody);
         request.subject_alt_names = sans;
-        assert!(plan(&issuer(), &profile(json!({})), &request, NOW).is_ok(), "a SAN names the subject");
+        assert!(plan(&issuer(), &[], &profile(json!({})), &request, NOW).is_ok(), "a SAN names the subject");
     }
 
     #[test]
@@ -383,21 +397,21 @@ mod tests {
         let tls = profile(json!({}));
         let mut request = ec_csr();
         request.subject_alt_names.clear();
-        plan(&issuer(), &tls, &request, NOW).then_err(DomainError::SubjectAltNameRequired);
+        plan(&issuer(), &[], &tls, &request, NOW).then_err(DomainError::SubjectAltNameRequired);
         request.subject_alt_names = vec![SubjectAltName::dns("other.example.test", 0).unwrap()];
-        plan(&issuer(), &tls, &request, NOW).then_err(DomainError::CommonNameNotInSubjectAltNames);
+        plan(&issuer(), &[], &tls, &request, NOW).then_err(DomainError::CommonNameNotInSubjectAltNames);
         let relaxed = profile(json!({"require_subject_alt_names": false}));
-        assert!(plan(&issuer(), &relaxed, &request, NOW).is_ok(), "the profile may turn the rule off");
+        assert!(plan(&issuer(), &[], &relaxed, &request, NOW).is_ok(), "the profile may turn the rule off");
         let client = profile(json!({"extended_key_usages": ["ClientAuth"]}));
         request.subject_alt_names.clear();
-        assert!(plan(&issuer(), &client, &request, NOW).is_ok(), "off by default beyond TLS servers");
+        assert!(plan(&issuer(), &[], &client, &request, NOW).is_ok(), "off by default beyond TLS servers");
     }
 
     #[test]
     fn unsafe_characters_in_the_subject_are_refused_naming_the_attribute() {
         let mut request = ec_csr();
         request.subject.common_name = "good.example.com\0.evil.com".into();
-        plan(&issuer(), &profile(json!({})), &request, NOW)
+        plan(&issuer(), &[], &profile(json!({})), &request, NOW)
             .then_err(DomainError::UnsafeCharacters { field: "subject.common_name".into() });
     }
 
@@ -405,8 +419,8 @@ mod tests {
     fn crypto_enforcement_names_the_rule_it_breaks() {
         let strict = profile(json!({"crypto_enforcement": {"enabled": true, "allow_ecdsa_keys": true,
             "allowed_ecdsa_key_sizes": [256, 384], "allow_rsa_keys": true, "allowed_rsa_key_sizes": [3072]}}));
-        assert!(plan(&issuer(), &strict, &csr(KeyType::Ecdsa, 384), NOW).is_ok());
-        let rule = |key_type, bits| match plan(&issuer(), &strict, &csr(key_type, bits), NOW) {
+        assert!(plan(&issuer(), &[], &strict, &csr(KeyType::Ecdsa, 384), NOW).is_ok());
+        let rule = |key_type, bits| match plan(&issuer(), &[], &strict, &csr(key_type, bits), NOW) {
             Err(DomainError::KeyNotAllowed { rule, .. }) => rule,
             other => panic!("{other:?}"),
         };
@@ -417,18 +431,18 @@ mod tests {
 
     #[test]
     fn weak_rsa_is_refused_even_without_enforcement() {
-        plan(&issuer(), &profile(json!({})), &csr(KeyType::Rsa, 1024), NOW)
+        plan(&issuer(), &[], &profile(json!({})), &csr(KeyType::Rsa, 1024), NOW)
             .then_err(DomainError::WeakKey { bits: 1024 });
     }
 
     #[test]
     fn validity_is_cut_to_the_issuers_unless_allowed_beyond() {
         let long = profile(json!({"validity": {"type": "Duration", "duration": "2y"}}));
-        assert_eq!(plan(&issuer(), &long, &csr(KeyType::Rsa, 2048), NOW).unwrap().not_after, ISSUER_END);
+        assert_eq!(plan(&issuer(), &[], &long, &csr(KeyType::Rsa, 2048), NOW).unwrap().not_after, ISSUER_END);
         let beyond =
             profile(json!({"validity": {"type": "Duration", "duration": "2y"}, "allow_validity_beyond_issuer": true}));
-        assert!(plan(&issuer(), &beyond, &csr(KeyType::Rsa, 2048), NOW).unwrap().not_after > ISSUER_END);
-        let short = plan(&issuer(), &profile(json!({})), &csr(KeyType::Rsa, 2048), NOW).unwrap();
+        assert!(plan(&issuer(), &[], &beyond, &csr(KeyType::Rsa, 2048), NOW).unwrap().not_after > ISSUER_END);
+        let short = plan(&issuer(), &[], &profile(json!({})), &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(short.not_after, NOW + Duration::days(90));
         assert!(short.not_before < NOW);
     }
@@ -437,14 +451,14 @@ mod tests {
     fn an_issuer_about_to_expire_issues_nothing() {
         let now = ISSUER_END - Duration::SECOND;
         let beyond = profile(json!({"allow_validity_beyond_issuer": false}));
-        assert!(plan(&issuer(), &beyond, &ec_csr(), now).is_ok());
-        plan(&issuer(), &beyond, &ec_csr(), ISSUER_END).then_err(DomainError::IssuerExpiresTooSoon);
+        assert!(plan(&issuer(), &[], &beyond, &ec_csr(), now).is_ok());
+        plan(&issuer(), &[], &beyond, &ec_csr(), ISSUER_END).then_err(DomainError::IssuerExpiresTooSoon);
     }
 
     #[test]
     fn a_fixed_subject_keeps_the_requested_common_name_when_it_has_none() {
         let fixed = profile(json!({"honor_subject": false, "subject": {"organization": "Acme", "country": "ES"}}));
-        let plan = plan(&issuer(), &fixed, &csr(KeyType::Rsa, 2048), NOW).unwrap();
+        let plan = plan(&issuer(), &[], &fixed, &csr(KeyType::Rsa, 2048), NOW).unwrap();
         assert_eq!(plan.subject.organization, "Acme");
         assert_eq!(plan.subject.common_name, "svc.example.test");
     }

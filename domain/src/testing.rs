@@ -46,6 +46,7 @@ pub(crate) fn new_ca(id: &str) -> NewCa {
         security_level: Some(SecurityLevel::SL0),
         profile_id: None,
         metadata: Metadata::new(),
+        max_path_len: None,
     }
 }
 

@@ -12,11 +12,11 @@ use shedu_domain::{DomainError, Resource};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{CaService, blocking};
+use super::{CaService, Lineage, blocking};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::crypto::{CryptoEngine, PublicKey};
-use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
+use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamGuard, StreamWrite};
 use crate::profile_service::existing_profile;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::runner::new_events;
@@ -39,8 +39,12 @@ impl CaService {
             Some(parent_id) => self.cas.load(parent_id).await?.state,
             None => None,
         };
+        let lineage = match &parent {
+            Some(parent) => self.lineage(parent).await?,
+            None => Lineage { ancestors: vec![], guards: vec![] },
+        };
         let under = match &request.parent_id {
-            Some(id) => Under::Parent { id, state: parent.as_ref() },
+            Some(id) => Under::Parent { id, state: parent.as_ref(), ancestors: &lineage.ancestors },
             None => Under::Root,
         };
         let plan = plan_managed(request.subject.clone(), &request.validity, under, now)?;
@@ -60,7 +64,7 @@ impl CaService {
             let certificate = certificate_info(&der, "certificate")
                 .map_err(|e| CommandError::Internal(format!("Shedu signed an unreadable certificate: {e}")))?;
             let new = NewCa::managed(id, parent.as_ref(), certificate, custody, request.profile_id, request.metadata);
-            self.commit_new_ca(ctx, CaCommand::Create(new), now).await
+            self.commit_new_ca(ctx, CaCommand::Create(new), lineage.guards, now).await
         }
         .await;
         discard_unless_recorded(&result, engine, key_id).await;
@@ -98,13 +102,14 @@ impl CaService {
     }
 
     /// Appends a new CA's first event and, when it has a parent in Shedu, the parent's record of
-    /// the child, atomically. Creations under one parent take turns within this process; a race
-    /// lost to another process (another child, a status change) is re-decided against the
-    /// parent's new state after a random back-off.
+    /// the child, atomically, under `guards` (the parent's ancestors as checked). Creations under
+    /// one parent take turns within this process; a race lost to another process (another child,
+    /// a status change) is re-decided against the parent's new state after a random back-off.
     pub(super) async fn commit_new_ca(
         &self,
         ctx: &CommandContext,
         command: CaCommand,
+        guards: Vec<StreamGuard>,
         now: OffsetDateTime,
     ) -> Result<Outcome<Ca>, CommandError> {
         let (new, link) = match &command {
@@ -126,6 +131,7 @@ impl CaService {
             let add = CaCommand::AddSubordinate { child_id: new.id.clone(), link };
             let parent_events = decide(parent_id, parent.state.as_ref(), &add, now)?;
             let mut request = creation();
+            request.guards = guards.clone();
             request.writes.push(StreamWrite {
                 stream_id: parent_id.stream_id(),
                 expected: parent.expected(),

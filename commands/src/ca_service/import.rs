@@ -43,7 +43,7 @@ impl CaService {
             None => None,
         };
         let new = NewCa::imported(id, certificate, placement, custody, request.profile_id, request.metadata);
-        self.commit_new_ca(ctx, CaCommand::Import(new), now).await
+        self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await
     }
 
     /// The CA in Shedu whose key signed `der`, if any.

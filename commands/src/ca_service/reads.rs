@@ -6,12 +6,9 @@ use shedu_domain::ids::CaId;
 use shedu_domain::{DomainError, Resource};
 use time::OffsetDateTime;
 
-use super::CaService;
+use super::{CaService, MAX_CHAIN_DEPTH};
 use crate::CommandError;
 use crate::event_store::RecordedEvent;
-
-/// A chain deeper than this is a cycle in corrupted data, not a real hierarchy.
-const MAX_CHAIN_DEPTH: usize = 32;
 
 impl CaService {
     /// The current CA, read from its stream: never behind a command that returned.

@@ -102,10 +102,10 @@ impl CaService {
         let now = self.clock.now();
         let signing = self.signing_ca(ca_id, read).await?;
         let ca = &signing.state.ca;
-        ca.ensure_can_sign(now)?;
+        ca.ensure_lineage_can_sign(&signing.state.ancestors, now)?;
         let csr = parse_csr(&request.csr)?;
         let profile = self.chosen_profile(ca, request, read).await?;
-        let plan = issuance::plan(ca, profile.profile(), &csr.facts, now)?;
+        let plan = issuance::plan(ca, &signing.state.ancestors, profile.profile(), &csr.facts, now)?;
         let key = ca.key.clone().ok_or_else(|| DomainError::CaHoldsNoKey { id: ca_id.clone() })?;
         let engine = self.engines.resolve(Some(&key.engine_id))?;
         let issuer_der = signing.state.issuer_der.clone();
@@ -125,8 +125,8 @@ impl CaService {
         };
         let events = issued::decide(&serial, None, &command, now)?;
         let issued = issued::replay(&events).ok_or(DomainError::BrokenInvariant("issuance creates a certificate"))?;
-        // Neither the CA nor the profile may have changed since they were read.
-        let mut guards = vec![StreamGuard { stream_id: ca_id.stream_id(), version: signing.version }];
+        // Neither the CA, nor its ancestors, nor the profile may have changed since they were read.
+        let mut guards = signing.state.guards.clone();
         guards.extend(profile.guard());
         let guarded: Vec<String> = guards.iter().map(|g| g.stream_id.clone()).collect();
         let write = StreamWrite {
@@ -137,8 +137,10 @@ impl CaService {
         match self.store.append(AppendRequest { writes: vec![write], guards }).await {
             Ok(appended) => Ok(Ok(Outcome { state: issued, position: appended.last_position })),
             Err(StoreError::Conflict { stream_id, .. }) if guarded.contains(&stream_id) => {
-                self.signing_cas.forget(&guarded[0]);
-                guarded[1..].iter().for_each(|id| self.profiles.forget(id));
+                self.signing_cas.forget(&ca_id.stream_id());
+                if let Some(guard) = profile.guard() {
+                    self.profiles.forget(&guard.stream_id);
+                }
                 Ok(Err(Stale))
             }
             Err(e) => Err(e.into()),
@@ -162,7 +164,11 @@ impl CaService {
         let loaded = self.cas.load(id).await?;
         let ca: Ca = loaded.require(id)?.clone();
         let issuer_der = certificates_from_pem(&ca.certificate.pem, "issuer")?.remove(0);
-        let entry = Arc::new(Versioned { state: SigningCa { ca, issuer_der }, version: loaded.version });
+        let lineage = self.lineage(&ca).await?;
+        let mut guards = vec![StreamGuard { stream_id: stream_id.clone(), version: loaded.version }];
+        guards.extend(lineage.guards);
+        let signing = SigningCa { ca, issuer_der, ancestors: lineage.ancestors, guards };
+        let entry = Arc::new(Versioned { state: signing, version: loaded.version });
         self.signing_cas.put(stream_id, entry.clone());
         Ok(entry)
     }

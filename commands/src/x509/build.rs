@@ -104,12 +104,20 @@ fn ca_params(
     params.not_before = plan.not_before;
     params.not_after = plan.not_after;
     params.serial_number = Some(random_serial()?.to_vec().into());
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.is_ca = IsCa::Ca(basic_constraints(plan.path_len));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = KeyIdMethod::PreSpecified(key.key_identifier());
     // RFC 5280 §4.2.1.1: AKI MUST be present except in self-signed certificates.
     params.use_authority_key_identifier_extension = has_issuer;
     Ok(params)
+}
+
+/// CA:TRUE with the pathLen given (profiles and the domain keep it at most 64).
+fn basic_constraints(path_len: Option<u32>) -> BasicConstraints {
+    match path_len {
+        Some(n) => BasicConstraints::Constrained(n.min(u32::from(u8::MAX)) as u8),
+        None => BasicConstraints::Unconstrained,
+    }
 }
 
 pub fn distinguished_name(subject: &Subject) -> Result<DistinguishedName, CommandError> {
@@ -182,11 +190,11 @@ pub fn issued_certificate(
     params.not_after = plan.not_after;
     params.serial_number = Some(random_serial()?.to_vec().into());
     params.subject_alt_names = plan.subject_alt_names.iter().map(san_type).collect::<Result<_, _>>()?;
-    params.is_ca = match (plan.is_ca, plan.path_len) {
-        (true, Some(n)) => IsCa::Ca(BasicConstraints::Constrained(n.min(u32::from(u8::MAX)) as u8)),
-        (true, None) => IsCa::Ca(BasicConstraints::Unconstrained),
+    params.is_ca = if plan.is_ca {
+        IsCa::Ca(basic_constraints(plan.path_len))
+    } else {
         // Explicit CA:FALSE: rcgen's NoCa would omit BasicConstraints and the SKI with it.
-        (false, _) => IsCa::ExplicitNoCa,
+        IsCa::ExplicitNoCa
     };
     params.key_usages = plan.key_usage.iter().map(|u| key_usage_purpose(*u)).collect();
     params.extended_key_usages = plan.extended_key_usage.iter().map(|u| extended_key_usage_purpose(*u)).collect();

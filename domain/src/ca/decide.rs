@@ -163,6 +163,7 @@ fn create(id: &CaId, state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Re
         security_level: new.security_level,
         profile_id: new.profile_id.clone(),
         metadata: new.metadata.clone(),
+        max_path_len: new.max_path_len,
         at: now,
     })
 }

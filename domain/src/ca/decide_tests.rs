@@ -131,31 +131,42 @@ fn a_cascade_revokes_active_and_held_cas_but_not_revoked_ones() {
 #[test]
 fn a_subordinate_needs_an_existing_parent() {
     let until = NOW + Duration::days(365);
-    check_can_sign_subordinate(&root(), None, until, NOW).then_err(DomainError::ParentNotFound(root()));
+    check_can_sign_subordinate(&root(), None, &[], until, NOW).then_err(DomainError::ParentNotFound(root()));
     let gone = Ca::replay(&[ca_created("root"), revoked(RevocationReason::Superseded), deleted()]);
-    check_can_sign_subordinate(&root(), gone.as_ref(), until, NOW).then_err(DomainError::ParentNotFound(root()));
+    check_can_sign_subordinate(&root(), gone.as_ref(), &[], until, NOW).then_err(DomainError::ParentNotFound(root()));
 }
 
 #[test]
 fn a_subordinate_needs_an_active_parent_with_a_key() {
     let until = NOW + Duration::days(365);
     let active = ca_after(&[ca_created("root")]);
-    assert!(check_can_sign_subordinate(&root(), Some(&active), until, NOW).is_ok());
+    assert!(check_can_sign_subordinate(&root(), Some(&active), &[], until, NOW).is_ok());
 
     let revoked = ca_after(&[ca_created("root"), revoked(RevocationReason::KeyCompromise)]);
-    check_can_sign_subordinate(&root(), Some(&revoked), until, NOW)
+    check_can_sign_subordinate(&root(), Some(&revoked), &[], until, NOW)
         .then_err(DomainError::CaNotActive { id: root(), status: Status::Revoked });
 
     let mut keyless = active.clone();
     keyless.key = None;
-    check_can_sign_subordinate(&root(), Some(&keyless), until, NOW).then_err(DomainError::CaHoldsNoKey { id: root() });
+    check_can_sign_subordinate(&root(), Some(&keyless), &[], until, NOW)
+        .then_err(DomainError::CaHoldsNoKey { id: root() });
+}
+
+#[test]
+fn no_subordinate_is_signed_under_an_ancestor_on_hold() {
+    let until = NOW + Duration::days(365);
+    let parent = ca_after(&[ca_created("int")]);
+    let held_root = ca_after(&[ca_created("root"), revoked(RevocationReason::CertificateHold)]);
+    let int = CaId::parse("int").unwrap();
+    check_can_sign_subordinate(&int, Some(&parent), &[held_root], until, NOW)
+        .then_err(DomainError::AncestorNotActive { id: int.clone(), ancestor: root(), status: Status::Revoked });
 }
 
 #[test]
 fn a_subordinate_may_not_outlive_its_parent() {
     let parent = ca_after(&[ca_created("root")]);
     let beyond = datetime!(2050-01-01 0:00 UTC);
-    check_can_sign_subordinate(&root(), Some(&parent), beyond, NOW)
+    check_can_sign_subordinate(&root(), Some(&parent), &[], beyond, NOW)
         .then_err(DomainError::OutlivesParent { parent: root() });
 }
 
@@ -164,12 +175,17 @@ fn a_managed_ca_is_planned_from_now_to_its_validity() {
     let subject = Subject { common_name: "Int".into(), ..Subject::default() };
     let ten_years = Validity::Duration(Period { years: 10, rest: Duration::ZERO });
     let parent = ca_after(&[ca_created("root")]);
-    let plan = plan_managed(subject.clone(), &ten_years, Under::Parent { id: &root(), state: Some(&parent) }, NOW);
+    let plan = plan_managed(
+        subject.clone(),
+        &ten_years,
+        Under::Parent { id: &root(), state: Some(&parent), ancestors: &[] },
+        NOW,
+    );
     let plan = plan.unwrap();
     assert_eq!((plan.not_before, plan.not_after), (NOW, datetime!(2036-06-01 12:00 UTC)));
     let forty_years = Validity::Duration(Period { years: 40, rest: Duration::ZERO });
     assert!(plan_managed(subject.clone(), &forty_years, Under::Root, NOW).is_ok());
-    plan_managed(subject, &forty_years, Under::Parent { id: &root(), state: Some(&parent) }, NOW)
+    plan_managed(subject, &forty_years, Under::Parent { id: &root(), state: Some(&parent), ancestors: &[] }, NOW)
         .then_err(DomainError::OutlivesParent { parent: root() });
 }
 
@@ -201,9 +217,52 @@ fn an_import_is_a_root_a_subordinate_or_an_orphan() {
     assert_eq!(root_placement.issuer_metadata.map(|i| i.id), Some(id.clone()));
     let parent = ca_after(&[ca_created("root")]);
     let child = place_import(&id, &certificate, false, Some(&parent), NOW).unwrap();
-    assert_eq!(child, Placement { level: 1, issuer_metadata: Some(parent.as_issuer()) });
+    assert_eq!(child, Placement { level: 1, issuer_metadata: Some(parent.as_issuer()), max_path_len: None });
     let orphan = place_import(&id, &certificate, false, None, NOW).unwrap();
-    assert_eq!(orphan, Placement { level: 0, issuer_metadata: None });
+    assert_eq!(orphan, Placement { level: 0, issuer_metadata: None, max_path_len: None });
+}
+
+/// A root whose certificate says pathLen `n`.
+fn constrained_root(n: u32) -> Ca {
+    let mut new = new_ca("root");
+    new.certificate.path_len_constraint = Some(n);
+    new.max_path_len = Some(n);
+    ca_after(&decide(&root(), None, &CaCommand::Create(new), NOW).unwrap())
+}
+
+#[test]
+fn a_managed_subordinate_gets_one_less_than_its_parents_path_length() {
+    let subject = Subject { common_name: "Int".into(), ..Subject::default() };
+    let year = Validity::Duration(Period { years: 1, rest: Duration::ZERO });
+    let parent = constrained_root(2);
+    let plan =
+        plan_managed(subject.clone(), &year, Under::Parent { id: &root(), state: Some(&parent), ancestors: &[] }, NOW);
+    assert_eq!(plan.unwrap().path_len, Some(1));
+    let unconstrained = ca_after(&[ca_created("root")]);
+    let plan = plan_managed(
+        subject.clone(),
+        &year,
+        Under::Parent { id: &root(), state: Some(&unconstrained), ancestors: &[] },
+        NOW,
+    );
+    assert_eq!(plan.unwrap().path_len, None);
+    let leaf_only = constrained_root(0);
+    plan_managed(subject, &year, Under::Parent { id: &root(), state: Some(&leaf_only), ancestors: &[] }, NOW)
+        .then_err(DomainError::PathLenExceeded { id: root() });
+}
+
+#[test]
+fn an_import_under_a_path_length_zero_ca_is_refused_and_a_limit_is_inherited() {
+    let id = CaId::parse("ext").unwrap();
+    let certificate = ca_certificate(datetime!(2030-01-01 0:00 UTC));
+    place_import(&id, &certificate, false, Some(&constrained_root(0)), NOW)
+        .then_err(DomainError::PathLenExceeded { id: root() });
+    let under_two = place_import(&id, &certificate, false, Some(&constrained_root(2)), NOW).unwrap();
+    assert_eq!(under_two.max_path_len, Some(1), "an unconstrained certificate inherits its issuer's limit");
+    let mut tight = certificate.clone();
+    tight.path_len_constraint = Some(0);
+    let own = place_import(&id, &tight, false, Some(&constrained_root(2)), NOW).unwrap();
+    assert_eq!(own.max_path_len, Some(0), "its own tighter pathLen holds");
 }
 
 #[test]

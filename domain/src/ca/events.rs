@@ -34,6 +34,9 @@ pub struct CaCreated {
     pub security_level: Option<SecurityLevel>,
     pub profile_id: Option<ProfileId>,
     pub metadata: Metadata,
+    /// Absent in events recorded before Shedu kept it: the certificate's own pathLen then holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_path_len: Option<u32>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }

@@ -20,6 +20,7 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
                 security_level: e.security_level,
                 profile_id: e.profile_id.clone(),
                 metadata: e.metadata.clone(),
+                max_path_len: e.max_path_len,
                 recorded_status: Status::Active,
                 revocation: None,
                 subordinates: BTreeSet::new(),

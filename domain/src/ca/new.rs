@@ -25,6 +25,8 @@ pub struct NewCa {
     pub security_level: Option<SecurityLevel>,
     pub profile_id: Option<ProfileId>,
     pub metadata: Metadata,
+    /// See [`Ca::max_path_len`].
+    pub max_path_len: Option<u32>,
 }
 
 /// Where a CA's private key is kept, and how well the engine protects it.
@@ -39,8 +41,9 @@ pub struct Custody {
 pub enum Under<'a> {
     /// A self-signed root.
     Root,
-    /// A subordinate signed by the parent `id`, whose state is `None` when no such CA exists.
-    Parent { id: &'a CaId, state: Option<&'a Ca> },
+    /// A subordinate signed by the parent `id`, whose state is `None` when no such CA exists;
+    /// `ancestors`: the parent's own ancestors in Shedu, nearest first.
+    Parent { id: &'a CaId, state: Option<&'a Ca>, ancestors: &'a [Ca] },
 }
 
 /// What a managed CA's certificate says, decided before its key is generated.
@@ -49,6 +52,8 @@ pub struct CaCertificatePlan {
     pub subject: Subject,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The certificate's pathLen: one below the parent's limit, none for a root.
+    pub path_len: Option<u32>,
 }
 
 /// Where an imported CA sits in the hierarchy.
@@ -56,6 +61,8 @@ pub struct CaCertificatePlan {
 pub struct Placement {
     pub level: u32,
     pub issuer_metadata: Option<IssuerMetadata>,
+    /// See [`Ca::max_path_len`].
+    pub max_path_len: Option<u32>,
 }
 
 /// A new CA's id must be free. A deleted CA's id stays taken: its history stays under it.
@@ -66,8 +73,8 @@ pub fn check_id_free(id: &CaId, existing: Option<&Ca>) -> Result<(), DomainError
     }
 }
 
-/// Plans a managed CA's certificate. A subordinate's parent must exist, be able to sign now and
-/// outlive it.
+/// Plans a managed CA's certificate. A subordinate's parent must exist, be able to sign now,
+/// have path left below it and outlive it; the subordinate gets the parent's limit less one.
 pub fn plan_managed(
     subject: Subject,
     validity: &Validity,
@@ -75,10 +82,14 @@ pub fn plan_managed(
     now: OffsetDateTime,
 ) -> Result<CaCertificatePlan, DomainError> {
     let not_after = validity.not_after(now)?;
-    if let Under::Parent { id, state } = under {
-        check_can_sign_subordinate(id, state, not_after, now)?;
-    }
-    Ok(CaCertificatePlan { subject, not_before: now.replace_nanosecond(0).unwrap_or(now), not_after })
+    let path_len = match under {
+        Under::Parent { id, state, ancestors } => {
+            check_can_sign_subordinate(id, state, ancestors, not_after, now)?;
+            state.map(Ca::child_path_len).transpose()?.flatten()
+        }
+        Under::Root => None,
+    };
+    Ok(CaCertificatePlan { subject, not_before: now.replace_nanosecond(0).unwrap_or(now), not_after, path_len })
 }
 
 /// Checks, before any key is generated, that `parent` may sign a subordinate valid until
@@ -86,11 +97,12 @@ pub fn plan_managed(
 pub fn check_can_sign_subordinate(
     parent_id: &CaId,
     parent: Option<&Ca>,
+    ancestors: &[Ca],
     not_after: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
     let parent = parent.filter(|p| !p.deleted).ok_or_else(|| DomainError::ParentNotFound(parent_id.clone()))?;
-    parent.ensure_can_sign(now)?;
+    parent.ensure_lineage_can_sign(ancestors, now)?;
     if not_after > parent.certificate.valid_to {
         return Err(DomainError::OutlivesParent { parent: parent.id.clone() });
     }
@@ -113,16 +125,24 @@ pub fn place_import(
     now: OffsetDateTime,
 ) -> Result<Placement, DomainError> {
     ensure_ca_certificate(certificate)?;
+    let own_limit = certificate.path_len_constraint;
     if self_signed {
         let own = IssuerMetadata { id: id.clone(), serial_number: certificate.serial_number.clone(), level: 0 };
-        return Ok(Placement { level: 0, issuer_metadata: Some(own) });
+        return Ok(Placement { level: 0, issuer_metadata: Some(own), max_path_len: own_limit });
     }
     match issuer {
         Some(p) if p.status_at(now) == Status::Revoked && !p.is_on_hold() => {
             Err(DomainError::IssuerRevoked { issuer: p.id.clone() })
         }
-        Some(p) => Ok(Placement { level: p.level + 1, issuer_metadata: Some(p.as_issuer()) }),
-        None => Ok(Placement { level: 0, issuer_metadata: None }),
+        Some(p) => {
+            let inherited = p.child_path_len()?;
+            let max_path_len = match (own_limit, inherited) {
+                (Some(own), Some(inherited)) => Some(own.min(inherited)),
+                (own, inherited) => own.or(inherited),
+            };
+            Ok(Placement { level: p.level + 1, issuer_metadata: Some(p.as_issuer()), max_path_len })
+        }
+        None => Ok(Placement { level: 0, issuer_metadata: None, max_path_len: own_limit }),
     }
 }
 
@@ -146,6 +166,7 @@ impl NewCa {
             ca_type: CaType::Managed,
             level: parent.map_or(0, |p| p.level + 1),
             issuer_metadata: Some(issuer_metadata),
+            max_path_len: certificate.path_len_constraint,
             certificate,
             key: Some(custody.key),
             security_level: Some(custody.security_level),
@@ -168,6 +189,7 @@ impl NewCa {
             ca_type: if custody.is_some() { CaType::ImportedWithKey } else { CaType::ImportedWithoutKey },
             level: placement.level,
             issuer_metadata: placement.issuer_metadata,
+            max_path_len: placement.max_path_len,
             certificate,
             security_level: custody.as_ref().map(|c| c.security_level),
             key: custody.map(|c| c.key),

@@ -66,6 +66,10 @@ pub struct Ca {
     pub security_level: Option<SecurityLevel>,
     pub profile_id: Option<ProfileId>,
     pub metadata: Metadata,
+    /// How many CAs may still follow this one in a path: the least of its own pathLen and its
+    /// ancestors' (RFC 5280 §4.2.1.9); `None` when nothing limits it. Recorded at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_path_len: Option<u32>,
     /// The status last set by an event; [`Ca::status_at`] also accounts for expiry.
     pub recorded_status: Status,
     pub revocation: Option<Revocation>,
@@ -104,6 +108,44 @@ impl Ca {
             return Err(DomainError::CaHoldsNoKey { id: self.id.clone() });
         }
         Ok(())
+    }
+
+    /// Like [`Ca::ensure_can_sign`], and every ancestor Shedu holds (`ancestors`, nearest first)
+    /// must be ACTIVE too: a hold on an intermediate, which does not cascade, still stops its
+    /// subordinates.
+    pub fn ensure_lineage_can_sign(&self, ancestors: &[Ca], now: OffsetDateTime) -> Result<(), DomainError> {
+        self.ensure_can_sign(now)?;
+        for ancestor in ancestors.iter().filter(|a| !a.deleted) {
+            let status = ancestor.status_at(now);
+            if status != Status::Active {
+                return Err(DomainError::AncestorNotActive {
+                    id: self.id.clone(),
+                    ancestor: ancestor.id.clone(),
+                    status,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The CA that signed this one, when Shedu holds it (a root is its own issuer).
+    pub fn parent_id(&self) -> Option<&CaId> {
+        self.issuer_metadata.as_ref().map(|i| &i.id).filter(|issuer| **issuer != self.id)
+    }
+
+    /// How many CAs may follow this one: what creation recorded, else (for CAs recorded before
+    /// Shedu kept it) the certificate's own pathLen.
+    pub fn path_len_limit(&self) -> Option<u32> {
+        self.max_path_len.or(self.certificate.path_len_constraint)
+    }
+
+    /// The pathLen a CA certificate this CA signs may carry at most; a CA with no path left
+    /// signs end-entity certificates only.
+    pub fn child_path_len(&self) -> Result<Option<u32>, DomainError> {
+        match self.path_len_limit() {
+            Some(0) => Err(DomainError::PathLenExceeded { id: self.id.clone() }),
+            limit => Ok(limit.map(|n| n - 1)),
+        }
     }
 
     /// Who signed this CA, as recorded on what it signs: its id, serial and level.

@@ -6,6 +6,7 @@
 mod api_cas;
 mod api_errors;
 mod event_store;
+mod hierarchy;
 mod hostile_requests;
 mod issuance;
 mod projections;
