@@ -6,6 +6,7 @@ pub mod append;
 pub mod batch;
 pub mod config;
 pub mod database;
+mod errors;
 pub mod migrate;
 pub mod postgres;
 pub mod software_engine;

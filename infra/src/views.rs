@@ -55,7 +55,7 @@ macro_rules! view_store {
                 sqlx::query_with::<$database, _>(sqlx::AssertSqlSafe(sql), arguments(binds)?)
                     .execute(&mut **tx)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
             }
             Ok(())
         }
@@ -66,7 +66,7 @@ macro_rules! view_store {
                     sqlx::query_as_with::<$database, _, _>(sqlx::AssertSqlSafe(sql.text), arguments(sql.binds)?)
                         .fetch_all(self.read_pool())
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 Ok(rows.into_iter().map(|(doc,)| doc).collect())
             }
 
@@ -89,12 +89,12 @@ macro_rules! view_store {
                         .bind(name)
                         .fetch_optional(self.read_pool())
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 Ok(row.map_or(LogCursor::START, |(tx, position)| LogCursor { tx: tx as u64, position }))
             }
 
             async fn grouped(&self, sql: String, now: OffsetDateTime) -> Result<Vec<(String, i64)>, StoreError> {
-                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(micros(now)).fetch_all(self.read_pool()).await.map_err(unavailable)
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(micros(now)).fetch_all(self.read_pool()).await.map_err(classify)
             }
         }
 
@@ -136,18 +136,18 @@ macro_rules! view_store {
                     .bind(now_us())
                     .execute(&mut *tx)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 }
                 let row: Option<(i64, i64)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(q($dialect, "SELECT tx, position FROM checkpoints WHERE name = {}") + $lock))
                         .bind(VIEWS)
                         .fetch_optional(&mut *tx)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 let (t, position) = row.unwrap_or((0, 0));
                 let current = LogCursor { tx: t as u64, position };
                 if current != batch.previous {
-                    tx.rollback().await.map_err(unavailable)?;
+                    tx.rollback().await.map_err(classify)?;
                     return Err(StoreError::Conflict {
                         stream_id: "checkpoint:views".into(),
                         expected: format!("{:?}", batch.previous),
@@ -161,7 +161,7 @@ macro_rules! view_store {
                         .bind(id.as_str())
                         .execute(&mut *tx)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 }
                 let certificates =
                     batch.upsert_certificates.iter().map(|(c, position)| Ok(CertificateRow::new(c)?.binds(*position)));
@@ -176,14 +176,14 @@ macro_rules! view_store {
                         .bind(doc)
                         .execute(&mut *tx)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 }
                 for id in &batch.delete_profiles {
                     sqlx::query(sqlx::AssertSqlSafe(q($dialect, "DELETE FROM profile_view WHERE id = {}")))
                         .bind(id.as_str())
                         .execute(&mut *tx)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 }
                 let add_counter = with_placeholders($dialect, ADD_COUNTER, 2);
                 for (key, delta) in &batch.counters {
@@ -192,7 +192,7 @@ macro_rules! view_store {
                         .bind(delta)
                         .execute(&mut *tx)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 }
                 sqlx::query(sqlx::AssertSqlSafe(q($dialect, SAVE_CHECKPOINT)))
                     .bind(VIEWS)
@@ -201,8 +201,8 @@ macro_rules! view_store {
                     .bind(now_us())
                     .execute(&mut *tx)
                     .await
-                    .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)
             }
 
             async fn reset(&self) -> Result<(), StoreError> {
@@ -217,21 +217,21 @@ macro_rules! view_store {
                 .bind(now_us())
                 .execute(&mut *tx)
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 sqlx::query(sqlx::AssertSqlSafe(q($dialect, "SELECT tx FROM checkpoints WHERE name = {}") + $lock))
                     .bind(VIEWS)
                     .execute(&mut *tx)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 for table in ["ca_view", "certificate_view", "profile_view", "stats"] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                         .execute(&mut *tx)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 }
                 // Reactors' checkpoints go too: they would otherwise wait on views that start over.
-                sqlx::query("DELETE FROM checkpoints").execute(&mut *tx).await.map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)
+                sqlx::query("DELETE FROM checkpoints").execute(&mut *tx).await.map_err(classify)?;
+                tx.commit().await.map_err(classify)
             }
 
             async fn ca(&self, id: &CaId) -> Result<Option<Ca>, StoreError> {
@@ -277,7 +277,7 @@ macro_rules! view_store {
 
             async fn counters(&self) -> Result<Counters, StoreError> {
                 let rows: Vec<(String, i64)> =
-                    sqlx::query_as("SELECT key, value FROM stats").fetch_all(self.read_pool()).await.map_err(unavailable)?;
+                    sqlx::query_as("SELECT key, value FROM stats").fetch_all(self.read_pool()).await.map_err(classify)?;
                 Ok(rows.into_iter().collect::<BTreeMap<_, _>>())
             }
 
@@ -301,7 +301,7 @@ macro_rules! view_store {
                     .bind(now_us())
                     .execute(self.write_pool())
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 Ok(())
             }
         }
@@ -321,7 +321,7 @@ macro_rules! view_store {
                 .bind(&issuer.common_name)
                 .fetch_all(self.read_pool())
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
             }
 
@@ -332,7 +332,7 @@ macro_rules! view_store {
                         .bind(key_id.as_str())
                         .fetch_all(self.read_pool())
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
             }
         }
@@ -345,7 +345,7 @@ macro_rules! view_store {
                         .bind(profile_id.as_str())
                         .fetch_all(self.read_pool())
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(classify)?;
                 Ok(rows.into_iter().filter_map(|(id,)| CaId::parse(&id).ok()).collect())
             }
         }
@@ -382,7 +382,7 @@ macro_rules! view_store {
                 .bind(now_us() - crate::database::ABANDONED_CLAIM_US)
                 .execute(self.write_pool())
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 if inserted.rows_affected() == 1 {
                     return Ok(Claim::Claimed);
                 }
@@ -393,7 +393,7 @@ macro_rules! view_store {
                 .bind(key)
                 .fetch_optional(self.write_pool())
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 crate::database::claim_from_row(row, request_hash)
             }
 
@@ -409,7 +409,7 @@ macro_rules! view_store {
                 .bind(key)
                 .execute(self.write_pool())
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
                 Ok(())
             }
 
@@ -418,7 +418,7 @@ macro_rules! view_store {
                     .bind(key)
                     .execute(self.write_pool())
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
                 Ok(())
             }
         }

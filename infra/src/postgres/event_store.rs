@@ -8,8 +8,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{PgDb, group_commit, unavailable};
+use super::{PgDb, group_commit};
 use crate::append::{event_ids, idempotent_result, to_hash};
+use crate::errors::classify;
 use crate::timestamps::{from_micros, micros};
 use crate::writer;
 
@@ -39,7 +40,7 @@ impl EventStore for PgDb {
             .bind(version as i64)
             .fetch_all(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         rows.iter().map(to_event).collect()
     }
 
@@ -56,7 +57,7 @@ impl EventStore for PgDb {
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         rows.iter().map(to_event).collect()
     }
 
@@ -65,7 +66,7 @@ impl EventStore for PgDb {
             .bind(position)
             .fetch_optional(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         found.map(|(tx,)| Ok(LogCursor { tx: parse_tx(&tx)?, position })).transpose()
     }
 
@@ -73,7 +74,7 @@ impl EventStore for PgDb {
         let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
             .fetch_one(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         Ok(head)
     }
 
@@ -82,7 +83,7 @@ impl EventStore for PgDb {
             sqlx::query_as("SELECT tx_id::text, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1")
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
         last.map_or(Ok(LogCursor::START), |(tx, position)| Ok(LogCursor { tx: parse_tx(&tx)?, position }))
     }
 }
@@ -95,7 +96,7 @@ impl PgDb {
                 .bind(&ids)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
         let found: Vec<(i64, String, u64)> = ids
             .iter()
             .filter_map(|id| rows.iter().find(|r| r.0 == *id))
@@ -107,18 +108,16 @@ impl PgDb {
 
 /// An append in a transaction of its own: all of it or, on any failure, nothing.
 pub(crate) async fn append_alone(pool: &PgPool, request: &AppendRequest) -> Result<Appended, StoreError> {
-    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let mut tx = pool.begin().await.map_err(classify)?;
     let result = group_commit::write_in(&mut tx, &[request]).await?.pop();
     match result {
         Some(Ok(appended)) => {
-            tx.commit().await.map_err(unavailable)?;
+            tx.commit().await.map_err(classify)?;
             Ok(appended)
         }
         other => {
-            tx.rollback().await.map_err(unavailable)?;
-            Err(other
-                .and_then(Result::err)
-                .unwrap_or_else(|| StoreError::Unavailable("an append got no result".into())))
+            tx.rollback().await.map_err(classify)?;
+            Err(other.and_then(Result::err).unwrap_or_else(|| StoreError::unavailable("an append got no result")))
         }
     }
 }
@@ -159,15 +158,6 @@ impl EventColumns {
         self.prev_hashes.push(prev.to_vec());
         self.hashes.push(hash.to_vec());
         Ok(())
-    }
-}
-
-pub(crate) fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
-            StoreError::DuplicateEvent(event_id)
-        }
-        _ => unavailable(e),
     }
 }
 

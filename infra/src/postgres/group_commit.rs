@@ -11,9 +11,9 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::event_store::{EventColumns, insert_error};
-use super::unavailable;
+use super::event_store::EventColumns;
 use crate::batch;
+use crate::errors::{classify, insert_error};
 use crate::writer::{self, Job, lost};
 
 /// Starts the writer task; single-write appends are sent to the returned channel.
@@ -44,12 +44,12 @@ async fn commit_group(
     pool: &PgPool,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let mut tx = pool.begin().await.map_err(classify)?;
     let results = write_in(&mut tx, requests).await?;
     if results.iter().any(Result::is_ok) {
-        tx.commit().await.map_err(unavailable)?;
+        tx.commit().await.map_err(classify)?;
     } else {
-        tx.rollback().await.map_err(unavailable)?;
+        tx.rollback().await.map_err(classify)?;
     }
     Ok(results)
 }
@@ -87,7 +87,7 @@ pub(crate) async fn write_in(
         };
         let ids: Vec<&str> = run.iter().map(|(id, _)| *id).collect();
         let rows: Vec<(String, i64, Vec<u8>)> =
-            sqlx::query_as(lock).bind(&ids).fetch_all(&mut **tx).await.map_err(unavailable)?;
+            sqlx::query_as(lock).bind(&ids).fetch_all(&mut **tx).await.map_err(classify)?;
         read.extend(rows.into_iter().map(|(id, version, hash)| (id, (version as u64, hash))));
     }
     // A stream created here was not locked above; its row may exist all the same.
@@ -174,7 +174,7 @@ async fn existing_version(tx: &mut Transaction<'static, Postgres>, stream_id: &s
         .bind(stream_id)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(classify)?;
     Ok(row.map_or(0, |(v,)| v as u64))
 }
 

@@ -22,7 +22,8 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
-use super::{SqliteDb, unavailable};
+use super::SqliteDb;
+use crate::errors::classify;
 use crate::sql::{
     ADD_COUNTER, Bind, CA_COLUMNS, CA_VIEW, CERTIFICATE_COLUMNS, CERTIFICATE_VIEW, CaRow, CertificateRow, Dialect,
     PROFILE_VIEW, Sql, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, list, parse_ca, parse_certificate, parse_profile,
@@ -33,7 +34,7 @@ use crate::views::{SAVE_CHECKPOINT, VIEWS, page, view_store};
 
 impl SqliteDb {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
     }
 
     fn read_pool(&self) -> &SqlitePool {
