@@ -4,6 +4,7 @@
 mod event_store;
 mod group_commit;
 mod views;
+mod write;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -81,7 +82,7 @@ impl PgDb {
         result
     }
 
-    /// See [`crate::Database::optimize`].
+    /// See [`crate::database::Database::optimize`].
     pub async fn optimize(&self) -> Result<(), StoreError> {
         // The log too: loaded in bulk (an import, the benchmark's seeding) and not yet analysed, it
         // made PostgreSQL read a CA's stream with a parallel scan of every event (80 ms at
