@@ -157,6 +157,11 @@ impl StoreError {
     pub fn unavailable(reason: impl Into<String>) -> Self {
         StoreError::Unavailable(Arc::from(Box::<dyn Error + Send + Sync>::from(reason.into())))
     }
+
+    /// A bug known only by its description, such as rows that do not match their statement.
+    pub fn unexpected(reason: impl Into<String>) -> Self {
+        StoreError::Unexpected(Arc::from(Box::<dyn Error + Send + Sync>::from(reason.into())))
+    }
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 //! `shedu-projections`. All SQL lives here; no HTTP.
 
 pub mod append;
+mod backend;
 pub mod batch;
 pub mod config;
 pub mod database;
@@ -10,7 +11,7 @@ mod errors;
 pub mod migrate;
 pub mod postgres;
 pub mod software_engine;
-pub mod sql;
+mod sql;
 pub mod sqlite;
 pub mod timestamps;
 mod views;
