@@ -131,6 +131,7 @@ fn command_problem(error: &CommandError) -> Problem {
             .detail(
                 "the event store could not be reached or did not confirm the write; read the resource before retrying",
             ),
+            StoreError::Unexpected(_) => Problem::internal("internal", "Internal error"),
             StoreError::Corrupt(_) => Problem::internal("store-corrupt", "Unreadable stored data"),
             StoreError::InvalidAppend(_) => Problem::internal("internal", "Internal error"),
         },

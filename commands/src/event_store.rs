@@ -2,7 +2,9 @@
 //!
 //! Adapters (SQLite, PostgreSQL) live in `shedu-infra` and must pass the same conformance suite.
 
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -123,7 +125,11 @@ impl LogCursor {
     pub const START: LogCursor = LogCursor { tx: 0, position: 0 };
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The database's own error behind a [`StoreError`], kept for the log. Shared, so that one failure
+/// can be the result of every append in a commit group.
+pub type StoreSource = Arc<dyn Error + Send + Sync>;
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The stream was not at the expected version: another command won the race.
     #[error("stream {stream_id} was expected at {expected} but is at {actual}")]
@@ -131,12 +137,31 @@ pub enum StoreError {
     /// An event id that already exists, appended with different content or to another stream.
     #[error("event {0} already exists with other content")]
     DuplicateEvent(Uuid),
+    /// The database could not be reached or could not serve the statement now (a lost
+    /// connection, an exhausted pool, a busy or full disk, a server shutting down). A write's
+    /// outcome is unknown; the same request may succeed later.
     #[error("event store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] StoreSource),
+    /// The database refused a statement for a reason that waiting will not change (a malformed
+    /// statement, a constraint the code should have kept, a value of the wrong type): a bug.
+    #[error("unexpected database error: {0}")]
+    Unexpected(#[source] StoreSource),
     #[error("event store holds unreadable data: {0}")]
     Corrupt(String),
     #[error("invalid append: {0}")]
     InvalidAppend(String),
+}
+
+impl StoreError {
+    /// An outage known only by its description, such as a writer task that has stopped.
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        StoreError::Unavailable(Arc::from(Box::<dyn Error + Send + Sync>::from(reason.into())))
+    }
+
+    /// A bug known only by its description, such as rows that do not match their statement.
+    pub fn unexpected(reason: impl Into<String>) -> Self {
+        StoreError::Unexpected(Arc::from(Box::<dyn Error + Send + Sync>::from(reason.into())))
+    }
 }
 
 #[async_trait]

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use shedu_commands::ca_service::CaLookup;
 use shedu_commands::certificate_service::CertificateLookup;
 use shedu_commands::event_store::{EventStore, StoreError};
-use shedu_commands::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use shedu_commands::idempotency::IdempotencyStore;
 use shedu_commands::profile_service::ProfileUsage;
 use shedu_projections::store::ViewStore;
 
 use crate::postgres::PgDb;
 use crate::sqlite::SqliteDb;
+use crate::views::Views;
 
 /// The event log and views, on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -82,59 +83,36 @@ impl Database {
 
     pub fn views(&self) -> Arc<dyn ViewStore> {
         match self {
-            Database::Sqlite(db) => Arc::new(db.clone()),
-            Database::Postgres(db) => Arc::new(db.clone()),
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
         }
     }
 
     pub fn ca_lookup(&self) -> Arc<dyn CaLookup> {
         match self {
-            Database::Sqlite(db) => Arc::new(db.clone()),
-            Database::Postgres(db) => Arc::new(db.clone()),
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
         }
     }
 
     pub fn certificate_lookup(&self) -> Arc<dyn CertificateLookup> {
         match self {
-            Database::Sqlite(db) => Arc::new(db.clone()),
-            Database::Postgres(db) => Arc::new(db.clone()),
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
         }
     }
 
     pub fn profile_usage(&self) -> Arc<dyn ProfileUsage> {
         match self {
-            Database::Sqlite(db) => Arc::new(db.clone()),
-            Database::Postgres(db) => Arc::new(db.clone()),
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
         }
     }
 
     pub fn idempotency(&self) -> Arc<dyn IdempotencyStore> {
         match self {
-            Database::Sqlite(db) => Arc::new(db.clone()),
-            Database::Postgres(db) => Arc::new(db.clone()),
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
         }
-    }
-}
-
-/// A claim never completed after this long belongs to a request whose process died: a retry with
-/// the same key may take it over.
-pub(crate) const ABANDONED_CLAIM_US: i64 = 60_000_000;
-
-/// An idempotency row: request hash, then the stored response's status, headers and body once
-/// the first request has completed.
-pub(crate) type IdempotencyRow = (String, Option<i64>, Option<String>, Option<Vec<u8>>);
-
-/// Interprets an existing idempotency row for a new claim of its key.
-pub(crate) fn claim_from_row(row: Option<IdempotencyRow>, request_hash: &str) -> Result<Claim, StoreError> {
-    match row {
-        // Released between our insert and this read: the caller may simply try again.
-        None => Ok(Claim::InFlight),
-        Some((hash, _, _, _)) if hash != request_hash => Ok(Claim::Mismatch),
-        Some((_, Some(status), headers, body)) => {
-            let headers: Vec<(String, String)> = serde_json::from_str(headers.as_deref().unwrap_or("[]"))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok(Claim::Replay(StoredResponse { status: status as u16, headers, body: body.unwrap_or_default() }))
-        }
-        Some(_) => Ok(Claim::InFlight),
     }
 }

@@ -3,13 +3,15 @@
 //! `shedu-projections`. All SQL lives here; no HTTP.
 
 pub mod append;
+mod backend;
 pub mod batch;
 pub mod config;
 pub mod database;
+mod errors;
 pub mod migrate;
 pub mod postgres;
 pub mod software_engine;
-pub mod sql;
+mod sql;
 pub mod sqlite;
 pub mod timestamps;
 mod views;

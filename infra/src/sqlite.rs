@@ -14,6 +14,7 @@ use shedu_commands::event_store::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, SqlitePool};
 
+use crate::errors::classify;
 use crate::migrate::{CREATE_TABLE, SQLITE};
 
 #[derive(Clone, Debug)]
@@ -27,7 +28,7 @@ impl SqliteDb {
     /// Opens (creating if missing) the database at a `sqlite://` URL or a file path.
     pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
         let options = if url_or_path.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url_or_path).map_err(unavailable)?
+            SqliteConnectOptions::from_str(url_or_path).map_err(classify)?
         } else {
             SqliteConnectOptions::new().filename(Path::new(url_or_path))
         };
@@ -38,37 +39,37 @@ impl SqliteDb {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let writer =
-            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(unavailable)?;
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(classify)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         let appender = group_commit::start(writer.clone());
         Ok(SqliteDb { writer, reader, appender })
     }
 
     pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
-        self.writer.execute(CREATE_TABLE).await.map_err(unavailable)?;
+        self.writer.execute(CREATE_TABLE).await.map_err(classify)?;
         let mut applied = Vec::new();
         for migration in SQLITE {
-            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(classify)?;
             let done: Option<(String,)> = sqlx::query_as("SELECT version FROM shedu_migrations WHERE version = ?")
                 .bind(migration.version)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
             if done.is_some() {
                 continue;
             }
-            tx.execute(sqlx::raw_sql(migration.sql)).await.map_err(unavailable)?;
+            tx.execute(sqlx::raw_sql(migration.sql)).await.map_err(classify)?;
             sqlx::query("INSERT INTO shedu_migrations (version, applied_at_us) VALUES (?, ?)")
                 .bind(migration.version)
                 .bind(crate::timestamps::now_us())
                 .execute(&mut *tx)
                 .await
-                .map_err(unavailable)?;
-            tx.commit().await.map_err(unavailable)?;
+                .map_err(classify)?;
+            tx.commit().await.map_err(classify)?;
             applied.push(migration.version);
         }
         Ok(applied)
@@ -78,16 +79,12 @@ impl SqliteDb {
     /// a page of one CA's active certificates went through the status index and read every active
     /// certificate (155 ms at 10,000). The sampling limit keeps this to milliseconds at any size.
     pub async fn optimize(&self) -> Result<(), StoreError> {
-        self.writer.execute("PRAGMA analysis_limit = 1000; ANALYZE;").await.map_err(unavailable)?;
+        self.writer.execute("PRAGMA analysis_limit = 1000; ANALYZE;").await.map_err(classify)?;
         Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(classify)?;
         Ok(())
     }
-}
-
-pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }

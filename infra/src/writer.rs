@@ -41,14 +41,11 @@ where
 /// Hands `request` to the writer and waits for its result.
 pub(crate) async fn submit(writer: &mpsc::Sender<Job>, request: AppendRequest) -> Result<Appended, StoreError> {
     let (reply, answer) = oneshot::channel();
-    writer
-        .send((request, reply))
-        .await
-        .map_err(|_| StoreError::Unavailable("the event log's writer has stopped".into()))?;
-    answer.await.map_err(|_| StoreError::Unavailable("the event log's writer dropped an append".into()))?
+    writer.send((request, reply)).await.map_err(|_| StoreError::unavailable("the event log's writer has stopped"))?;
+    answer.await.map_err(|_| StoreError::unavailable("the event log's writer dropped an append"))?
 }
 
 /// The result of an append its group gave none: never expected, reported as unknown.
 pub(crate) fn lost() -> StoreError {
-    StoreError::Unavailable("an append of a commit group got no result".into())
+    StoreError::unavailable("an append of a commit group got no result")
 }

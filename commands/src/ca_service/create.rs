@@ -166,7 +166,8 @@ pub(super) fn id_or_new(requested: Option<CaId>) -> Result<CaId, CommandError> {
 }
 
 /// Destroys a key made for a CA whose creation was refused: nothing refers to it. When the store
-/// did not answer, the CA may have been committed, so the key stays.
+/// did not answer, or failed in a way it did not expect, the CA may have been committed, so the
+/// key stays.
 async fn discard_unless_recorded(
     result: &Result<Outcome<Ca>, CommandError>,
     engine: Arc<dyn CryptoEngine>,
@@ -174,7 +175,7 @@ async fn discard_unless_recorded(
 ) {
     match result {
         Ok(_) => {}
-        Err(CommandError::Store(StoreError::Unavailable(_))) => {
+        Err(CommandError::Store(StoreError::Unavailable(_) | StoreError::Unexpected(_))) => {
             tracing::warn!(%key_id, "append outcome unknown; keeping the new key");
         }
         Err(_) => {

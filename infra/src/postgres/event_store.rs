@@ -2,15 +2,17 @@
 
 use async_trait::async_trait;
 use shedu_commands::event_store::{
-    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, NewEvent, RecordedEvent, StoreError,
+    AppendRequest, Appended, EventMetadata, EventStore, LogCursor, RecordedEvent, StoreError,
 };
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{PgDb, group_commit, unavailable};
+use super::PgDb;
+use super::write::append_alone;
 use crate::append::{event_ids, idempotent_result, to_hash};
-use crate::timestamps::{from_micros, micros};
+use crate::errors::classify;
+use crate::timestamps::from_micros;
 use crate::writer;
 
 const SELECT_EVENT: &str = "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type, \
@@ -39,7 +41,7 @@ impl EventStore for PgDb {
             .bind(version as i64)
             .fetch_all(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         rows.iter().map(to_event).collect()
     }
 
@@ -56,7 +58,7 @@ impl EventStore for PgDb {
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         rows.iter().map(to_event).collect()
     }
 
@@ -65,7 +67,7 @@ impl EventStore for PgDb {
             .bind(position)
             .fetch_optional(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         found.map(|(tx,)| Ok(LogCursor { tx: parse_tx(&tx)?, position })).transpose()
     }
 
@@ -73,7 +75,7 @@ impl EventStore for PgDb {
         let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
             .fetch_one(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         Ok(head)
     }
 
@@ -82,7 +84,7 @@ impl EventStore for PgDb {
             sqlx::query_as("SELECT tx_id::text, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1")
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
         last.map_or(Ok(LogCursor::START), |(tx, position)| Ok(LogCursor { tx: parse_tx(&tx)?, position }))
     }
 }
@@ -95,79 +97,13 @@ impl PgDb {
                 .bind(&ids)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(unavailable)?;
+                .map_err(classify)?;
         let found: Vec<(i64, String, u64)> = ids
             .iter()
             .filter_map(|id| rows.iter().find(|r| r.0 == *id))
             .map(|r| (r.1, r.2.clone(), r.3 as u64))
             .collect();
         idempotent_result(request, &found)
-    }
-}
-
-/// An append in a transaction of its own: all of it or, on any failure, nothing.
-pub(crate) async fn append_alone(pool: &PgPool, request: &AppendRequest) -> Result<Appended, StoreError> {
-    let mut tx = pool.begin().await.map_err(unavailable)?;
-    let result = group_commit::write_in(&mut tx, &[request]).await?.pop();
-    match result {
-        Some(Ok(appended)) => {
-            tx.commit().await.map_err(unavailable)?;
-            Ok(appended)
-        }
-        other => {
-            tx.rollback().await.map_err(unavailable)?;
-            Err(other
-                .and_then(Result::err)
-                .unwrap_or_else(|| StoreError::Unavailable("an append got no result".into())))
-        }
-    }
-}
-
-/// Events as one array per column, for UNNEST.
-#[derive(Default)]
-pub(crate) struct EventColumns {
-    pub(crate) ids: Vec<Uuid>,
-    pub(crate) stream_ids: Vec<String>,
-    pub(crate) versions: Vec<i64>,
-    pub(crate) types: Vec<String>,
-    pub(crate) schema_versions: Vec<i32>,
-    pub(crate) data: Vec<String>,
-    pub(crate) metadata: Vec<String>,
-    pub(crate) recorded_at_us: Vec<i64>,
-    pub(crate) prev_hashes: Vec<Vec<u8>>,
-    pub(crate) hashes: Vec<Vec<u8>>,
-}
-
-impl EventColumns {
-    pub(crate) fn push(
-        &mut self,
-        stream_id: &str,
-        event: &NewEvent,
-        version: u64,
-        prev: &[u8; 32],
-        hash: &[u8; 32],
-    ) -> Result<(), StoreError> {
-        self.ids.push(event.event_id);
-        self.stream_ids.push(stream_id.to_owned());
-        self.versions.push(version as i64);
-        self.types.push(event.event_type.clone());
-        self.schema_versions.push(event.schema_version as i32);
-        self.data.push(event.data.to_string());
-        self.metadata
-            .push(serde_json::to_string(&event.metadata).map_err(|e| StoreError::InvalidAppend(e.to_string()))?);
-        self.recorded_at_us.push(micros(event.recorded_at));
-        self.prev_hashes.push(prev.to_vec());
-        self.hashes.push(hash.to_vec());
-        Ok(())
-    }
-}
-
-pub(crate) fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
-            StoreError::DuplicateEvent(event_id)
-        }
-        _ => unavailable(e),
     }
 }
 

@@ -1,48 +1,28 @@
-//! The view store on PostgreSQL: the shared implementation in `crate::views`, with its types.
-//! The view checkpoint row is locked `FOR UPDATE`, so concurrent projectors serialise on it.
+//! What the views need of PostgreSQL (see `crate::backend`): one pool for reads and writes, and
+//! plain transactions; writers serialise on the rows they lock `FOR UPDATE`.
 
-use std::collections::BTreeMap;
+use shedu_commands::event_store::StoreError;
+use sqlx::{PgPool, Postgres, Transaction};
 
-use async_trait::async_trait;
-use shedu_commands::ca_service::CaLookup;
-use shedu_commands::certificate_service::CertificateLookup;
-use shedu_commands::event_store::{LogCursor, StoreError};
-use shedu_commands::idempotency::{Claim, IdempotencyStore, StoredResponse};
-use shedu_commands::profile_service::ProfileUsage;
-use shedu_domain::ca::Ca;
-use shedu_domain::ids::{CaId, EngineId, KeyId, ProfileId, SerialNumber};
-use shedu_domain::issued::IssuedCertificate;
-use shedu_domain::profile::ProfileState;
-use shedu_domain::subject::Subject;
-use shedu_projections::ca_projection::{ca_sort_value, certificate_sort_value, profile_sort_value};
-use shedu_projections::counters::Counters;
-use shedu_projections::query::{ListQuery, Page};
-use shedu_projections::store::{UnrecordedExpiry, ViewBatch, ViewStore};
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgPool, Postgres, Transaction};
-use time::OffsetDateTime;
+use super::PgDb;
+use crate::backend::Backend;
+use crate::errors::classify;
+use crate::sql::Dialect;
 
-use super::{PgDb, unavailable};
-use crate::sql::{
-    ADD_COUNTER, Bind, CA_COLUMNS, CA_VIEW, CERTIFICATE_COLUMNS, CERTIFICATE_VIEW, CaRow, CertificateRow, Dialect,
-    PROFILE_VIEW, Sql, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, list, parse_ca, parse_certificate, parse_profile,
-    q, unrecorded_expiry, upsert_groups, with_placeholders, with_rows,
-};
-use crate::timestamps::{micros, now_us};
-use crate::views::{SAVE_CHECKPOINT, VIEWS, page, view_store};
+impl Backend for PgDb {
+    const DIALECT: Dialect = Dialect::Postgres;
+    type Pool = PgPool;
+    type Tx = Transaction<'static, Postgres>;
 
-impl PgDb {
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(unavailable)
-    }
-
-    fn read_pool(&self) -> &PgPool {
+    fn readers(&self) -> &PgPool {
         &self.pool
     }
 
-    fn write_pool(&self) -> &PgPool {
+    fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
+        self.pool.begin().await.map_err(classify)
     }
 }
-
-view_store!(PgDb, Postgres, PgArguments, Dialect::Postgres, " FOR UPDATE");

@@ -10,9 +10,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::{SqliteDb, unavailable};
+use super::SqliteDb;
 use crate::append::{event_ids, idempotent_result, to_hash};
 use crate::batch::Row as EventRow;
+use crate::errors::{classify, insert_error};
 use crate::timestamps::{from_micros, micros};
 use crate::writer;
 
@@ -38,7 +39,7 @@ impl EventStore for SqliteDb {
             .bind(version as i64)
             .fetch_all(&self.reader)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         rows.iter().map(to_event).collect()
     }
 
@@ -49,7 +50,7 @@ impl EventStore for SqliteDb {
             .bind(limit as i64)
             .fetch_all(&self.reader)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         rows.iter().map(to_event).collect()
     }
 
@@ -58,7 +59,7 @@ impl EventStore for SqliteDb {
             .bind(position)
             .fetch_optional(&self.reader)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         Ok(found.map(|(position,)| LogCursor { tx: 0, position }))
     }
 
@@ -66,7 +67,7 @@ impl EventStore for SqliteDb {
         let (head,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&self.reader)
             .await
-            .map_err(unavailable)?;
+            .map_err(classify)?;
         Ok(head)
     }
 
@@ -85,7 +86,7 @@ impl SqliteDb {
                     .bind(id.to_string())
                     .fetch_optional(&self.reader)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(classify)?;
             if let Some((position, stream, version)) = row {
                 found.push((position, stream, version as u64));
             }
@@ -108,7 +109,7 @@ pub(crate) async fn read_heads<'a>(
     Ok(query
         .fetch_all(&mut **tx)
         .await
-        .map_err(unavailable)?
+        .map_err(classify)?
         .into_iter()
         .map(|(id, version, hash)| (id, (version as u64, hash)))
         .collect())
@@ -163,20 +164,13 @@ pub(crate) async fn write_heads(
         for (stream_id, version, hash) in chunk {
             query = query.bind(*stream_id).bind(*version as i64).bind(hash.to_vec());
         }
-        query.execute(&mut **tx).await.map_err(unavailable)?;
+        query.execute(&mut **tx).await.map_err(classify)?;
     }
     Ok(())
 }
 
 /// Rows per INSERT statement: at most ten parameters each, well under SQLite's limit of 32,766.
 const ROWS_PER_INSERT: usize = 100;
-
-fn insert_error(e: sqlx::Error, event_id: Uuid) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.message().contains("events.event_id") => StoreError::DuplicateEvent(event_id),
-        _ => unavailable(e),
-    }
-}
 
 fn to_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt(e);

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::event_store::{insert_events, read_heads, write_heads};
-use super::unavailable;
 use crate::batch;
+use crate::errors::classify;
 use crate::writer::{self, Job, lost};
 
 /// Starts the writer task; appends are sent to the returned channel.
@@ -28,7 +28,7 @@ async fn commit_group(writer: &SqlitePool, requests: &[&AppendRequest]) -> Vec<R
     let failed = |e: &StoreError| (0..count).map(|_| Err(e.clone())).collect::<Vec<_>>();
     let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(e) => return failed(&unavailable(e)),
+        Err(e) => return failed(&classify(e)),
     };
     let all: Vec<usize> = (0..count).collect();
     let decided = match append_batch(&mut tx, requests, &all).await {
@@ -60,7 +60,7 @@ async fn commit_group(writer: &SqlitePool, requests: &[&AppendRequest]) -> Vec<R
     match tx.commit().await {
         Ok(()) => results,
         // Nothing of the group is known to be durable.
-        Err(e) => failed(&unavailable(e)),
+        Err(e) => failed(&classify(e)),
     }
 }
 
@@ -86,16 +86,16 @@ async fn append_batch(
         planned.refused.into_iter().map(|(i, e)| (i, Err(e))).collect();
     // The insert takes a statement per 100 events: a savepoint undoes the earlier ones if a later
     // one fails.
-    tx.execute("SAVEPOINT batch").await.map_err(unavailable)?;
+    tx.execute("SAVEPOINT batch").await.map_err(classify)?;
     let inserted = match insert_events(tx, &planned.rows).await {
         Ok(inserted) => inserted,
         Err(e) => {
-            tx.execute("ROLLBACK TO batch").await.map_err(unavailable)?;
-            tx.execute("RELEASE batch").await.map_err(unavailable)?;
+            tx.execute("ROLLBACK TO batch").await.map_err(classify)?;
+            tx.execute("RELEASE batch").await.map_err(classify)?;
             return Err(e);
         }
     };
-    tx.execute("RELEASE batch").await.map_err(unavailable)?;
+    tx.execute("RELEASE batch").await.map_err(classify)?;
     let heads: Vec<(&str, u64, [u8; 32])> =
         planned.heads.iter().map(|(id, head)| (*id, head.version, head.hash)).collect();
     write_heads(tx, &heads).await?;

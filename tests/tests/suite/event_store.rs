@@ -38,6 +38,7 @@ both_backends!(
     a_stale_expected_version_conflicts_and_writes_nothing,
     a_multi_stream_append_is_all_or_nothing,
     a_retried_append_is_idempotent,
+    a_duplicate_event_id_is_refused_and_writes_nothing,
     guards_hold_without_writing,
     single_writes_at_once_each_get_their_own_result,
     the_global_log_is_read_in_order_after_a_cursor,
@@ -118,6 +119,53 @@ async fn a_retried_append_is_idempotent(backend: Backend) {
     elsewhere.writes[0].stream_id = "other".into();
     assert!(matches!(store.append(elsewhere).await, Err(StoreError::DuplicateEvent(_))));
     assert!(store.read_stream("other").await.unwrap().is_empty());
+}
+
+/// Only the database can see an event id repeated within one append, as nothing of it is stored:
+/// the store must recognise the unique violation by its code, whichever way the append goes
+/// (in a commit group, alone, or with several writes).
+async fn a_duplicate_event_id_is_refused_and_writes_nothing(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    let repeated = event(1);
+    let twice = AppendRequest::single("twice", ExpectedVersion::NoStream, vec![repeated.clone(), repeated]);
+    let result = store.append(twice).await;
+    assert!(matches!(result, Err(StoreError::DuplicateEvent(_))), "{result:?}");
+    assert!(store.read_stream("twice").await.unwrap().is_empty());
+
+    let stored = event(2);
+    store.append(AppendRequest::single("s", ExpectedVersion::NoStream, vec![stored.clone()])).await.unwrap();
+    let request = AppendRequest {
+        writes: vec![
+            write("a", ExpectedVersion::NoStream, vec![event(3)]),
+            write("b", ExpectedVersion::NoStream, vec![event(4), stored.clone()]),
+        ],
+        guards: vec![],
+    };
+    let result = store.append(request).await;
+    assert!(matches!(result, Err(StoreError::DuplicateEvent(_))), "{result:?}");
+    assert!(store.read_stream("a").await.unwrap().is_empty());
+
+    // Appends arriving together: the one reusing an id fails alone.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let request = if i == 3 {
+                AppendRequest::single("reused", ExpectedVersion::NoStream, vec![event(5), stored.clone()])
+            } else {
+                AppendRequest::single(format!("fresh-{i}"), ExpectedVersion::NoStream, vec![event(i)])
+            };
+            let store = store.clone();
+            tokio::spawn(async move { store.append(request).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let result = task.await.unwrap();
+        if i == 3 {
+            assert!(matches!(result, Err(StoreError::DuplicateEvent(_))), "{result:?}");
+        } else {
+            result.unwrap();
+        }
+    }
+    assert_eq!(read_log(store.as_ref()).await.len(), 1 + 7);
 }
 
 async fn guards_hold_without_writing(backend: Backend) {
