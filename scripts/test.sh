@@ -29,6 +29,8 @@ psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname L
 
 started=$(date +%s)
 cargo fmt --all -- --check
+# No file imports a file that imports it back (docs/adr/0013).
+python3 scripts/import_cycles.py
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
 echo "test suite finished in $(( $(date +%s) - started ))s"

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod csr;
+pub mod keys;
 pub mod parse;
 pub mod pem_text;
 pub mod verify;

@@ -14,7 +14,7 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, Pr
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shedu_commands::crypto::{CryptoEngine, EngineError, EngineInfo, EngineKind, PublicKey, SupportedKeyType};
-use shedu_commands::x509::parse::key_spec_of_spki;
+use shedu_commands::x509::keys::key_spec_of_spki;
 use shedu_domain::ca::SecurityLevel;
 use shedu_domain::ids::{EngineId, KeyId};
 use shedu_domain::key::{KeySpec, KeyType};

@@ -20,7 +20,7 @@ use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
 
 use crate::CommandError;
 use crate::crypto::{CryptoEngine, PublicKey};
-use crate::x509::parse::{key_spec_of_spki, subject_public_key_bits};
+use crate::x509::keys::{key_spec_of_spki, subject_public_key_bits};
 
 /// An engine-held key seen through rcgen's remote-key traits.
 pub struct EngineSigner {

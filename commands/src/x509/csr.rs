@@ -12,7 +12,8 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Name};
 
-use crate::x509::parse::{check_name_text, key_spec, subject};
+use crate::x509::keys::key_spec;
+use crate::x509::parse::{check_name_text, subject};
 use crate::x509::pem_text;
 use crate::x509::verify::{Refusal, verify};
 

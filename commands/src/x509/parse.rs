@@ -5,24 +5,15 @@ use sha1::{Digest, Sha1};
 use shedu_domain::DomainError;
 use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::ids::SerialNumber;
-use shedu_domain::key::{KeyMetadata, KeyType};
+use shedu_domain::key::KeyMetadata;
 use shedu_domain::names::check_attribute;
 use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
-use x509_parser::prelude::{
-    ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, SubjectPublicKeyInfo, X509Certificate, X509Name,
-};
-use x509_parser::public_key::PublicKey;
+use x509_parser::prelude::{ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, X509Certificate, X509Name};
 
+use crate::x509::keys::key_spec;
 use crate::x509::pem_text;
 use crate::x509::verify::verify;
-
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_EC: &str = "1.2.840.10045.2.1";
-const OID_ED25519: &str = "1.3.101.112";
-const OID_P256: &str = "1.2.840.10045.3.1.7";
-const OID_P384: &str = "1.3.132.0.34";
-const OID_P521: &str = "1.3.132.0.35";
 
 /// The DER of every `CERTIFICATE` block in `pem`, in order, with nothing but whitespace around.
 pub fn certificates_from_pem(pem: &str, field: &str) -> Result<Vec<Vec<u8>>, DomainError> {
@@ -100,56 +91,11 @@ pub fn is_signed_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
     }
 }
 
-/// The subjectPublicKey BIT STRING contents of a DER SubjectPublicKeyInfo.
-pub fn subject_public_key_bits(spki_der: &[u8]) -> Result<Vec<u8>, String> {
-    let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| e.to_string())?;
-    if !rest.is_empty() {
-        return Err("trailing bytes after SubjectPublicKeyInfo".into());
-    }
-    Ok(spki.subject_public_key.as_ref().to_vec())
-}
-
-/// Key type and size from a DER SubjectPublicKeyInfo.
-pub fn key_spec_of_spki(spki_der: &[u8]) -> Result<(KeyType, u32), String> {
-    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| e.to_string())?;
-    key_spec(&spki)
-}
-
 fn parse<'a>(der: &'a [u8], field: &str) -> Result<X509Certificate<'a>, DomainError> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(DomainError::invalid(field, "trailing bytes after the certificate")),
         Err(e) => Err(DomainError::invalid(field, format!("not an X.509 certificate: {e}"))),
-    }
-}
-
-pub(crate) fn key_spec(spki: &SubjectPublicKeyInfo<'_>) -> Result<(KeyType, u32), String> {
-    match spki.algorithm.algorithm.to_id_string().as_str() {
-        OID_RSA => match spki.parsed() {
-            Ok(PublicKey::RSA(rsa)) => {
-                let modulus = rsa.modulus.iter().skip_while(|b| **b == 0).copied().collect::<Vec<_>>();
-                let bits = modulus.first().map_or(0, |b| modulus.len() as u32 * 8 - b.leading_zeros());
-                Ok((KeyType::Rsa, bits))
-            }
-            _ => Err("unreadable RSA public key".into()),
-        },
-        OID_EC => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|oid| oid.to_id_string())
-                .unwrap_or_default();
-            match curve.as_str() {
-                OID_P256 => Ok((KeyType::Ecdsa, 256)),
-                OID_P384 => Ok((KeyType::Ecdsa, 384)),
-                OID_P521 => Ok((KeyType::Ecdsa, 521)),
-                other => Err(format!("unsupported elliptic curve {other}")),
-            }
-        }
-        OID_ED25519 => Ok((KeyType::Ed25519, 256)),
-        other => Err(format!("unsupported public key algorithm {other}")),
     }
 }
 

@@ -8,7 +8,7 @@ use shedu_domain::key::KeyType;
 use x509_parser::prelude::SubjectPublicKeyInfo;
 use x509_parser::x509::AlgorithmIdentifier;
 
-use crate::x509::parse::key_spec;
+use crate::x509::keys::key_spec;
 
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
