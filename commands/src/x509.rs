@@ -5,4 +5,5 @@ pub mod csr;
 pub mod keys;
 pub mod parse;
 pub mod pem_text;
+mod splice;
 pub mod verify;

@@ -92,6 +92,22 @@ pub fn plan(
     Ok(plan)
 }
 
+/// Checks what the engine signed against the plan: it names its issuer, starts before it ends
+/// and within the plan. A mismatch is a bug in Shedu, never recorded.
+pub fn check_signed(
+    issuer: &Ca,
+    plan: &IssuancePlan,
+    certificate: &crate::certificate::CertificateInfo,
+) -> Result<(), DomainError> {
+    if certificate.issuer != issuer.certificate.subject {
+        return Err(DomainError::BrokenInvariant("a signed certificate names another issuer"));
+    }
+    if certificate.valid_from >= certificate.valid_to || certificate.valid_to != plan.not_after {
+        return Err(DomainError::BrokenInvariant("a signed certificate's validity is not the planned one"));
+    }
+    Ok(())
+}
+
 fn plan_contents(
     profile: &IssuanceProfile,
     csr: &CsrFacts,
@@ -297,6 +313,29 @@ mod tests {
             },
         );
         assert!(plan(&issuer(), &[root], &profile(json!({})), &ec_csr(), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_ca_not_yet_valid_is_inactive_and_signs_nothing() {
+        let future = issuer_with(|ca| ca.certificate.valid_from = NOW + Duration::days(30));
+        assert_eq!(future.status_at(NOW), Status::Inactive);
+        assert_eq!(future.status_at(NOW + Duration::days(31)), Status::Active);
+        plan(&future, &[], &profile(json!({})), &ec_csr(), NOW)
+            .then_err(DomainError::CaNotActive { id: issuer_id(), status: Status::Inactive });
+    }
+
+    #[test]
+    fn a_signed_certificate_must_match_its_plan() {
+        let planned = plan(&issuer(), &[], &profile(json!({})), &ec_csr(), NOW).unwrap();
+        let mut signed = ca_certificate(planned.not_after);
+        signed.valid_from = planned.not_before;
+        assert!(check_signed(&issuer(), &planned, &signed).is_ok());
+        let mut other_issuer = signed.clone();
+        other_issuer.issuer.common_name = "Someone Else".into();
+        assert!(check_signed(&issuer(), &planned, &other_issuer).is_err());
+        let mut backwards = signed;
+        backwards.valid_from = backwards.valid_to;
+        assert!(check_signed(&issuer(), &planned, &backwards).is_err());
     }
 
     #[test]

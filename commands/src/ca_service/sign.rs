@@ -109,14 +109,16 @@ impl CaService {
         let key = ca.key.clone().ok_or_else(|| DomainError::CaHoldsNoKey { id: ca_id.clone() })?;
         let engine = self.engines.resolve(Some(&key.engine_id))?;
         let issuer_der = signing.state.issuer_der.clone();
+        let planned = plan.clone();
         let der = blocking(move || {
             let signer = EngineSigner::new(engine.clone(), engine.public_key(&key.key_id)?)?;
-            issued_certificate(&plan, &csr.spki_der, &issuer_der, signer)
+            issued_certificate(&planned, &csr.spki_der, &issuer_der, signer)
         })
         .await?;
         let certificate = certificate_info(&der, "certificate")
             .map_err(|e| CommandError::Internal(format!("Shedu signed an unreadable certificate: {e}")))?;
         let serial = certificate.serial_number.clone();
+        issuance::check_signed(ca, &plan, &certificate)?;
         let command = CertificateCommand::Issue {
             certificate: Box::new(certificate),
             issuer_metadata: ca.as_issuer(),

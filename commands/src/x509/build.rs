@@ -17,10 +17,12 @@ use shedu_domain::key::{KeySpec, KeyType};
 use shedu_domain::names::SubjectAltName;
 use shedu_domain::subject::Subject;
 use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::CommandError;
 use crate::crypto::{CryptoEngine, PublicKey};
 use crate::x509::keys::{key_spec_of_spki, subject_public_key_bits};
+use crate::x509::splice::{Placeholder, sign_with_issuer};
 
 /// An engine-held key seen through rcgen's remote-key traits.
 pub struct EngineSigner {
@@ -88,10 +90,7 @@ pub fn subordinate_ca(
     issuer_key: EngineSigner,
 ) -> Result<Vec<u8>, CommandError> {
     let params = ca_params(plan, subject_key, true)?;
-    let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), issuer_key)
-        .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
-    let cert = params.signed_by(subject_key, &issuer).map_err(signing_failed)?;
-    Ok(cert.der().to_vec())
+    signed_under(params, subject_key, issuer_certificate_der, &issuer_key)
 }
 
 fn ca_params(
@@ -154,6 +153,23 @@ pub fn random_serial() -> Result<[u8; 16], CommandError> {
     Ok(serial)
 }
 
+/// `params` for `subject_key`, signed by the issuer's key, with the issuer's subject name copied
+/// byte for byte from its certificate (see `splice`).
+fn signed_under(
+    params: CertificateParams,
+    subject_key: &impl PublicKeyData,
+    issuer_certificate_der: &[u8],
+    issuer_key: &EngineSigner,
+) -> Result<Vec<u8>, CommandError> {
+    let unreadable = |e: String| CommandError::Internal(format!("issuer certificate unreadable: {e}"));
+    let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), Placeholder(issuer_key))
+        .map_err(|e| unreadable(e.to_string()))?;
+    let draft = params.signed_by(subject_key, &issuer).map_err(signing_failed)?;
+    let (_, issuer_certificate) =
+        X509Certificate::from_der(issuer_certificate_der).map_err(|e| unreadable(e.to_string()))?;
+    sign_with_issuer(draft.der(), issuer_certificate.subject().as_raw(), issuer_key)
+}
+
 fn signing_failed(e: rcgen::Error) -> CommandError {
     CommandError::Internal(format!("certificate signing failed: {e}"))
 }
@@ -200,10 +216,7 @@ pub fn issued_certificate(
     params.extended_key_usages = plan.extended_key_usage.iter().map(|u| extended_key_usage_purpose(*u)).collect();
     params.key_identifier_method = KeyIdMethod::PreSpecified(Sha1::digest(&subject_key.raw).to_vec());
     params.use_authority_key_identifier_extension = true;
-    let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), issuer_key)
-        .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
-    let cert = params.signed_by(&subject_key, &issuer).map_err(signing_failed)?;
-    Ok(cert.der().to_vec())
+    signed_under(params, &subject_key, issuer_certificate_der, &issuer_key)
 }
 
 /// A checked subjectAltName as rcgen writes it.

@@ -85,10 +85,12 @@ pub struct Ca {
 
 impl Ca {
     /// The status at `now`. A CA is never ACTIVE (or INACTIVE) past its certificate's notAfter,
-    /// even before the scheduler has recorded the expiry.
+    /// even before the scheduler has recorded the expiry, and is INACTIVE before its notBefore
+    /// (an imported CA valid from a later date).
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
         match self.recorded_status {
             Status::Active | Status::Inactive if self.certificate.expired_at(now) => Status::Expired,
+            Status::Active if now < self.certificate.valid_from => Status::Inactive,
             status => status,
         }
     }

@@ -29,6 +29,7 @@ impl IssuedCertificate {
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
         match self.recorded_status {
             Status::Active | Status::Inactive if self.certificate.expired_at(now) => Status::Expired,
+            Status::Active if now < self.certificate.valid_from => Status::Inactive,
             status => status,
         }
     }

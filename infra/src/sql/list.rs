@@ -108,9 +108,16 @@ pub(crate) fn list(
 fn status_condition(sql: &mut Sql, filter: &Filter, now_us: i64) -> String {
     let mut one = |status: &str| -> String {
         match status {
-            "ACTIVE" | "INACTIVE" => {
-                let now = sql.bind(Bind::Int(now_us));
-                format!("(status = '{status}' AND valid_to_us >= {now})")
+            // A certificate is INACTIVE before its notBefore, whatever was recorded.
+            "ACTIVE" => {
+                let (now, again) = (sql.bind(Bind::Int(now_us)), sql.bind(Bind::Int(now_us)));
+                format!("(status = 'ACTIVE' AND valid_to_us >= {now} AND valid_from_us <= {again})")
+            }
+            "INACTIVE" => {
+                let (now, again) = (sql.bind(Bind::Int(now_us)), sql.bind(Bind::Int(now_us)));
+                format!(
+                    "((status = 'INACTIVE' OR (status = 'ACTIVE' AND valid_from_us > {now})) AND valid_to_us >= {again})"
+                )
             }
             "EXPIRED" => {
                 let now = sql.bind(Bind::Int(now_us));
