@@ -167,7 +167,11 @@ async fn profile(
     Body(body): Body<ProfileBody>,
 ) -> Result<Response, ApiError> {
     let profile_id = optional(body.profile_id, ProfileId::parse)?;
-    let outcome = state.cas.assign_profile(&ctx, &parse_id(&id)?, profile_id).await?;
+    let allowed = body
+        .allowed_profile_ids
+        .map(|ids| ids.iter().map(|id| ProfileId::parse(id)).collect::<Result<Vec<_>, _>>())
+        .transpose()?;
+    let outcome = state.cas.assign_profile(&ctx, &parse_id(&id)?, profile_id, allowed).await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 

@@ -180,6 +180,8 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::OutlivesParent { .. } => rule("outlives-parent", "Validity beyond the parent's"),
         DomainError::PathLenExceeded { .. } => rule("path-len-exceeded", "Path length constraint exceeded"),
         DomainError::InlineProfileTooPowerful => rule("inline-profile-too-powerful", "Inline profile too powerful"),
+        DomainError::InlineProfileWidens { .. } => rule("inline-profile-widens", "Inline profile widens its base"),
+        DomainError::ProfileNotAllowed { .. } => rule("profile-not-allowed", "Profile not allowed for this CA"),
         DomainError::NoProfile { .. } => rule("no-profile", "No issuance profile"),
         DomainError::NotACaCertificate => rule("not-a-ca-certificate", "Not a CA certificate"),
         DomainError::WeakKey { .. } => rule("weak-key", "Key too weak"),

@@ -75,6 +75,13 @@ pub enum DomainError {
     PathLenExceeded { id: CaId },
     #[error("an inline profile cannot set sign_as_ca or allow_validity_beyond_issuer; use a stored profile")]
     InlineProfileTooPowerful,
+    /// An inline profile may only narrow the stored profile that applies; `field` says where it
+    /// would widen it.
+    #[error("the inline profile widens profile '{base}' in {field}")]
+    InlineProfileWidens { base: ProfileId, field: &'static str },
+    /// A CA signs with its default profile or one it allows (`PUT /v2/cas/{ca}/profile`).
+    #[error("CA '{ca}' does not sign with profile '{profile}'")]
+    ProfileNotAllowed { ca: CaId, profile: ProfileId },
     #[error("no issuance profile: give profile_id or profile, or assign a default profile to CA '{ca}'")]
     NoProfile { ca: CaId },
     #[error("the certificate is not a CA certificate (BasicConstraints CA:FALSE)")]

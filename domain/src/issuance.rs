@@ -43,30 +43,81 @@ pub const MIN_RSA_BITS: u32 = 2048;
 /// Where the profile of a signing request comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileSource {
-    Inline(Box<IssuanceProfile>),
     /// A stored profile, for the caller to load (and to guard against changes while it signs).
     Stored(ProfileId),
+    /// An inline profile that may only narrow the stored profile `base`: the caller loads the
+    /// base and passes both to [`narrow`].
+    Narrowed { base: ProfileId, inline: Box<IssuanceProfile> },
 }
 
-/// The profile `issuer` signs a request under: an inline profile wins over a named one, which
-/// wins over the CA's default. Minting a CA, or outliving the issuer, takes a stored profile an
-/// administrator created.
+/// The profile `issuer` signs a request under. A CA signs with its default profile, or with a
+/// stored profile it allows explicitly; an inline profile only narrows that profile. Minting a
+/// CA, or outliving the issuer, takes a stored profile an administrator created.
 pub fn choose_profile(
     issuer: &Ca,
     requested: Option<&ProfileId>,
     inline: Option<&ProfileInput>,
 ) -> Result<ProfileSource, DomainError> {
-    match (inline, requested.or(issuer.profile_id.as_ref())) {
-        (Some(input), _) => {
-            if input.sign_as_ca || input.allow_validity_beyond_issuer {
-                return Err(DomainError::InlineProfileTooPowerful);
-            }
-            let profile = IssuanceProfile::parse(ProfileId::parse("inline")?, input.clone())?;
-            Ok(ProfileSource::Inline(Box::new(profile)))
-        }
-        (None, Some(id)) => Ok(ProfileSource::Stored(id.clone())),
-        (None, None) => Err(DomainError::NoProfile { ca: issuer.id.clone() }),
+    let base =
+        requested.or(issuer.profile_id.as_ref()).ok_or_else(|| DomainError::NoProfile { ca: issuer.id.clone() })?;
+    if !issuer.allows_profile(base) {
+        return Err(DomainError::ProfileNotAllowed { ca: issuer.id.clone(), profile: base.clone() });
     }
+    let Some(input) = inline else {
+        return Ok(ProfileSource::Stored(base.clone()));
+    };
+    if input.sign_as_ca || input.allow_validity_beyond_issuer {
+        return Err(DomainError::InlineProfileTooPowerful);
+    }
+    let inline = IssuanceProfile::parse(ProfileId::parse("inline")?, input.clone())?;
+    Ok(ProfileSource::Narrowed { base: base.clone(), inline: Box::new(inline) })
+}
+
+/// The profile a request that brings `inline` is signed under: the inline profile, provided it
+/// widens `base` nowhere (shorter or equal validity, a subset of its usages, no honouring what
+/// the base imposes, no key the base refuses), with the base's crypto enforcement when the inline
+/// profile has none.
+pub fn narrow(
+    base: &IssuanceProfile,
+    inline: &IssuanceProfile,
+    now: OffsetDateTime,
+) -> Result<IssuanceProfile, DomainError> {
+    let widens = |field| Err(DomainError::InlineProfileWidens { base: base.id.clone(), field });
+    if inline.validity()?.not_after(now)? > base.validity()?.not_after(now)? {
+        return widens("validity");
+    }
+    if !subset(&inline.key_usage, &base.key_usage) || (inline.honor_key_usage && !base.honor_key_usage) {
+        return widens("key_usage");
+    }
+    if !subset(&inline.extended_key_usages, &base.extended_key_usages)
+        || (inline.honor_extended_key_usages && !base.honor_extended_key_usages)
+    {
+        return widens("extended_key_usages");
+    }
+    if !base.honor_subject && (inline.honor_subject || inline.subject != base.subject) {
+        return widens("subject");
+    }
+    if inline.honor_extensions && !base.honor_extensions {
+        return widens("honor_extensions");
+    }
+    if base.requires_subject_alt_names() && !inline.requires_subject_alt_names() {
+        return widens("require_subject_alt_names");
+    }
+    let crypto_enforcement = match (&base.crypto_enforcement, &inline.crypto_enforcement) {
+        (base, inline) if !base.enabled => inline.clone(),
+        (base, inline) if !inline.enabled => base.clone(),
+        (base, inline) if base.contains(inline) => inline.clone(),
+        _ => return widens("crypto_enforcement"),
+    };
+    Ok(IssuanceProfile {
+        crypto_enforcement,
+        require_subject_alt_names: Some(inline.requires_subject_alt_names()),
+        ..inline.clone()
+    })
+}
+
+fn subset<T: PartialEq>(small: &[T], large: &[T]) -> bool {
+    small.iter().all(|item| large.contains(item))
 }
 
 /// Decides what the certificate `issuer` signs for `csr` under `profile` says. The issuer and
@@ -260,34 +311,80 @@ mod tests {
         csr(KeyType::Ecdsa, 256)
     }
 
+    fn with_default() -> Ca {
+        issuer_with(|ca| ca.profile_id = Some(ProfileId::parse("default").unwrap()))
+    }
+
     #[test]
-    fn an_inline_profile_wins_over_a_named_one_which_wins_over_the_cas_default() {
+    fn a_ca_signs_with_its_default_profile_or_one_it_allows() {
         let named = ProfileId::parse("named").unwrap();
-        let with_default = issuer_with(|ca| ca.profile_id = Some(ProfileId::parse("default").unwrap()));
+        let default = ProfileId::parse("default").unwrap();
+        assert_eq!(choose_profile(&with_default(), None, None), Ok(ProfileSource::Stored(default.clone())));
+        assert_eq!(choose_profile(&with_default(), Some(&default), None), Ok(ProfileSource::Stored(default)));
+        choose_profile(&with_default(), Some(&named), None)
+            .then_err(DomainError::ProfileNotAllowed { ca: issuer_id(), profile: named.clone() });
+        let allowing = issuer_with(|ca| ca.profile_id = Some(ProfileId::parse("default").unwrap()));
+        let allowing = crate::ca::evolve(
+            Some(allowing),
+            &CaEvent::ProfileAssigned(crate::ca::CaProfileAssigned {
+                profile_id: Some(ProfileId::parse("default").unwrap()),
+                previous: None,
+                allowed_profile_ids: Some(vec![named.clone()]),
+                at: NOW,
+            }),
+        )
+        .unwrap();
+        assert_eq!(choose_profile(&allowing, Some(&named), None), Ok(ProfileSource::Stored(named)));
+    }
+
+    #[test]
+    fn an_inline_profile_narrows_the_profile_that_applies() {
         let inline = input(json!({}));
-        assert!(matches!(choose_profile(&with_default, Some(&named), Some(&inline)), Ok(ProfileSource::Inline(_))));
-        assert_eq!(choose_profile(&with_default, Some(&named), None), Ok(ProfileSource::Stored(named)));
-        let default = with_default.profile_id.clone().unwrap();
-        assert_eq!(choose_profile(&with_default, None, None), Ok(ProfileSource::Stored(default)));
+        let source = choose_profile(&with_default(), None, Some(&inline)).unwrap();
+        assert!(matches!(source, ProfileSource::Narrowed { ref base, .. } if base.as_str() == "default"));
     }
 
     #[test]
     fn a_ca_without_a_default_profile_needs_one_named() {
         choose_profile(&issuer(), None, None).then_err(DomainError::NoProfile { ca: issuer_id() });
+        choose_profile(&issuer(), None, Some(&input(json!({})))).then_err(DomainError::NoProfile { ca: issuer_id() });
     }
 
     #[test]
     fn an_inline_profile_cannot_mint_a_ca_or_outlive_its_issuer() {
         let minting = input(json!({"sign_as_ca": true, "key_usage": ["CertSign"]}));
-        choose_profile(&issuer(), None, Some(&minting)).then_err(DomainError::InlineProfileTooPowerful);
+        choose_profile(&with_default(), None, Some(&minting)).then_err(DomainError::InlineProfileTooPowerful);
         let outliving = input(json!({"allow_validity_beyond_issuer": true}));
-        choose_profile(&issuer(), None, Some(&outliving)).then_err(DomainError::InlineProfileTooPowerful);
+        choose_profile(&with_default(), None, Some(&outliving)).then_err(DomainError::InlineProfileTooPowerful);
     }
 
     #[test]
     fn an_inline_profile_is_validated_like_a_stored_one() {
         let broken = input(json!({"validity": {"type": "Duration", "duration": "0d"}}));
-        assert!(matches!(choose_profile(&issuer(), None, Some(&broken)), Err(DomainError::Invalid { .. })));
+        assert!(matches!(choose_profile(&with_default(), None, Some(&broken)), Err(DomainError::Invalid { .. })));
+    }
+
+    #[test]
+    fn an_inline_profile_never_widens_its_base() {
+        let base = profile(json!({"crypto_enforcement": {"enabled": true, "allow_ecdsa_keys": true,
+            "allowed_ecdsa_key_sizes": [256]}}));
+        let widens = |extra: serde_json::Value, field: &'static str| {
+            narrow(&base, &profile(extra), NOW)
+                .then_err(DomainError::InlineProfileWidens { base: base.id.clone(), field });
+        };
+        widens(json!({"validity": {"type": "Duration", "duration": "1y"}}), "validity");
+        widens(json!({"key_usage": ["DigitalSignature", "KeyEncipherment", "ContentCommitment"]}), "key_usage");
+        widens(json!({"honor_key_usage": true}), "key_usage");
+        widens(json!({"extended_key_usages": ["ServerAuth", "CodeSigning"]}), "extended_key_usages");
+        widens(json!({"require_subject_alt_names": false}), "require_subject_alt_names");
+        widens(json!({"crypto_enforcement": {"enabled": true, "allow_rsa_keys": true}}), "crypto_enforcement");
+        let narrower =
+            profile(json!({"validity": {"type": "Duration", "duration": "7d"}, "key_usage": ["DigitalSignature"]}));
+        let effective = narrow(&base, &narrower, NOW).unwrap();
+        assert_eq!(effective.key_usage, vec![KeyUsage::DigitalSignature]);
+        assert_eq!(effective.crypto_enforcement, base.crypto_enforcement, "the base's enforcement still applies");
+        let rsa = plan(&issuer(), &[], &effective, &csr(KeyType::Rsa, 2048), NOW).unwrap_err();
+        assert!(matches!(rsa, DomainError::KeyNotAllowed { .. }), "{rsa:?}");
     }
 
     #[test]

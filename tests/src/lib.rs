@@ -269,6 +269,14 @@ impl TestApp {
         .await
     }
 
+    /// Sets the CA's default profile and the other profiles it may sign with.
+    pub async fn allow_profiles(&self, id: &str, default: Option<&str>, allowed: &[&str]) -> Reply {
+        let body = json!({ "profile_id": default, "allowed_profile_ids": allowed });
+        let reply = self.call(reqwest::Method::PUT, &format!("/v2/cas/{id}/profile"), Some(body), &[]).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply
+    }
+
     pub async fn delete_ca(&self, id: &str) -> Reply {
         self.call(reqwest::Method::DELETE, &format!("/v2/cas/{id}"), None, &[]).await
     }

@@ -18,6 +18,7 @@ pub(super) struct CaResponse<'a> {
     pub status: Status,
     pub level: u32,
     pub profile_id: Option<&'a ProfileId>,
+    pub allowed_profile_ids: &'a [ProfileId],
     pub engine_id: Option<&'a EngineId>,
     pub key_id: Option<&'a KeyId>,
     pub security_level: Option<SecurityLevel>,
@@ -41,6 +42,7 @@ impl<'a> CaResponse<'a> {
             status: ca.status_at(now),
             level: ca.level,
             profile_id: ca.profile_id.as_ref(),
+            allowed_profile_ids: &ca.allowed_profile_ids,
             engine_id: ca.key.as_ref().map(|k| &k.engine_id),
             key_id: ca.key.as_ref().map(|k| &k.key_id),
             security_level: ca.security_level,
@@ -104,4 +106,6 @@ pub(super) struct StatusBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct ProfileBody {
     pub profile_id: Option<String>,
+    /// Other stored profiles the CA may sign with; absent: unchanged.
+    pub allowed_profile_ids: Option<Vec<String>>,
 }

@@ -143,16 +143,19 @@ impl CaService {
         self.cas.execute(ctx, id, &CaCommand::UpdateMetadata { patch }).await
     }
 
+    /// Sets the CA's default profile and, when `allowed_profile_ids` is given, the other stored
+    /// profiles it may sign with (every one must exist).
     pub async fn assign_profile(
         &self,
         ctx: &CommandContext,
         id: &CaId,
         profile_id: Option<ProfileId>,
+        allowed_profile_ids: Option<Vec<ProfileId>>,
     ) -> Result<Outcome<Ca>, CommandError> {
-        if let Some(profile_id) = &profile_id {
+        for profile_id in profile_id.iter().chain(allowed_profile_ids.iter().flatten()) {
             existing_profile(self.store.as_ref(), profile_id).await?;
         }
-        self.cas.execute(ctx, id, &CaCommand::AssignProfile { profile_id }).await
+        self.cas.execute(ctx, id, &CaCommand::AssignProfile { profile_id, allowed_profile_ids }).await
     }
 
     /// Deletes a revoked, expired or keyless CA, then destroys its key. The deletion is recorded

@@ -11,6 +11,7 @@ use shedu_domain::ids::{CaId, ProfileId};
 use shedu_domain::issuance::{self, ProfileSource};
 use shedu_domain::issued::{self, CertificateCommand, IssuedCertificate};
 use shedu_domain::profile::IssuanceProfile;
+use time::OffsetDateTime;
 
 use super::requests::SignRequest;
 use super::{CaService, SigningCa, blocking};
@@ -36,35 +37,21 @@ enum Read {
 /// changed since.
 struct Stale;
 
-/// The profile a request is signed under.
-enum Chosen {
-    Inline(Box<IssuanceProfile>),
-    /// A stored profile as read (with its stream version), and its id.
-    Stored(Arc<Versioned<IssuanceProfile>>, ProfileId),
+/// The profile a request is signed under: a stored one, or an inline one narrowing it. Either
+/// way the stored profile's stream is guarded, so a change to it while signing goes noticed.
+struct Chosen {
+    id: ProfileId,
+    stored: Arc<Versioned<IssuanceProfile>>,
+    narrowed: Option<Box<IssuanceProfile>>,
 }
 
 impl Chosen {
     fn profile(&self) -> &IssuanceProfile {
-        match self {
-            Chosen::Inline(profile) => profile,
-            Chosen::Stored(stored, _) => &stored.state,
-        }
+        self.narrowed.as_deref().unwrap_or(&self.stored.state)
     }
 
-    /// The id recorded on the certificate: inline profiles have none.
-    fn id(&self) -> Option<ProfileId> {
-        match self {
-            Chosen::Inline(_) => None,
-            Chosen::Stored(_, id) => Some(id.clone()),
-        }
-    }
-
-    /// A stored profile changed while signing must not go unnoticed.
-    fn guard(&self) -> Option<StreamGuard> {
-        match self {
-            Chosen::Inline(_) => None,
-            Chosen::Stored(stored, id) => Some(StreamGuard { stream_id: id.stream_id(), version: stored.version }),
-        }
+    fn guard(&self) -> StreamGuard {
+        StreamGuard { stream_id: self.id.stream_id(), version: self.stored.version }
     }
 }
 
@@ -104,7 +91,7 @@ impl CaService {
         let ca = &signing.state.ca;
         ca.ensure_lineage_can_sign(&signing.state.ancestors, now)?;
         let csr = parse_csr(&request.csr)?;
-        let profile = self.chosen_profile(ca, request, read).await?;
+        let profile = self.chosen_profile(ca, request, read, now).await?;
         let plan = issuance::plan(ca, &signing.state.ancestors, profile.profile(), &csr.facts, now)?;
         let key = ca.key.clone().ok_or_else(|| DomainError::CaHoldsNoKey { id: ca_id.clone() })?;
         let engine = self.engines.resolve(Some(&key.engine_id))?;
@@ -122,14 +109,14 @@ impl CaService {
         let command = CertificateCommand::Issue {
             certificate: Box::new(certificate),
             issuer_metadata: ca.as_issuer(),
-            profile_id: profile.id(),
+            profile_id: Some(profile.id.clone()),
             metadata: request.metadata.clone(),
         };
         let events = issued::decide(&serial, None, &command, now)?;
         let issued = issued::replay(&events).ok_or(DomainError::BrokenInvariant("issuance creates a certificate"))?;
         // Neither the CA, nor its ancestors, nor the profile may have changed since they were read.
         let mut guards = signing.state.guards.clone();
-        guards.extend(profile.guard());
+        guards.push(profile.guard());
         let guarded: Vec<String> = guards.iter().map(|g| g.stream_id.clone()).collect();
         let write = StreamWrite {
             stream_id: issued::stream_id(&serial),
@@ -140,20 +127,30 @@ impl CaService {
             Ok(appended) => Ok(Ok(Outcome { state: issued, position: appended.last_position })),
             Err(StoreError::Conflict { stream_id, .. }) if guarded.contains(&stream_id) => {
                 self.signing_cas.forget(&ca_id.stream_id());
-                if let Some(guard) = profile.guard() {
-                    self.profiles.forget(&guard.stream_id);
-                }
+                self.profiles.forget(&profile.guard().stream_id);
                 Ok(Err(Stale))
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The profile the domain chooses for `request`, loaded when it is a stored one.
-    async fn chosen_profile(&self, ca: &Ca, request: &SignRequest, read: Read) -> Result<Chosen, CommandError> {
+    /// The profile the domain chooses for `request`, with the stored profile it rests on.
+    async fn chosen_profile(
+        &self,
+        ca: &Ca,
+        request: &SignRequest,
+        read: Read,
+        now: OffsetDateTime,
+    ) -> Result<Chosen, CommandError> {
         match issuance::choose_profile(ca, request.profile_id.as_ref(), request.profile.as_ref())? {
-            ProfileSource::Inline(profile) => Ok(Chosen::Inline(profile)),
-            ProfileSource::Stored(id) => Ok(Chosen::Stored(self.stored_profile(&id, read).await?, id)),
+            ProfileSource::Stored(id) => {
+                Ok(Chosen { stored: self.stored_profile(&id, read).await?, id, narrowed: None })
+            }
+            ProfileSource::Narrowed { base, inline } => {
+                let stored = self.stored_profile(&base, read).await?;
+                let narrowed = issuance::narrow(&stored.state, &inline, now)?;
+                Ok(Chosen { id: base, stored, narrowed: Some(Box::new(narrowed)) })
+            }
         }
     }
 

@@ -32,8 +32,10 @@ pub enum CaCommand {
     UpdateMetadata {
         patch: Value,
     },
+    /// Set the default profile and, when given, the other profiles the CA may sign with.
     AssignProfile {
         profile_id: Option<ProfileId>,
+        allowed_profile_ids: Option<Vec<ProfileId>>,
     },
     /// Record a child.
     AddSubordinate {
@@ -110,15 +112,26 @@ pub fn decide(
                         vec![CaEvent::MetadataUpdated(CaMetadataUpdated { patch: patch.clone(), metadata, at: now })]
                     })
                 }
-                CaCommand::AssignProfile { profile_id } => Ok(if *profile_id == ca.profile_id {
-                    vec![]
-                } else {
-                    vec![CaEvent::ProfileAssigned(CaProfileAssigned {
-                        profile_id: profile_id.clone(),
-                        previous: ca.profile_id.clone(),
-                        at: now,
-                    })]
-                }),
+                CaCommand::AssignProfile { profile_id, allowed_profile_ids } => {
+                    let allowed = allowed_profile_ids.as_ref().map(|ids| {
+                        let mut ids = ids.clone();
+                        ids.sort();
+                        ids.dedup();
+                        ids
+                    });
+                    let unchanged = *profile_id == ca.profile_id
+                        && allowed.as_ref().is_none_or(|ids| *ids == ca.allowed_profile_ids);
+                    Ok(if unchanged {
+                        vec![]
+                    } else {
+                        vec![CaEvent::ProfileAssigned(CaProfileAssigned {
+                            profile_id: profile_id.clone(),
+                            previous: ca.profile_id.clone(),
+                            allowed_profile_ids: allowed,
+                            at: now,
+                        })]
+                    })
+                }
                 CaCommand::AddSubordinate { child_id, link } => {
                     if *link == SubordinateLink::SignedHere {
                         ca.ensure_can_sign(now)?;

@@ -64,6 +64,10 @@ pub struct CaMetadataUpdated {
 pub struct CaProfileAssigned {
     pub profile_id: Option<ProfileId>,
     pub previous: Option<ProfileId>,
+    /// The other stored profiles the CA may sign with; absent: unchanged (and in events
+    /// recorded before Shedu kept the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_profile_ids: Option<Vec<ProfileId>>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }

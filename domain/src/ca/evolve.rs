@@ -19,6 +19,7 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
                 key: e.key.clone(),
                 security_level: e.security_level,
                 profile_id: e.profile_id.clone(),
+                allowed_profile_ids: Vec::new(),
                 metadata: e.metadata.clone(),
                 max_path_len: e.max_path_len,
                 recorded_status: Status::Active,
@@ -49,6 +50,9 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
         }
         CaEvent::ProfileAssigned(e) => {
             ca.profile_id = e.profile_id.clone();
+            if let Some(allowed) = &e.allowed_profile_ids {
+                ca.allowed_profile_ids = allowed.clone();
+            }
             ca.updated_at = e.at;
         }
         CaEvent::SubordinateAdded(e) => {

@@ -65,6 +65,9 @@ pub struct Ca {
     pub key: Option<KeyRef>,
     pub security_level: Option<SecurityLevel>,
     pub profile_id: Option<ProfileId>,
+    /// Stored profiles besides the default that a signing request may name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_profile_ids: Vec<ProfileId>,
     pub metadata: Metadata,
     /// How many CAs may still follow this one in a path: the least of its own pathLen and its
     /// ancestors' (RFC 5280 §4.2.1.9); `None` when nothing limits it. Recorded at creation.
@@ -128,6 +131,12 @@ impl Ca {
             }
         }
         Ok(())
+    }
+
+    /// Whether a signing request may name the stored profile `id`: the CA's default, or one it
+    /// allows explicitly.
+    pub fn allows_profile(&self, id: &ProfileId) -> bool {
+        self.profile_id.as_ref() == Some(id) || self.allowed_profile_ids.contains(id)
     }
 
     /// The CA that signed this one, when Shedu holds it (a root is its own issuer).

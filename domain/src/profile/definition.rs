@@ -34,6 +34,18 @@ pub struct CryptoEnforcement {
 }
 
 impl CryptoEnforcement {
+    /// Whether every key `other` accepts, this accepts too (both enabled).
+    pub fn contains(&self, other: &CryptoEnforcement) -> bool {
+        let sizes = |narrow: &[u32], wide: &[u32]| {
+            wide.is_empty() || (!narrow.is_empty() && narrow.iter().all(|b| wide.contains(b)))
+        };
+        (!other.allow_rsa_keys
+            || (self.allow_rsa_keys && sizes(&other.allowed_rsa_key_sizes, &self.allowed_rsa_key_sizes)))
+            && (!other.allow_ecdsa_keys
+                || (self.allow_ecdsa_keys && sizes(&other.allowed_ecdsa_key_sizes, &self.allowed_ecdsa_key_sizes)))
+            && (!other.allow_ed25519_keys || self.allow_ed25519_keys)
+    }
+
     /// Checks a key against the profile; the error names the rule it breaks.
     pub fn check(&self, key_type: KeyType, bits: u32) -> Result<(), DomainError> {
         if !self.enabled {

@@ -20,6 +20,7 @@ async fn an_issuer_name_with_repeated_attributes_is_copied_byte_for_byte() {
     let body = json!({"id": "dc", "certificate": std::fs::read_to_string(dir.join("dc.pem")).unwrap(),
         "private_key": std::fs::read_to_string(dir.join("dc.key")).unwrap()});
     assert_eq!(app.import_ca(body).await.status, 201);
+    app.allow_profiles("dc", Some("device"), &[]).await;
     let sub = app.create_ca(ca_body("dc-sub", Some("dc"), "Example Issuing", ("ECDSA", 256), "1y")).await;
     assert_eq!(sub.status, 201, "{}", sub.text);
     std::fs::write(dir.join("sub.pem"), sub.json()["certificate"]["certificate"].as_str().unwrap()).unwrap();
@@ -47,6 +48,7 @@ async fn a_hold_on_an_intermediate_stops_every_ca_below_it(backend: Backend) {
     assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y")).await.status, 201);
     assert_eq!(app.create_ca(ca_body("int", Some("root"), "Int", ("ECDSA", 256), "5y")).await.status, 201);
     assert_eq!(app.create_ca(ca_body("issuing", Some("int"), "Issuing", ("ECDSA", 256), "2y")).await.status, 201);
+    app.allow_profiles("issuing", Some("device"), &[]).await;
     let dir = temp_dir("hold");
     let csr = openssl_csr(&dir, "d", "ec:P-256", "d.example.test", "DNS:d.example.test");
     let body = json!({"csr": csr, "profile_id": "device"});
@@ -128,6 +130,7 @@ async fn a_ca_not_yet_valid_reads_inactive_and_signs_nothing() {
         app.import_ca(json!({"id": "future", "certificate": certificate, "private_key": key.serialize_pem()})).await;
     assert_eq!(imported.status, 201, "{}", imported.text);
     assert_eq!(imported.json()["status"], "INACTIVE");
+    app.allow_profiles("future", Some("device"), &[]).await;
     let listed = app.list_cas(&format!("min_position={}&filter=status[eq]INACTIVE", imported.position())).await;
     assert_eq!(listed.json()["list"].as_array().unwrap().len(), 1, "{}", listed.text);
     let dir = temp_dir("future");

@@ -28,6 +28,7 @@ async fn pki(app: &TestApp) {
         "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth"]});
     assert_eq!(app.create_profile(tls).await.status, 201);
     assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y")).await.status, 201);
+    app.allow_profiles("root", Some("tls"), &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -131,4 +132,41 @@ async fn ca_subjects_with_unsafe_characters_are_refused_on_creation_and_import()
     assert_eq!(imported.status, 422, "{}", imported.text);
     assert_eq!(imported.json()["type"], "urn:shedu:problem:unsafe-characters");
     assert_eq!(app.log_head().await, head);
+}
+
+/// Anyone who can sign could once name any stored profile: a `sign_as_ca` one minted an
+/// unconstrained sub-CA from a CA meant for TLS servers. A CA now signs with its default profile
+/// or those it allows, and an inline profile only narrows the one that applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ca_signs_only_under_the_profiles_bound_to_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    pki(&app).await;
+    let sub_ca = json!({"id": "sub-ca", "name": "Sub-CA", "validity": {"type": "Duration", "duration": "5y"},
+        "sign_as_ca": true, "key_usage": ["CertSign", "CRLSign"]});
+    assert_eq!(app.create_profile(sub_ca).await.status, 201);
+    let good = crafted_csr("svc.example.test", vec![dns("svc.example.test")]);
+    let head = app.log_head().await;
+    let minted = app.sign("root", json!({"csr": good, "profile_id": "sub-ca"})).await;
+    assert_eq!(minted.status, 422, "a TLS CA minted a sub-CA: {}", minted.text);
+    assert_eq!(minted.json()["type"], "urn:shedu:problem:profile-not-allowed");
+    let longer = json!({"csr": good, "profile": {"name": "long", "validity": {"type": "Duration", "duration": "2y"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth"]}});
+    let widened = app.sign("root", longer).await;
+    assert_eq!(widened.status, 422, "{}", widened.text);
+    assert_eq!(widened.json()["type"], "urn:shedu:problem:inline-profile-widens");
+    let more_usages = json!({"csr": good, "profile": {"name": "more", "validity": {"type": "Duration", "duration": "7d"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth", "CodeSigning", "OCSPSigning"]}});
+    assert_eq!(app.sign("root", more_usages).await.json()["type"], "urn:shedu:problem:inline-profile-widens");
+    assert_eq!(app.log_head().await, head, "refused requests appended events");
+
+    let narrower = json!({"csr": good, "profile": {"name": "week", "validity": {"type": "Duration", "duration": "7d"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth"]}});
+    let signed = app.sign("root", narrower).await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    assert_eq!(signed.json()["profile_id"], "tls", "recorded under the stored profile it narrowed");
+
+    app.allow_profiles("root", Some("tls"), &["sub-ca"]).await;
+    let allowed = app.sign("root", json!({"csr": good, "profile_id": "sub-ca"})).await;
+    assert_eq!(allowed.status, 201, "an allowed profile signs: {}", allowed.text);
+    assert_eq!(allowed.json()["is_ca"], true);
 }

@@ -34,6 +34,8 @@ async fn pki(app: &TestApp) {
     issuing["profile_id"] = json!("tls-server-90d");
     let reply = app.create_ca(issuing).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
+    app.allow_profiles("issuing", Some("tls-server-90d"), &["device-1y", "sub-ca-5y"]).await;
+    app.allow_profiles("root", None, &["device-1y"]).await;
 }
 
 fn csr_body(csr: &str, profile: Option<&str>) -> Value {
@@ -141,6 +143,7 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     let p0 = json!({"id": "leafonly", "certificate": std::fs::read_to_string(dir.join("p0.pem")).unwrap(),
         "private_key": std::fs::read_to_string(dir.join("p0.key")).unwrap()});
     assert_eq!(app.import_ca(p0).await.status, 201);
+    app.allow_profiles("leafonly", None, &["sub-ca-5y"]).await;
     // Flip a byte inside the signature: still DER, but no proof of possession.
     let der = pem::parse(&good).unwrap().into_contents();
     let mut tampered = der.clone();
@@ -167,7 +170,13 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
             "CERTIFICATE REQUEST",
         ),
         ("weak RSA", app.sign("issuing", csr_body(&weak, None)).await, 422, "weak-key", "RSA"),
-        ("unknown profile", app.sign("issuing", csr_body(&good, Some("nope"))).await, 422, "unknown-profile", "nope"),
+        (
+            "a profile the CA does not allow",
+            app.sign("issuing", csr_body(&good, Some("nope"))).await,
+            422,
+            "profile-not-allowed",
+            "nope",
+        ),
         ("no profile at all", app.sign("root", csr_body(&good, None)).await, 422, "no-profile", "no issuance profile"),
         ("revoked CA", app.sign("revoked", csr_body(&good, Some("device-1y"))).await, 409, "ca-not-active", "REVOKED"),
         ("unknown CA", app.sign("ghost", csr_body(&good, None)).await, 404, "not-found", "ghost"),
@@ -408,6 +417,7 @@ async fn certificates_are_listed_revoked_held_and_counted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     pki(&app).await;
     assert_eq!(app.create_ca(ca_body("other", Some("root"), "Other", ("ECDSA", 256), "5y")).await.status, 201);
+    app.allow_profiles("other", Some("device-1y"), &[]).await;
     let dir = temp_dir("inventory");
     let mut serials = Vec::new();
     for (i, key) in ["ec:P-256", "rsa:2048", "ec:P-384", "ed25519", "ec:P-256", "rsa:2048"].iter().enumerate() {
