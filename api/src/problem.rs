@@ -184,6 +184,7 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::ProfileNotAllowed { .. } => rule("profile-not-allowed", "Profile not allowed for this CA"),
         DomainError::NoProfile { .. } => rule("no-profile", "No issuance profile"),
         DomainError::NotACaCertificate => rule("not-a-ca-certificate", "Not a CA certificate"),
+        DomainError::NotAnIssuer { .. } => rule("not-an-issuer", "Certificate cannot issue"),
         DomainError::WeakKey { .. } => rule("weak-key", "Key too weak"),
         DomainError::KeyNotAllowed { .. } => rule("key-not-allowed", "Key not allowed by the profile"),
         DomainError::SubjectNotAcceptable { .. } => rule("subject-not-acceptable", "Subject not acceptable"),

@@ -14,6 +14,6 @@ pub use events::{
 pub use evolve::{evolve, replay};
 pub use new::{
     CaCertificatePlan, Custody, NewCa, Placement, Under, check_can_sign_subordinate, check_id_free,
-    ensure_ca_certificate, place_import, plan_managed,
+    ensure_ca_certificate, ensure_importable, place_import, plan_managed,
 };
 pub use state::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};

@@ -86,6 +86,9 @@ pub enum DomainError {
     NoProfile { ca: CaId },
     #[error("the certificate is not a CA certificate (BasicConstraints CA:FALSE)")]
     NotACaCertificate,
+    /// A CA certificate that cannot vouch for what it would sign.
+    #[error("the certificate cannot issue certificates: {reason}")]
+    NotAnIssuer { reason: &'static str },
     /// NIST SP 800-131A: RSA below 2048 bits is refused whatever a profile says.
     #[error("{bits}-bit RSA keys are too weak to certify (minimum 2048)")]
     WeakKey { bits: u32 },

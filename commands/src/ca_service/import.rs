@@ -2,7 +2,7 @@
 //! anchor). Its parent, if Shedu knows it, is found by AKI/issuer name and a signature check.
 
 use shedu_domain::DomainError;
-use shedu_domain::ca::{Ca, CaCommand, Custody, KeyRef, NewCa, check_id_free, ensure_ca_certificate, place_import};
+use shedu_domain::ca::{Ca, CaCommand, CaType, Custody, KeyRef, NewCa, check_id_free, ensure_importable, place_import};
 use shedu_domain::certificate::CertificateInfo;
 
 use super::create::id_or_new;
@@ -11,7 +11,7 @@ use super::{CaService, blocking};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::profile_service::existing_profile;
-use crate::x509::parse::{certificate_info, certificates_from_pem, check_names, is_signed_by, spki_der};
+use crate::x509::parse::{certificate_info, certificates_from_pem, check_names, issued_by, spki_der};
 
 impl CaService {
     pub async fn import_ca(&self, ctx: &CommandContext, request: ImportCa) -> Result<Outcome<Ca>, CommandError> {
@@ -25,11 +25,13 @@ impl CaService {
         };
         let certificate = certificate_info(der, "certificate")?;
         check_names(der, "certificate")?;
-        ensure_ca_certificate(&certificate)?;
+        let ca_type =
+            if request.private_key_pem.is_some() { CaType::ImportedWithKey } else { CaType::ImportedWithoutKey };
+        ensure_importable(&certificate, ca_type)?;
         let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
 
-        let self_signed = certificate.is_self_signed() && is_signed_by(der, der);
+        let self_signed = issued_by(der, der);
         let issuer = if self_signed { None } else { self.find_issuer(der, &certificate).await? };
         let placement = place_import(&id, &certificate, self_signed, issuer.as_ref(), now)?;
         let custody = match request.private_key_pem {
@@ -55,7 +57,7 @@ impl CaService {
                 continue;
             };
             let issuer_der = certificates_from_pem(&ca.certificate.pem, "issuer")?.remove(0);
-            if is_signed_by(der, &issuer_der) {
+            if issued_by(der, &issuer_der) {
                 return Ok(Some(ca));
             }
         }

@@ -77,18 +77,56 @@ pub fn spki_der(certificate_der: &[u8]) -> Result<Vec<u8>, DomainError> {
     Ok(parse(certificate_der, "certificate")?.public_key().raw.to_vec())
 }
 
-/// Whether `issuer_der`'s key made the signature on `child_der`, with an allowed algorithm.
-pub fn is_signed_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
-    match (parse(child_der, "certificate"), parse(issuer_der, "issuer")) {
-        (Ok(child), Ok(issuer)) => verify(
+/// Whether `issuer_der` issued `child_der`, by RFC 5280's name chaining (§6.1): the child's
+/// issuer name is the issuer's subject, its authority key identifier (when both carry one) is
+/// the issuer's subject key identifier, and the issuer's key made its signature with an allowed
+/// algorithm. A signature alone is not enough: a certificate naming itself as its issuer but
+/// signed by another CA's key is not that CA's child.
+pub fn issued_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
+    let (Ok(child), Ok(issuer)) = (parse(child_der, "certificate"), parse(issuer_der, "issuer")) else {
+        return false;
+    };
+    let key_ids_agree = match (authority_key_id(&child), subject_key_id(&issuer)) {
+        (Some(authority), Some(subject)) => authority == subject,
+        _ => true,
+    };
+    names_match(child.issuer(), issuer.subject())
+        && key_ids_agree
+        && verify(
             &child.signature_algorithm,
             issuer.public_key(),
             child.tbs_certificate.as_ref(),
             child.signature_value.as_ref(),
         )
-        .is_ok(),
-        _ => false,
-    }
+        .is_ok()
+}
+
+/// RFC 5280 §7.1: names match byte for byte, or attribute by attribute ignoring case and
+/// runs of spaces (an approximation of RFC 4518's preparation).
+fn names_match(a: &X509Name<'_>, b: &X509Name<'_>) -> bool {
+    let normalised = |name: &X509Name<'_>| -> Option<Vec<(String, String)>> {
+        name.iter_attributes()
+            .map(|attribute| {
+                let value = attribute.as_str().ok()?.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+                Some((attribute.attr_type().to_id_string(), value))
+            })
+            .collect()
+    };
+    a.as_raw() == b.as_raw() || normalised(a).is_some_and(|a| Some(a) == normalised(b))
+}
+
+fn subject_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+    cert.iter_extensions().find_map(|ext| match ext.parsed_extension() {
+        ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0),
+        _ => None,
+    })
+}
+
+fn authority_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+    cert.iter_extensions().find_map(|ext| match ext.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|id| id.0),
+        _ => None,
+    })
 }
 
 fn parse<'a>(der: &'a [u8], field: &str) -> Result<X509Certificate<'a>, DomainError> {

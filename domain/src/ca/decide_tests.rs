@@ -5,8 +5,8 @@ use time::{Duration, OffsetDateTime};
 use super::*;
 use crate::aggregate::DomainEvent;
 use crate::ca::{
-    CaDeleted, Custody, IssuerMetadata, Placement, SecurityLevel, Under, check_can_sign_subordinate, place_import,
-    plan_managed, replay,
+    CaDeleted, Custody, IssuerMetadata, Placement, SecurityLevel, Under, check_can_sign_subordinate, ensure_importable,
+    place_import, plan_managed, replay,
 };
 use crate::duration::{Period, Validity};
 use crate::ids::SerialNumber;
@@ -274,6 +274,29 @@ fn nothing_is_imported_under_a_ca_revoked_for_good() {
     let held =
         ca_after(&[ca_created("root"), status_changed(Status::Revoked, Some(RevocationReason::CertificateHold))]);
     assert!(place_import(&id, &certificate, false, Some(&held), NOW).is_ok());
+}
+
+#[test]
+fn an_imported_ca_must_be_able_to_issue() {
+    let mut certificate = ca_certificate(datetime!(2030-01-01 0:00 UTC));
+    assert!(ensure_importable(&certificate, CaType::ImportedWithKey).is_ok());
+    certificate.key_usage = vec!["DigitalSignature".into()];
+    ensure_importable(&certificate, CaType::ImportedWithoutKey)
+        .then_err(DomainError::NotAnIssuer { reason: "its KeyUsage lacks keyCertSign" });
+    certificate.key_usage.clear();
+    assert!(ensure_importable(&certificate, CaType::ImportedWithoutKey).is_ok(), "an old trust anchor may lack KU");
+    assert!(ensure_importable(&certificate, CaType::ImportedWithKey).is_err(), "one that will sign may not");
+    let mut weak = ca_certificate(datetime!(2030-01-01 0:00 UTC));
+    weak.key_metadata = crate::key::KeyMetadata::new(crate::key::KeyType::Rsa, 1024);
+    ensure_importable(&weak, CaType::ImportedWithoutKey).then_err(DomainError::WeakKey { bits: 1024 });
+}
+
+#[test]
+fn an_imported_subordinate_ends_no_later_than_its_issuer() {
+    let id = CaId::parse("ext").unwrap();
+    let parent = ca_after(&[ca_created("root")]);
+    let beyond = ca_certificate(datetime!(2050-01-01 0:00 UTC));
+    place_import(&id, &beyond, false, Some(&parent), NOW).then_err(DomainError::OutlivesParent { parent: root() });
 }
 
 #[test]

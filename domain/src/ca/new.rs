@@ -114,9 +114,30 @@ pub fn ensure_ca_certificate(certificate: &CertificateInfo) -> Result<(), Domain
     if certificate.is_ca { Ok(()) } else { Err(DomainError::NotACaCertificate) }
 }
 
+/// An imported CA must be able to issue: keyCertSign in its KeyUsage (a CA imported with its key
+/// will sign, so it must have one), and a key strong enough to certify with.
+pub fn ensure_importable(certificate: &CertificateInfo, ca_type: CaType) -> Result<(), DomainError> {
+    ensure_ca_certificate(certificate)?;
+    let key_usage = &certificate.key_usage;
+    if !key_usage.is_empty() && !key_usage.iter().any(|u| u == "CertSign") {
+        return Err(DomainError::NotAnIssuer { reason: "its KeyUsage lacks keyCertSign" });
+    }
+    if key_usage.is_empty() && ca_type == CaType::ImportedWithKey {
+        return Err(DomainError::NotAnIssuer {
+            reason: "it has no KeyUsage, so nothing it signs would verify strictly",
+        });
+    }
+    let key = &certificate.key_metadata;
+    if key.key_type == crate::key::KeyType::Rsa && key.bits < crate::issuance::MIN_RSA_BITS {
+        return Err(DomainError::WeakKey { bits: key.bits });
+    }
+    Ok(())
+}
+
 /// Places an imported CA certificate: a root when it is self-signed, under `issuer` when Shedu
 /// holds the CA that signed it, otherwise at level 0 with no known issuer. A subordinate of a CA
 /// revoked for good is refused; one under a CA on hold is accepted, as the hold may be lifted.
+/// Under a known issuer it must fit its path length and end no later than it.
 pub fn place_import(
     id: &CaId,
     certificate: &CertificateInfo,
@@ -135,6 +156,9 @@ pub fn place_import(
             Err(DomainError::IssuerRevoked { issuer: p.id.clone() })
         }
         Some(p) => {
+            if certificate.valid_to > p.certificate.valid_to {
+                return Err(DomainError::OutlivesParent { parent: p.id.clone() });
+            }
             let inherited = p.child_path_len()?;
             let max_path_len = match (own_limit, inherited) {
                 (Some(own), Some(inherited)) => Some(own.min(inherited)),

@@ -8,5 +8,6 @@ mod api_errors;
 mod event_store;
 mod hierarchy;
 mod hostile_requests;
+mod imports;
 mod issuance;
 mod projections;

@@ -1,0 +1,101 @@
+//! Imported CAs are validated as issuers and linked by RFC 5280 name chaining, not by a
+//! signature alone.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose};
+use serde_json::json;
+use shedu_tests::{Backend, TestApp, openssl, temp_dir};
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+/// An openssl self-signed CA for a fresh key (`-newkey` arguments); returns (certificate, key).
+fn openssl_root(dir: &std::path::Path, name: &str, newkey: &[&str], extra: &[&str]) -> (String, String) {
+    let (key, pem, subject) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={name}"));
+    let mut args = vec!["req", "-x509", "-nodes", "-keyout", &key, "-out", &pem, "-days", "365", "-subj", &subject];
+    args.extend(newkey);
+    args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    args.extend(extra);
+    let (ok, out) = openssl(&args, dir);
+    assert!(ok, "{out}");
+    (std::fs::read_to_string(dir.join(pem)).unwrap(), std::fs::read_to_string(dir.join(key)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_certificate_naming_itself_but_signed_by_another_key_is_nobodys_child() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let root_key = KeyPair::generate().unwrap();
+    let mut root = ca_params("Real Root");
+    root.key_identifier_method = KeyIdMethod::PreSpecified(vec![0x11; 20]);
+    let root_pem = root.self_signed(&root_key).unwrap().pem();
+    let imported =
+        app.import_ca(json!({"id": "real", "certificate": root_pem, "private_key": root_key.serialize_pem()}));
+    assert_eq!(imported.await.status, 201);
+
+    // Issuer = subject = "Selfish", AKI = the real root's SKI, signature by the real root's key.
+    let mut forged_issuer = ca_params("Selfish");
+    forged_issuer.key_identifier_method = KeyIdMethod::PreSpecified(vec![0x11; 20]);
+    let issuer = Issuer::new(forged_issuer, &root_key);
+    let selfish_key = KeyPair::generate().unwrap();
+    let selfish = ca_params("Selfish").signed_by(&selfish_key, &issuer).unwrap().pem();
+    let reply = app.import_ca(json!({"id": "selfish", "certificate": selfish})).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let ca = reply.json();
+    assert!(ca["issuer_metadata"].is_null(), "filed under a CA whose name it does not carry: {ca}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn imported_cas_must_be_able_to_issue() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let dir = temp_dir("importable");
+    let head = app.log_head().await;
+    let (no_cert_sign, key) = openssl_root(
+        &dir,
+        "nocertsign",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        &["-addext", "keyUsage=critical,digitalSignature,cRLSign"],
+    );
+    let refused = app.import_ca(json!({"id": "x", "certificate": no_cert_sign, "private_key": key})).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["type"], "urn:shedu:problem:not-an-issuer");
+
+    let (weak, _) = openssl_root(&dir, "weak", &["-newkey", "rsa:1024"], &["-addext", "keyUsage=critical,keyCertSign"]);
+    let refused = app.import_ca(json!({"id": "weak", "certificate": weak})).await;
+    assert_eq!(refused.status, 422, "an RSA-1024 trust anchor was accepted: {}", refused.text);
+    assert_eq!(refused.json()["type"], "urn:shedu:problem:weak-key");
+    assert_eq!(app.log_head().await, head, "refused imports appended events");
+
+    // P-521 with SHA-512 verifies, so the root is recognised as self-signed.
+    let (p521, _) = openssl_root(
+        &dir,
+        "p521",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521", "-sha512"],
+        &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    );
+    let imported = app.import_ca(json!({"id": "p521", "certificate": p521})).await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    assert_eq!(imported.json()["issuer_metadata"]["id"], "p521", "a P-521 root is its own issuer");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_imported_subordinate_ends_no_later_than_its_issuer() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let root_key = KeyPair::generate().unwrap();
+    let mut root = ca_params("Short Root");
+    root.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let root_certificate = root.self_signed(&root_key).unwrap();
+    let body = json!({"id": "short", "certificate": root_certificate.pem()});
+    assert_eq!(app.import_ca(body).await.status, 201);
+    let issuer = Issuer::new(root, &root_key);
+    let mut sub = ca_params("Long Sub");
+    sub.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let sub = sub.signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap().pem();
+    let refused = app.import_ca(json!({"id": "long", "certificate": sub})).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["type"], "urn:shedu:problem:outlives-parent");
+}
