@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use shedu_domain::ca::Ca;
-use shedu_domain::ids::{CaId, EngineId, KeyId};
+use shedu_domain::ids::{CaId, EngineId, KeyId, SerialNumber};
 use shedu_domain::profile::IssuanceProfile;
 use shedu_domain::subject::Subject;
 
@@ -40,6 +40,9 @@ pub trait CaLookup: Send + Sync {
         authority_key_id: Option<&str>,
         issuer: &Subject,
     ) -> Result<Vec<CaId>, StoreError>;
+
+    /// The CAs whose certificate has serial number `serial` (any issuer's).
+    async fn cas_with_serial(&self, serial: &SerialNumber) -> Result<Vec<CaId>, StoreError>;
 
     /// The CAs whose key is `key_id` in engine `engine_id`.
     async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError>;

@@ -61,6 +61,9 @@ pub enum DomainError {
     ProfileInUse { id: ProfileId, cas: Vec<CaId> },
     #[error("its issuer, CA '{issuer}', is revoked; a subordinate of a revoked CA cannot be imported")]
     IssuerRevoked { issuer: CaId },
+    /// The same certificate is already a CA in Shedu, imported or created here.
+    #[error("this certificate is already CA '{existing}'")]
+    AlreadyImported { existing: CaId },
 
     // Well-formed input that breaks a PKI rule (HTTP 422).
     #[error("parent CA '{0}' does not exist")]

@@ -9,7 +9,7 @@ use shedu_commands::ca_service::CaLookup;
 use shedu_commands::certificate_service::CertificateLookup;
 use shedu_commands::event_store::{EventStore, LogCursor, StoreError};
 use shedu_commands::profile_service::ProfileUsage;
-use shedu_domain::ids::{CaId, EngineId, KeyId, ProfileId};
+use shedu_domain::ids::{CaId, EngineId, KeyId, ProfileId, SerialNumber};
 use shedu_domain::issued::IssuedCertificate;
 use shedu_domain::subject::Subject;
 
@@ -49,6 +49,11 @@ impl CaLookup for FreshLookup {
     ) -> Result<Vec<CaId>, StoreError> {
         self.catch_up().await?;
         self.cas.issuer_candidates(authority_key_id, issuer).await
+    }
+
+    async fn cas_with_serial(&self, serial: &SerialNumber) -> Result<Vec<CaId>, StoreError> {
+        self.catch_up().await?;
+        self.cas.cas_with_serial(serial).await
     }
 
     async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {

@@ -30,6 +30,7 @@ impl CaService {
         ensure_importable(&certificate, ca_type)?;
         let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
+        self.ensure_not_imported(der, &certificate).await?;
 
         let self_signed = issued_by(der, der);
         let issuer = if self_signed { None } else { self.find_issuer(der, &certificate).await? };
@@ -46,6 +47,20 @@ impl CaService {
         };
         let new = NewCa::imported(id, certificate, placement, custody, request.profile_id, request.metadata);
         self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await
+    }
+
+    /// Refuses a certificate that is already a CA here. One key may back several CAs (a CA
+    /// reissued without a new key, a cross-certificate), one certificate only one.
+    async fn ensure_not_imported(&self, der: &[u8], certificate: &CertificateInfo) -> Result<(), CommandError> {
+        for candidate in self.lookup.cas_with_serial(&certificate.serial_number).await? {
+            let Some(ca) = self.cas.load(&candidate).await?.state.filter(|ca| !ca.deleted) else {
+                continue;
+            };
+            if certificates_from_pem(&ca.certificate.pem, "existing")?.first().is_some_and(|existing| existing == der) {
+                return Err(DomainError::AlreadyImported { existing: ca.id }.into());
+            }
+        }
+        Ok(())
     }
 
     /// The CA in Shedu whose key signed `der`, if any.

@@ -112,8 +112,28 @@ async fn cas_import_with_and_without_their_key(backend: Backend) {
     let (ok, out) = openssl(&["verify", "-CAfile", "ext.pem", "sub.pem"], &dir);
     assert!(ok, "{out}");
 
-    // The subordinate's certificate imported without a key is placed under its parent.
-    let without_key = app.import_ca(json!({"id": "trust-only", "certificate": pem(&sub)})).await;
+    // A certificate is one CA: the subordinate's own certificate cannot be imported again.
+    let again = app.import_ca(json!({"id": "copy", "certificate": pem(&sub)})).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.json()["type"], "urn:shedu:problem:already-imported");
+    assert!(again.text.contains("'ext-sub'"), "names the existing CA: {}", again.text);
+
+    // A subordinate the external root signed elsewhere, imported without a key, is placed under it.
+    let child =
+        ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "child.key"];
+    let (ok, out) = openssl(&[&child[..], &["-out", "child.csr", "-subj", "/CN=External Child"]].concat(), &dir);
+    assert!(ok, "{out}");
+    std::fs::write(
+        dir.join("child.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let sign = ["x509", "-req", "-in", "child.csr", "-CA", "ext.pem", "-CAkey", "ext.key", "-CAcreateserial"];
+    let (ok, out) =
+        openssl(&[&sign[..], &["-out", "child.pem", "-days", "365", "-extfile", "child.ext"]].concat(), &dir);
+    assert!(ok, "{out}");
+    let child_pem = std::fs::read_to_string(dir.join("child.pem")).unwrap();
+    let without_key = app.import_ca(json!({"id": "trust-only", "certificate": child_pem})).await;
     assert_eq!(without_key.status, 201, "{}", without_key.text);
     let body = without_key.json();
     assert_eq!(body["type"], "IMPORTED_WITHOUT_KEY");

@@ -18,6 +18,13 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
     let root_pem = app.ca("root").await.json()["certificate"]["certificate"].as_str().unwrap().to_owned();
     let truncated = &root_pem[..root_pem.len() / 2];
     let other_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let external = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "External");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem()
+    };
     // (what, reply, status, problem type, a word the detail must contain)
     let cases: Vec<(&str, shedu_tests::Reply, u16, &str, &str)> = vec![
         (
@@ -111,17 +118,24 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
         ("truncated PEM", app.import_ca(json!({"certificate": truncated})).await, 400, "invalid-input", "certificate"),
         (
             "key does not match",
-            app.import_ca(json!({"id": "m", "certificate": root_pem, "private_key": other_key})).await,
+            app.import_ca(json!({"id": "m", "certificate": external, "private_key": other_key})).await,
             422,
             "key-mismatch",
             "does not match",
         ),
         (
             "garbage key",
-            app.import_ca(json!({"id": "g", "certificate": root_pem, "private_key": "nope"})).await,
+            app.import_ca(json!({"id": "g", "certificate": external, "private_key": "nope"})).await,
             400,
             "invalid-input",
             "private_key",
+        ),
+        (
+            "already imported",
+            app.import_ca(json!({"id": "copy", "certificate": root_pem})).await,
+            409,
+            "already-imported",
+            "'root'",
         ),
         ("bad filter syntax", app.list_cas("filter=status=ACTIVE").await, 400, "invalid-input", "<field>[<op>]<value>"),
         ("unknown filter field", app.list_cas("filter=colour[eq]red").await, 400, "invalid-input", "colour"),

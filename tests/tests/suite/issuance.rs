@@ -150,8 +150,29 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     let last = tampered.len() - 5;
     tampered[last] ^= 0x01;
     let tampered = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", tampered));
-    let issuing_pem = app.ca("issuing").await.json()["certificate"]["certificate"].clone();
-    assert_eq!(app.import_ca(json!({"id": "keyless", "certificate": issuing_pem})).await.status, 201);
+    // A trust anchor imported without its key.
+    let (ok, out) = openssl(
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "p0.key",
+            "-out",
+            "anchor.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Anchor",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &dir,
+    );
+    assert!(ok, "{out}");
+    let anchor = std::fs::read_to_string(dir.join("anchor.pem")).unwrap();
+    assert_eq!(app.import_ca(json!({"id": "keyless", "certificate": anchor})).await.status, 201);
     let short = app.create_ca(ca_body("short", Some("root"), "Short", ("ECDSA", 256), "1d")).await;
     assert_eq!(short.status, 201);
     assert_eq!(app.create_ca(ca_body("revoked", Some("root"), "Revoked", ("ECDSA", 256), "1y")).await.status, 201);
