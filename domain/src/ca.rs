@@ -8,8 +8,9 @@ mod state;
 
 pub use decide::{CaCommand, SubordinateLink, decide};
 pub use events::{
-    CA_CREATE, CA_DELETE, CA_IMPORT, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE, CA_SUBORDINATE_ADD,
-    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
+    CA_CREATE, CA_DELETE, CA_IMPORT, CA_KEY_DESTROYED, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE,
+    CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent, CaKeyDestroyed, CaMetadataUpdated, CaProfileAssigned,
+    CaStatusChanged, CaSubordinateAdded,
 };
 pub use evolve::{evolve, replay};
 pub use new::{

@@ -10,6 +10,7 @@ use super::requests::ImportCa;
 use super::{CaService, blocking};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
+use crate::event_store::StoreError;
 use crate::profile_service::existing_profile;
 use crate::x509::parse::{certificate_info, certificates_from_pem, check_names, issued_by, spki_der};
 
@@ -45,8 +46,34 @@ impl CaService {
             }
             None => None,
         };
+        let imported_key = custody.as_ref().map(|c| c.key.clone());
         let new = NewCa::imported(id, certificate, placement, custody, request.profile_id, request.metadata);
-        self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await
+        let result = self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await;
+        if let (Err(e), Some(key)) = (&result, imported_key) {
+            self.discard_imported_key(e, key).await;
+        }
+        result
+    }
+
+    /// A refused import leaves no key behind, unless another CA uses the same key or the store
+    /// did not answer (the CA may have been recorded).
+    async fn discard_imported_key(&self, error: &CommandError, key: KeyRef) {
+        if matches!(error, CommandError::Store(StoreError::Unavailable(_) | StoreError::Unexpected(_))) {
+            return;
+        }
+        match self.lookup.cas_using_key(&key.engine_id, &key.key_id).await {
+            Ok(users) if users.is_empty() => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(key_id = %key.key_id, error = %e, "cannot tell whether the key is shared; keeping it");
+                return;
+            }
+        }
+        let Ok(engine) = self.engines.resolve(Some(&key.engine_id)) else { return };
+        let key_id = key.key_id.clone();
+        if let Err(e) = blocking(move || Ok(engine.delete_key(&key_id)?)).await {
+            tracing::warn!(key_id = %key.key_id, error = %e, "could not remove the key of a refused import");
+        }
     }
 
     /// Refuses a certificate that is already a CA here. One key may back several CAs (a CA

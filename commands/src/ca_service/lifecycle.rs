@@ -159,25 +159,29 @@ impl CaService {
     }
 
     /// Deletes a revoked, expired or keyless CA, then destroys its key. The deletion is recorded
-    /// first: a key whose destruction fails is logged and can be removed by hand, but a CA is
-    /// never left half-deleted in the log.
+    /// first, and the destruction once the engine confirms it (`ca.key.destroyed`): a key kept
+    /// because another CA uses it, or whose destruction failed, is never recorded as destroyed.
     pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome<Ca>, CommandError> {
         let outcome = self.cas.execute(ctx, id, &CaCommand::Delete).await?;
-        if let Some(key) = outcome.state.key.clone() {
-            // One key can back several CAs (the same key imported with a re-issued or
-            // cross-signed certificate): destroy it only when no other CA uses it.
-            let others = self.lookup.cas_using_key(&key.engine_id, &key.key_id).await?;
-            if others.iter().any(|other| other != id) {
-                tracing::info!(ca = %id, key_id = %key.key_id, "key kept: another CA still uses it");
-                return Ok(outcome);
-            }
-            let engine = self.engines.resolve(Some(&key.engine_id))?;
-            let key_id = key.key_id.clone();
-            if let Err(e) = blocking(move || Ok(engine.delete_key(&key_id)?)).await {
+        let Some(key) = outcome.state.key.clone() else {
+            return Ok(outcome);
+        };
+        // One key can back several CAs (a cross-certificate, a CA reissued without a new key):
+        // destroy it only when no other CA uses it.
+        let others = self.lookup.cas_using_key(&key.engine_id, &key.key_id).await?;
+        if others.iter().any(|other| other != id) {
+            tracing::info!(ca = %id, key_id = %key.key_id, "key kept: another CA still uses it");
+            return Ok(outcome);
+        }
+        let engine = self.engines.resolve(Some(&key.engine_id))?;
+        let key_id = key.key_id.clone();
+        match blocking(move || Ok(engine.delete_key(&key_id)?)).await {
+            Ok(()) => self.cas.execute(ctx, id, &CaCommand::RecordKeyDestroyed).await,
+            Err(e) => {
                 tracing::error!(ca = %id, engine = %key.engine_id, key_id = %key.key_id, error = %e,
                     "CA deleted but its key could not be destroyed");
+                Ok(outcome)
             }
         }
-        Ok(outcome)
     }
 }

@@ -43,6 +43,8 @@ pub enum CaCommand {
         link: SubordinateLink,
     },
     Delete,
+    /// The engine destroyed the deleted CA's key.
+    RecordKeyDestroyed,
 }
 
 /// How a child came under this CA.
@@ -97,6 +99,16 @@ pub fn decide(
     match command {
         CaCommand::Create(new) => create(id, state, new, now).map(|e| vec![CaEvent::Created(e)]),
         CaCommand::Import(new) => create(id, state, new, now).map(|e| vec![CaEvent::Imported(e)]),
+        CaCommand::RecordKeyDestroyed => Ok(match state {
+            Some(ca) if ca.deleted && !ca.key_destroyed => ca
+                .key
+                .clone()
+                .map(|key| CaEvent::KeyDestroyed(super::events::CaKeyDestroyed { key, at: now }))
+                .into_iter()
+                .collect(),
+            Some(ca) if ca.deleted => vec![],
+            _ => return Err(DomainError::BrokenInvariant("a key is destroyed after its CA is deleted")),
+        }),
         CaCommand::CascadeRevoke { from } => {
             Ok(state.filter(|ca| !ca.deleted).map_or_else(Vec::new, |ca| cascade_revoke(ca, from, now)))
         }
@@ -143,7 +155,10 @@ pub fn decide(
                     })
                 }
                 CaCommand::Delete => delete(ca, now),
-                CaCommand::Create(_) | CaCommand::Import(_) | CaCommand::CascadeRevoke { .. } => {
+                CaCommand::Create(_)
+                | CaCommand::Import(_)
+                | CaCommand::CascadeRevoke { .. }
+                | CaCommand::RecordKeyDestroyed => {
                     Err(DomainError::BrokenInvariant("creation and cascade are decided above"))
                 }
             }
@@ -225,7 +240,7 @@ fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
     if !deletable {
         return Err(DomainError::CaNotDeletable { id: ca.id.clone(), status });
     }
-    Ok(vec![CaEvent::Deleted(CaDeleted { key_destroyed: ca.key.is_some(), at: now })])
+    Ok(vec![CaEvent::Deleted(CaDeleted { at: now })])
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ fn revoked(reason: RevocationReason) -> CaEvent {
 }
 
 fn deleted() -> CaEvent {
-    CaEvent::Deleted(CaDeleted { key_destroyed: true, at: NOW })
+    CaEvent::Deleted(CaDeleted { at: NOW })
 }
 
 fn revoke(reason: RevocationReason) -> CaCommand {
@@ -329,8 +329,28 @@ fn only_revoked_expired_or_keyless_cas_can_be_deleted() {
         .when(CaCommand::Delete)
         .then_err(DomainError::CaOnHold { id: root() });
     let events = history([ca_created("root"), revoked(RevocationReason::Superseded)]).when(CaCommand::Delete).events();
-    assert!(matches!(&events[..], [CaEvent::Deleted(d)] if d.key_destroyed));
+    assert!(matches!(&events[..], [CaEvent::Deleted(_)]));
     assert_eq!(history([ca_created("root")]).when_at(CaCommand::Delete, LATER).events().len(), 1);
+}
+
+#[test]
+fn a_key_is_recorded_destroyed_once_after_its_ca_is_deleted() {
+    let gone = [ca_created("root"), revoked(RevocationReason::Superseded), deleted()];
+    let events = history(gone.clone()).when(CaCommand::RecordKeyDestroyed).events();
+    assert!(matches!(&events[..], [CaEvent::KeyDestroyed(e)] if e.key == new_ca("root").key.unwrap()));
+    let recorded = history(gone.into_iter().chain(events)).state().unwrap();
+    assert!(recorded.key_destroyed);
+    history([ca_created("root")])
+        .when(CaCommand::RecordKeyDestroyed)
+        .then_err(DomainError::BrokenInvariant("a key is destroyed after its CA is deleted"));
+}
+
+#[test]
+fn a_version_1_deletion_still_reads() {
+    let v1 = json!({"key_destroyed": true, "at": "2026-06-01T12:00:00Z"});
+    assert_eq!(CaEvent::from_stored("ca.delete", 1, &v1).unwrap(), deleted());
+    assert_eq!(deleted().schema_version(), 2);
+    assert!(CaEvent::from_stored("ca.delete", 3, &v1).is_err());
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub enum CaEvent {
     ProfileAssigned(CaProfileAssigned),
     SubordinateAdded(CaSubordinateAdded),
     Deleted(CaDeleted),
+    KeyDestroyed(CaKeyDestroyed),
 }
 
 /// A CA came to exist, created by Shedu (`ca.create`) or imported (`ca.import`).
@@ -81,9 +82,19 @@ pub struct CaSubordinateAdded {
     pub at: OffsetDateTime,
 }
 
+/// The CA is gone; its key's fate is recorded apart, once the engine has answered
+/// ([`CaKeyDestroyed`]). Schema version 1 carried `key_destroyed`, written before destruction
+/// was even attempted: it is read and ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaDeleted {
-    pub key_destroyed: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// The engine confirmed that the deleted CA's key is destroyed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaKeyDestroyed {
+    pub key: KeyRef,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
@@ -95,6 +106,7 @@ pub const CA_METADATA_UPDATE: &str = "ca.metadata.update";
 pub const CA_PROFILE_UPDATE: &str = "ca.profile.update";
 pub const CA_SUBORDINATE_ADD: &str = "ca.subordinate.add";
 pub const CA_DELETE: &str = "ca.delete";
+pub const CA_KEY_DESTROYED: &str = "ca.key.destroyed";
 
 impl DomainEvent for CaEvent {
     fn event_type(&self) -> &'static str {
@@ -106,11 +118,15 @@ impl DomainEvent for CaEvent {
             CaEvent::ProfileAssigned(_) => CA_PROFILE_UPDATE,
             CaEvent::SubordinateAdded(_) => CA_SUBORDINATE_ADD,
             CaEvent::Deleted(_) => CA_DELETE,
+            CaEvent::KeyDestroyed(_) => CA_KEY_DESTROYED,
         }
     }
 
     fn schema_version(&self) -> u32 {
-        1
+        match self {
+            CaEvent::Deleted(_) => 2,
+            _ => 1,
+        }
     }
 
     fn to_data(&self) -> Value {
@@ -121,6 +137,7 @@ impl DomainEvent for CaEvent {
             CaEvent::ProfileAssigned(e) => serde_json::to_value(e),
             CaEvent::SubordinateAdded(e) => serde_json::to_value(e),
             CaEvent::Deleted(e) => serde_json::to_value(e),
+            CaEvent::KeyDestroyed(e) => serde_json::to_value(e),
         };
         // Serialising plain data structs with string keys cannot fail.
         data.unwrap_or(Value::Null)
@@ -128,7 +145,9 @@ impl DomainEvent for CaEvent {
 
     fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
         let unknown = |reason: String| UnknownEvent::new(event_type, schema_version, reason);
-        if schema_version != 1 {
+        // ca.delete v1 differs from v2 by a field v2 dropped; reading ignores it.
+        let known = schema_version == 1 || (event_type == CA_DELETE && schema_version == 2);
+        if !known {
             return Err(unknown("no upcaster for this schema version".into()));
         }
         fn read<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, String> {
@@ -142,6 +161,7 @@ impl DomainEvent for CaEvent {
             CA_PROFILE_UPDATE => read(data).map(CaEvent::ProfileAssigned),
             CA_SUBORDINATE_ADD => read(data).map(CaEvent::SubordinateAdded),
             CA_DELETE => read(data).map(CaEvent::Deleted),
+            CA_KEY_DESTROYED => read(data).map(CaEvent::KeyDestroyed),
             _ => Err("not a CA event".into()),
         };
         event.map_err(unknown)

@@ -28,6 +28,7 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
                 created_at: e.at,
                 updated_at: e.at,
                 deleted: false,
+                key_destroyed: false,
                 version: 1,
             });
         }
@@ -60,6 +61,10 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
         }
         CaEvent::Deleted(e) => {
             ca.deleted = true;
+            ca.updated_at = e.at;
+        }
+        CaEvent::KeyDestroyed(e) => {
+            ca.key_destroyed = true;
             ca.updated_at = e.at;
         }
     }

@@ -82,6 +82,9 @@ pub struct Ca {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub deleted: bool,
+    /// The engine confirmed the key destroyed (after deletion).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_destroyed: bool,
     /// Number of events in the stream.
     pub version: u64,
 }

@@ -229,6 +229,7 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
     assert_eq!(delete_active.status, 409, "an ACTIVE CA cannot be deleted");
     assert_eq!(delete_active.json()["type"], "urn:shedu:problem:ca-not-deletable");
 
+    let issuing_key_id = app.ca("issuing").await.json()["key_id"].clone();
     let deleted = app.delete_ca("issuing").await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
     assert_eq!(app.ca("issuing").await.status, 404);
@@ -237,7 +238,10 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
 
     let history = app.events("issuing").await.json();
     let types: Vec<&str> = history["list"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, vec!["ca.create", "ca.status.update", "ca.delete"]);
+    assert_eq!(types, vec!["ca.create", "ca.status.update", "ca.delete", "ca.key.destroyed"]);
+    assert_eq!(history["list"][2]["schema_version"], 2, "ca.delete no longer claims the key is gone");
+    assert!(history["list"][2]["data"].get("key_destroyed").is_none());
+    assert_eq!(history["list"][3]["data"]["key"]["key_id"], issuing_key_id, "recorded once the engine confirmed");
     let cascade = &history["list"][1];
     assert!(cascade["causation_id"].is_string(), "a cascaded revocation names its cause");
     let int_history = app.events("int").await.json();

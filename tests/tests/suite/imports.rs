@@ -99,3 +99,28 @@ async fn an_imported_subordinate_ends_no_later_than_its_issuer() {
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert_eq!(refused.json()["type"], "urn:shedu:problem:outlives-parent");
 }
+
+/// Two CAs on one key (a cross-certificate, a CA reissued without a new key): deleting one keeps
+/// the key for the other, and only the engine's confirmation records a key as destroyed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_key_outlives_the_first_ca_deleted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = KeyPair::generate().unwrap();
+    for (id, cn) in [("first", "First Name"), ("second", "Second Name")] {
+        let certificate = ca_params(cn).self_signed(&key).unwrap().pem();
+        let reply = app.import_ca(json!({"id": id, "certificate": certificate, "private_key": key.serialize_pem()}));
+        assert_eq!(reply.await.status, 201);
+    }
+    let types = |history: serde_json::Value| -> Vec<String> {
+        history["list"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(app.set_status("first", "REVOKED", Some("Superseded")).await.status, 200);
+    assert_eq!(app.delete_ca("first").await.status, 204);
+    assert!(!types(app.events("first").await.json()).contains(&"ca.key.destroyed".to_owned()), "a shared key is kept");
+    let sub = app.create_ca(shedu_tests::ca_body("sub", Some("second"), "Sub", ("ECDSA", 256), "30d")).await;
+    assert_eq!(sub.status, 201, "the other CA still signs: {}", sub.text);
+
+    assert_eq!(app.set_status("second", "REVOKED", Some("Superseded")).await.status, 200);
+    assert_eq!(app.delete_ca("second").await.status, 204);
+    assert_eq!(types(app.events("second").await.json()).last().map(String::as_str), Some("ca.key.destroyed"));
+}
