@@ -12,7 +12,6 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use shedu_commands::ca_service::{CreateCa, ImportCa};
 use shedu_commands::context::Outcome;
-use shedu_commands::x509::parse::certificates_from_pem;
 use shedu_domain::ca::Ca;
 use shedu_domain::duration::Validity;
 use shedu_domain::ids::{CaId, EngineId, ProfileId};
@@ -74,12 +73,10 @@ async fn import(
     Ctx(ctx): Ctx,
     Body(body): Body<ImportCaBody>,
 ) -> Result<Response, ApiError> {
-    if let Some(chain) = body.chain.as_deref().filter(|c| !c.trim().is_empty()) {
-        certificates_from_pem(chain, "chain")?;
-    }
     let request = ImportCa {
         id: optional(body.id, CaId::parse)?,
         certificate_pem: body.certificate,
+        chain_pem: body.chain.filter(|c| !c.trim().is_empty()),
         private_key_pem: body.private_key.filter(|k| !k.trim().is_empty()),
         engine_id: optional(body.engine_id, EngineId::parse)?,
         profile_id: optional(body.profile_id, ProfileId::parse)?,

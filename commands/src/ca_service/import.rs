@@ -2,8 +2,12 @@
 //! anchor). Its parent, if Shedu knows it, is found by AKI/issuer name and a signature check.
 
 use shedu_domain::DomainError;
-use shedu_domain::ca::{Ca, CaCommand, CaType, Custody, KeyRef, NewCa, check_id_free, ensure_importable, place_import};
+use shedu_domain::ca::{
+    Ca, CaCommand, CaType, Custody, KeyRef, NewCa, Placement, check_id_free, ensure_importable, place_import,
+};
 use shedu_domain::certificate::CertificateInfo;
+use shedu_domain::ids::CaId;
+use time::OffsetDateTime;
 
 use super::create::id_or_new;
 use super::requests::ImportCa;
@@ -24,18 +28,15 @@ impl CaService {
         let [der] = &ders[..] else {
             return Err(DomainError::invalid("certificate", "expected exactly one certificate").into());
         };
-        let certificate = certificate_info(der, "certificate")?;
-        check_names(der, "certificate")?;
         let ca_type =
             if request.private_key_pem.is_some() { CaType::ImportedWithKey } else { CaType::ImportedWithoutKey };
-        ensure_importable(&certificate, ca_type)?;
+        let certificate = self.importable(der, ca_type).await?;
         let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
-        self.ensure_not_imported(der, &certificate).await?;
-
-        let self_signed = issued_by(der, der);
-        let issuer = if self_signed { None } else { self.find_issuer(der, &certificate).await? };
-        let placement = place_import(&id, &certificate, self_signed, issuer.as_ref(), now)?;
+        if let Some(chain) = &request.chain_pem {
+            self.import_chain(ctx, chain, der, now).await?;
+        }
+        let placement = self.placement(&id, der, &certificate, now).await?;
         let custody = match request.private_key_pem {
             Some(private_key_pem) => {
                 let engine = self.engines.resolve(request.engine_id.as_ref())?;
@@ -53,6 +54,64 @@ impl CaService {
             self.discard_imported_key(e, key).await;
         }
         result
+    }
+
+    /// The certificate's facts, if it can become a CA here: readable names, able to issue, and
+    /// not a CA already.
+    async fn importable(&self, der: &[u8], ca_type: CaType) -> Result<CertificateInfo, CommandError> {
+        let certificate = certificate_info(der, "certificate")?;
+        check_names(der, "certificate")?;
+        ensure_importable(&certificate, ca_type)?;
+        if let Some(existing) = self.existing_ca(der, &certificate).await? {
+            return Err(DomainError::AlreadyImported { existing }.into());
+        }
+        Ok(certificate)
+    }
+
+    /// Where the certificate goes: a root, under the CA that issued it, or an orphan.
+    async fn placement(
+        &self,
+        id: &CaId,
+        der: &[u8],
+        certificate: &CertificateInfo,
+        now: OffsetDateTime,
+    ) -> Result<Placement, CommandError> {
+        let self_signed = issued_by(der, der);
+        let issuer = if self_signed { None } else { self.find_issuer(der, certificate).await? };
+        Ok(place_import(id, certificate, self_signed, issuer.as_ref(), now)?)
+    }
+
+    /// Imports, as trust anchors, the CAs of `chain` that Shedu does not hold yet, each after the
+    /// CA that issued it, so that the certificate being imported (`der`, skipped if the chain
+    /// holds it) finds its parent. A chain CA already here is used as it is.
+    async fn import_chain(
+        &self,
+        ctx: &CommandContext,
+        chain: &str,
+        der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), CommandError> {
+        let mut pending: Vec<Vec<u8>> = certificates_from_pem(chain, "chain")?;
+        pending.retain(|member| member != der);
+        while !pending.is_empty() {
+            // Next: one whose issuer is not among those still pending (a root, or one whose
+            // issuer is here or unknown); a chain whose members all wait for each other is a loop.
+            let next = (0..pending.len())
+                .find(|&i| !pending.iter().enumerate().any(|(j, other)| j != i && issued_by(&pending[i], other)))
+                .ok_or_else(|| DomainError::invalid("chain", "its certificates issue each other in a loop"))?;
+            let member = pending.remove(next);
+            let certificate = certificate_info(&member, "chain")?;
+            if self.existing_ca(&member, &certificate).await?.is_some() {
+                continue;
+            }
+            check_names(&member, "chain")?;
+            ensure_importable(&certificate, CaType::ImportedWithoutKey)?;
+            let id = id_or_new(None)?;
+            let placement = self.placement(&id, &member, &certificate, now).await?;
+            let new = NewCa::imported(id, certificate, placement, None, None, Default::default());
+            self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await?;
+        }
+        Ok(())
     }
 
     /// A refused import leaves no key behind, unless another CA uses the same key or the store
@@ -76,18 +135,18 @@ impl CaService {
         }
     }
 
-    /// Refuses a certificate that is already a CA here. One key may back several CAs (a CA
-    /// reissued without a new key, a cross-certificate), one certificate only one.
-    async fn ensure_not_imported(&self, der: &[u8], certificate: &CertificateInfo) -> Result<(), CommandError> {
+    /// The CA whose certificate `der` is, if there is one. One key may back several CAs (a CA
+    /// reissued without a new key, a cross-certificate); one certificate only one.
+    async fn existing_ca(&self, der: &[u8], certificate: &CertificateInfo) -> Result<Option<CaId>, CommandError> {
         for candidate in self.lookup.cas_with_serial(&certificate.serial_number).await? {
             let Some(ca) = self.cas.load(&candidate).await?.state.filter(|ca| !ca.deleted) else {
                 continue;
             };
             if certificates_from_pem(&ca.certificate.pem, "existing")?.first().is_some_and(|existing| existing == der) {
-                return Err(DomainError::AlreadyImported { existing: ca.id }.into());
+                return Ok(Some(ca.id));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The CA in Shedu whose key signed `der`, if any.

@@ -27,6 +27,9 @@ pub struct CreateCa {
 pub struct ImportCa {
     pub id: Option<CaId>,
     pub certificate_pem: String,
+    /// Certificates of the CAs above it: those Shedu does not hold are imported first, as trust
+    /// anchors, so that this one finds its parent.
+    pub chain_pem: Option<String>,
     /// PEM PKCS#8, PKCS#1 or SEC1. Handed to the engine and dropped; never logged or recorded.
     pub private_key_pem: Option<String>,
     pub engine_id: Option<EngineId>,

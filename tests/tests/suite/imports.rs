@@ -124,3 +124,39 @@ async fn a_shared_key_outlives_the_first_ca_deleted() {
     assert_eq!(app.delete_ca("second").await.status, 204);
     assert_eq!(types(app.events("second").await.json()).last().map(String::as_str), Some("ca.key.destroyed"));
 }
+
+/// An import with its `chain` brings the CAs above it in first (as trust anchors), in whatever
+/// order the chain lists them, so the certificate lands at its real level under its real parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_brings_its_chain_in_first() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (root_key, int_key, sub_key) =
+        (KeyPair::generate().unwrap(), KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+    let root_params = ca_params("Chain Root");
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::new(root_params, &root_key);
+    let int_params = ca_params("Chain Intermediate");
+    let int = int_params.signed_by(&int_key, &root_issuer).unwrap();
+    let int_issuer = Issuer::new(int_params, &int_key);
+    let sub = ca_params("Chain Issuing").signed_by(&sub_key, &int_issuer).unwrap();
+    let chain = format!("{}{}", root.pem(), int.pem());
+    let body =
+        json!({"id": "issuing", "certificate": sub.pem(), "private_key": sub_key.serialize_pem(), "chain": chain});
+    let reply = app.import_ca(body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let issuing = reply.json();
+    assert_eq!(issuing["level"], 2, "{issuing}");
+    let parent = issuing["issuer_metadata"]["id"].as_str().unwrap().to_owned();
+    let parent = app.ca(&parent).await.json();
+    assert_eq!(parent["certificate"]["subject"]["common_name"], "Chain Intermediate");
+    assert_eq!(parent["type"], "IMPORTED_WITHOUT_KEY");
+    assert_eq!(parent["level"], 1);
+    let listed = app.list_cas(&format!("min_position={}", reply.position())).await.json();
+    assert_eq!(listed["list"].as_array().unwrap().len(), 3, "{listed}");
+
+    // The same chain again is recognised, not imported twice.
+    let again = json!({"id": "issuing-2", "certificate": int.pem(), "chain": format!("{}{}", int.pem(), root.pem())});
+    let reply = app.import_ca(again).await;
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.json()["type"], "urn:shedu:problem:already-imported");
+}
