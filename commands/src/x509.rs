@@ -5,5 +5,6 @@ pub mod csr;
 pub mod keys;
 pub mod parse;
 pub mod pem_text;
+pub mod signer;
 mod splice;
 pub mod verify;

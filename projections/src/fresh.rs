@@ -16,8 +16,10 @@ use shedu_domain::subject::Subject;
 use crate::progress::Progress;
 use crate::store::ViewStore;
 
-/// How long a lookup waits for the views before answering from what they hold.
-const CATCH_UP: Duration = Duration::from_secs(2);
+/// How long a lookup waits for the views before answering from what they hold: as long as a
+/// query waits for read-your-writes, since an import placed from a view that lags misses a parent
+/// created a moment before (2 s proved too short on a loaded 2-core machine).
+const CATCH_UP: Duration = Duration::from_secs(5);
 
 pub struct FreshLookup {
     pub cas: Arc<dyn CaLookup>,

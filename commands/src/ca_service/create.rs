@@ -20,8 +20,9 @@ use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamGuard
 use crate::profile_service::existing_profile;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::runner::new_events;
-use crate::x509::build::{EngineSigner, self_signed_ca, subordinate_ca};
+use crate::x509::build::{self_signed_ca, subordinate_ca};
 use crate::x509::parse::{certificate_info, certificates_from_pem};
+use crate::x509::signer::EngineSigner;
 
 use super::requests::CreateCa;
 

@@ -22,9 +22,10 @@ use crate::profile_service::existing_profile;
 use crate::read_cache::Versioned;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::runner::new_events;
-use crate::x509::build::{EngineSigner, issued_certificate};
+use crate::x509::build::issued_certificate;
 use crate::x509::csr::parse_csr;
 use crate::x509::parse::{certificate_info, certificates_from_pem};
+use crate::x509::signer::EngineSigner;
 
 /// Whether an attempt may use what this process last read, or must read the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

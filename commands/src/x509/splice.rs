@@ -7,7 +7,7 @@
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 
 use crate::CommandError;
-use crate::x509::build::EngineSigner;
+use crate::x509::signer::EngineSigner;
 
 /// Stands in for the issuer's key while rcgen drafts: the same public key and algorithm, and
 /// an empty signature.
