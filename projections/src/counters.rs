@@ -10,13 +10,17 @@ pub type Counters = BTreeMap<String, i64>;
 
 pub fn ca_keys(ca: &Ca) -> Vec<String> {
     let engine = ca.key.as_ref().map_or("none".to_owned(), |k| k.engine_id.to_string());
-    vec![
+    let mut keys = vec![
         "ca.total".into(),
         format!("ca.status.{}", ca.recorded_status.as_str()),
         format!("ca.type.{}", ca.ca_type.as_str()),
         format!("ca.engine.{engine}"),
-        format!("ca.level.{}", ca.level),
-    ]
+    ];
+    // An orphan has no level until its parent arrives.
+    if !ca.is_orphan() {
+        keys.push(format!("ca.level.{}", ca.level));
+    }
+    keys
 }
 
 pub fn certificate_keys(certificate: &IssuedCertificate) -> Vec<String> {

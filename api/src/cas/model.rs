@@ -16,7 +16,8 @@ pub(super) struct CaResponse<'a> {
     #[serde(rename = "type")]
     pub ca_type: CaType,
     pub status: Status,
-    pub level: u32,
+    /// `null` for an orphan: an imported CA whose issuer Shedu does not hold.
+    pub level: Option<u32>,
     pub profile_id: Option<&'a ProfileId>,
     pub allowed_profile_ids: &'a [ProfileId],
     pub engine_id: Option<&'a EngineId>,
@@ -40,7 +41,7 @@ impl<'a> CaResponse<'a> {
             id: ca.id.as_str(),
             ca_type: ca.ca_type,
             status: ca.status_at(now),
-            level: ca.level,
+            level: (!ca.is_orphan()).then_some(ca.level),
             profile_id: ca.profile_id.as_ref(),
             allowed_profile_ids: &ca.allowed_profile_ids,
             engine_id: ca.key.as_ref().map(|k| &k.engine_id),

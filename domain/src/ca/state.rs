@@ -142,6 +142,12 @@ impl Ca {
         self.profile_id.as_ref() == Some(id) || self.allowed_profile_ids.contains(id)
     }
 
+    /// An imported CA that is not self-signed and whose issuer Shedu does not hold: it waits for
+    /// its parent, and its level is unknown (the recorded 0 is a placeholder, not a root's).
+    pub fn is_orphan(&self) -> bool {
+        self.issuer_metadata.is_none()
+    }
+
     /// The CA that signed this one, when Shedu holds it (a root is its own issuer).
     pub fn parent_id(&self) -> Option<&CaId> {
         self.issuer_metadata.as_ref().map(|i| &i.id).filter(|issuer| **issuer != self.id)

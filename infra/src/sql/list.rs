@@ -73,10 +73,13 @@ pub(crate) fn list(
         sql.push(&format!(" AND {column} = {p}"));
     }
     for filter in &query.filters {
-        let condition = if filter.field.name == "status" {
-            status_condition(&mut sql, filter, now_us)
-        } else {
-            condition(&mut sql, (table.column)(filter.field.name), filter)
+        let condition = match filter.field.name {
+            "status" => status_condition(&mut sql, filter, now_us),
+            // An orphan's recorded level is a placeholder: it has none until its parent arrives.
+            "level" if table.name == CA_VIEW.name => {
+                format!("{} AND issuer_id IS NOT NULL", condition(&mut sql, "level", filter))
+            }
+            name => condition(&mut sql, (table.column)(name), filter),
         };
         sql.push(&format!(" AND ({condition})"));
     }

@@ -46,6 +46,12 @@ async fn a_certificate_naming_itself_but_signed_by_another_key_is_nobodys_child(
     assert_eq!(reply.status, 201, "{}", reply.text);
     let ca = reply.json();
     assert!(ca["issuer_metadata"].is_null(), "filed under a CA whose name it does not carry: {ca}");
+    assert!(ca["level"].is_null(), "an orphan is not a level-0 root: {ca}");
+    let roots = app.list_cas(&format!("min_position={}&filter=level[eq]0", reply.position())).await.json();
+    let ids: Vec<&str> = roots["list"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["real"], "orphans are not listed as roots");
+    let stats = app.get(&format!("/v2/stats/cas?min_position={}", reply.position())).await.json();
+    assert_eq!(stats["level_distribution"]["0"], 1, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
