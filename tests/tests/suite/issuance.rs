@@ -173,6 +173,9 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     assert!(ok, "{out}");
     let anchor = std::fs::read_to_string(dir.join("anchor.pem")).unwrap();
     assert_eq!(app.import_ca(json!({"id": "keyless", "certificate": anchor})).await.status, 201);
+    // openssl dated the anchor from its own clock, a moment after the test's: catch up, or the
+    // anchor reads INACTIVE (not yet valid) instead of keyless.
+    clock.set(time::OffsetDateTime::now_utc());
     let short = app.create_ca(ca_body("short", Some("root"), "Short", ("ECDSA", 256), "1d")).await;
     assert_eq!(short.status, 201);
     assert_eq!(app.create_ca(ca_body("revoked", Some("root"), "Revoked", ("ECDSA", 256), "1y")).await.status, 201);
