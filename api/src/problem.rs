@@ -175,6 +175,7 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::CaNotDeletable { .. } => conflict("ca-not-deletable", "CA cannot be deleted in its status"),
         DomainError::ProfileInUse { .. } => conflict("profile-in-use", "Profile in use"),
         DomainError::IssuerRevoked { .. } => conflict("issuer-revoked", "Issuer revoked"),
+        DomainError::PatchTestFailed { .. } => conflict("patch-test-failed", "Patch precondition failed"),
         DomainError::AlreadyImported { .. } => conflict("already-imported", "Certificate already imported"),
         DomainError::ParentNotFound(_) => rule("parent-not-found", "Parent CA not found"),
         DomainError::UnknownProfile(_) => rule("unknown-profile", "Unknown issuance profile"),

@@ -59,6 +59,9 @@ pub enum DomainError {
     CaNotDeletable { id: CaId, status: Status },
     #[error("profile '{id}' is the default profile of CA(s) {}", list(cas))]
     ProfileInUse { id: ProfileId, cas: Vec<CaId> },
+    /// RFC 5789 §2.2: a JSON Patch `test` that fails because the document changed is a conflict.
+    #[error("the patch's test operation {operation} does not hold for the current metadata")]
+    PatchTestFailed { operation: usize },
     #[error("its issuer, CA '{issuer}', is revoked; a subordinate of a revoked CA cannot be imported")]
     IssuerRevoked { issuer: CaId },
     /// The same certificate is already a CA in Shedu, imported or created here.

@@ -6,18 +6,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::invalid::InvalidInput;
 
-/// A CA identifier: 1–128 characters that are safe in a URL path segment.
+/// The id grammar of every resource addressed in a URL path: 1–128 characters of A–Z, a–z, 0–9,
+/// `-`, `_`, `.`, `~` (RFC 3986 unreserved), starting with a letter or digit, so that no id is
+/// `.` or `..`, which proxies and clients resolve away.
+fn url_safe(raw: &str, field: &str) -> Result<String, InvalidInput> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
+    let starts_well = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if raw.len() > 128 || !starts_well || !raw.chars().all(ok_char) {
+        return Err(InvalidInput::new(
+            field,
+            "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~', starting with a letter or digit",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A CA identifier, safe in a URL path segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CaId(String);
 
 impl CaId {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
-        if raw.is_empty() || raw.len() > 128 || !raw.chars().all(ok_char) {
-            return Err(InvalidInput::new("id", "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~'"));
-        }
-        Ok(CaId(raw.to_owned()))
+        url_safe(raw, "id").map(CaId)
     }
 
     pub fn as_str(&self) -> &str {
@@ -69,7 +80,7 @@ impl fmt::Display for SerialNumber {
 }
 
 macro_rules! name_id {
-    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $parse:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -77,10 +88,7 @@ macro_rules! name_id {
 
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-                if raw.trim().is_empty() || raw.len() > 256 || raw.chars().any(char::is_control) {
-                    return Err(InvalidInput::new($field, "must be 1-256 printable characters"));
-                }
-                Ok($name(raw.to_owned()))
+                $parse(raw, $field).map($name)
             }
 
             pub fn as_str(&self) -> &str {
@@ -96,20 +104,31 @@ macro_rules! name_id {
     };
 }
 
+/// An engine's own key name: 1–256 printable characters (a PKCS#11 label, a KMS ARN).
+fn printable(raw: &str, field: &str) -> Result<String, InvalidInput> {
+    if raw.trim().is_empty() || raw.len() > 256 || raw.chars().any(char::is_control) {
+        return Err(InvalidInput::new(field, "must be 1-256 printable characters"));
+    }
+    Ok(raw.to_owned())
+}
+
 name_id!(
     /// A crypto engine's configured id, e.g. `software-default`.
     EngineId,
-    "engine_id"
+    "engine_id",
+    url_safe
 );
 name_id!(
     /// A key's id inside its engine: hex SHA-256 of the SubjectPublicKeyInfo.
     KeyId,
-    "key_id"
+    "key_id",
+    printable
 );
 name_id!(
     /// An issuance profile id.
     ProfileId,
-    "profile_id"
+    "profile_id",
+    url_safe
 );
 
 #[cfg(test)]
@@ -122,6 +141,11 @@ mod tests {
         assert!(CaId::parse("").is_err());
         assert!(CaId::parse("a/b").is_err());
         assert!(CaId::parse(&"x".repeat(129)).is_err());
+        for unaddressable in [".", "..", ".hidden", "-x", "~"] {
+            assert!(CaId::parse(unaddressable).is_err(), "{unaddressable}");
+            assert!(ProfileId::parse(unaddressable).is_err(), "{unaddressable}");
+        }
+        assert!(ProfileId::parse("a/b").is_err() && ProfileId::parse("tls server").is_err());
     }
 
     #[test]

@@ -7,11 +7,16 @@ use crate::DomainError;
 pub type Metadata = Map<String, Value>;
 
 /// Applies an RFC 6902 patch atomically: either every operation applies or none does.
+/// Errors name the failing operation by its index, never the submitted values or paths.
 pub fn apply_patch(current: &Metadata, patch: &Value) -> Result<Metadata, DomainError> {
     let patch: json_patch::Patch = serde_json::from_value(patch.clone())
-        .map_err(|e| DomainError::invalid("patch", format!("not an RFC 6902 JSON Patch: {e}")))?;
+        .map_err(|_| DomainError::invalid("patch", "not an RFC 6902 JSON Patch (an array of operations)"))?;
     let mut doc = Value::Object(current.clone());
-    json_patch::patch(&mut doc, &patch).map_err(|e| DomainError::PatchDoesNotApply(e.to_string()))?;
+    json_patch::patch(&mut doc, &patch).map_err(|e| match e.kind {
+        // RFC 5789 §2.2: a failed precondition is a conflict with the current state.
+        json_patch::PatchErrorKind::TestFailed => DomainError::PatchTestFailed { operation: e.operation },
+        kind => DomainError::PatchDoesNotApply(format!("operation {} failed: {kind}", e.operation)),
+    })?;
     match doc {
         Value::Object(map) => Ok(map),
         _ => Err(DomainError::MetadataNotAnObject),
@@ -30,6 +35,18 @@ mod tests {
         assert!(apply_patch(&current, &patch).is_err());
         let ok = apply_patch(&current, &json!([{"op": "replace", "path": "/env", "value": "dev"}])).unwrap();
         assert_eq!(ok["env"], "dev");
+    }
+
+    #[test]
+    fn a_failed_test_is_a_conflict_and_errors_never_echo_the_patch() {
+        let current = json!({"env": "prod"}).as_object().cloned().unwrap();
+        let patch = json!([{"op": "test", "path": "/env", "value": "dev"}, {"op": "add", "path": "/x", "value": 1}]);
+        assert_eq!(apply_patch(&current, &patch), Err(DomainError::PatchTestFailed { operation: 0 }));
+        let secret = json!([{"op": "remove", "path": "/-----BEGIN EC PRIVATE KEY-----"}]);
+        let refused = apply_patch(&current, &secret).unwrap_err().to_string();
+        assert!(!refused.contains("PRIVATE"), "{refused}");
+        let not_a_patch = apply_patch(&current, &json!("-----BEGIN EC PRIVATE KEY-----")).unwrap_err().to_string();
+        assert!(!not_a_patch.contains("PRIVATE"), "{not_a_patch}");
     }
 
     #[test]
