@@ -163,7 +163,11 @@ async fn profile(
     Path(id): Path<String>,
     Body(body): Body<ProfileBody>,
 ) -> Result<Response, ApiError> {
-    let profile_id = optional(body.profile_id, ProfileId::parse)?;
+    let profile_id = match body.profile_id {
+        None => return Err(ApiError::bad_request("profile_id", "is required: a profile id, or null to clear")),
+        Some(None) => None,
+        Some(Some(raw)) => Some(ProfileId::parse(&raw)?),
+    };
     let allowed = body
         .allowed_profile_ids
         .map(|ids| ids.iter().map(|id| ProfileId::parse(id)).collect::<Result<Vec<_>, _>>())

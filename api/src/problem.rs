@@ -193,6 +193,7 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::NamesNobody => rule("names-nobody", "Certificate would name nobody"),
         DomainError::UnsafeCharacters { .. } => rule("unsafe-characters", "Unsafe characters in a name"),
         DomainError::InvalidSubjectAltName { .. } => rule("invalid-subject-alt-name", "Invalid subjectAltName"),
+        DomainError::TooManySubjectAltNames { .. } => rule("too-many-subject-alt-names", "Too many subjectAltNames"),
         DomainError::SubjectAltNameRequired => rule("subject-alt-name-required", "subjectAltName required"),
         DomainError::CommonNameNotInSubjectAltNames => {
             rule("common-name-not-in-subject-alt-names", "Common name not among the subjectAltNames")

@@ -111,6 +111,8 @@ pub enum DomainError {
     /// `entry` says which one (`dNSName #2`), never its value.
     #[error("subjectAltName {entry} {reason}")]
     InvalidSubjectAltName { entry: String, reason: String },
+    #[error("a certificate carries at most {limit} subjectAltName entries")]
+    TooManySubjectAltNames { limit: usize },
     #[error("the profile requires at least one subjectAltName")]
     SubjectAltNameRequired,
     #[error("the profile requires the common name to be one of the subjectAltNames")]

@@ -106,7 +106,14 @@ pub(super) struct StatusBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProfileBody {
-    pub profile_id: Option<String>,
+    /// Required: a profile id, or `null` to clear the default. Absent (`{}`) is not "clear".
+    #[serde(default, deserialize_with = "present")]
+    pub profile_id: Option<Option<String>>,
     /// Other stored profiles the CA may sign with; absent: unchanged.
     pub allowed_profile_ids: Option<Vec<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }

@@ -19,6 +19,9 @@ use crate::x509::verify::{Refusal, verify};
 
 /// The largest RSA key Shedu certifies.
 const MAX_RSA_BITS: u32 = 8192;
+/// A request larger than this is not a certificate request anyone needs (an RSA-8192 CSR with
+/// 100 names is under 8 KiB).
+const MAX_CSR_BYTES: usize = 64 * 1024;
 
 /// A CSR whose signature verified.
 #[derive(Debug, Clone)]
@@ -31,6 +34,9 @@ pub struct ParsedCsr {
 /// Accepts one PEM block (`CERTIFICATE REQUEST` or `NEW CERTIFICATE REQUEST`) or base64 DER.
 pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
     let bad = |m: &str| DomainError::invalid("csr", m.to_owned());
+    if text.len() > MAX_CSR_BYTES {
+        return Err(bad("larger than 64 KiB"));
+    }
     let text = text.trim();
     let der = if text.starts_with("-----BEGIN") {
         pem_text::one_block(text, &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"], "csr")?
@@ -95,6 +101,9 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
                 }
             }
             ParsedExtension::SubjectAlternativeName(san) => {
+                if subject_alt_names.len() + san.general_names.len() > SubjectAltName::MAX_PER_CERTIFICATE {
+                    return Err(DomainError::TooManySubjectAltNames { limit: SubjectAltName::MAX_PER_CERTIFICATE });
+                }
                 for name in &san.general_names {
                     subject_alt_names.push(subject_alt_name(name, subject_alt_names.len())?);
                 }

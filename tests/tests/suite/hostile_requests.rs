@@ -57,6 +57,16 @@ async fn hostile_names_are_refused_and_what_is_signed_lints_clean() {
             crafted_csr("evil.example.test", vec![dns("svc.example.test")]),
             "common-name-not-in-subject-alt-names",
         ),
+        (
+            "30,000 SANs",
+            crafted_csr("svc.example.test", (0..30_000).map(|i| dns(&format!("h{i}.example.test"))).collect()),
+            "invalid-input",
+        ),
+        (
+            "101 SANs",
+            crafted_csr("svc.example.test", (0..101).map(|i| dns(&format!("h{i}.example.test"))).collect()),
+            "too-many-subject-alt-names",
+        ),
         ("two CSRs in one", format!("{good}{good}"), "invalid-input"),
         ("junk after the CSR", format!("{good}trailing junk"), "invalid-input"),
         ("junk before the CSR", format!("junk\n{good}"), "invalid-input"),
