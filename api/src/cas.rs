@@ -185,8 +185,35 @@ async fn delete(
     Ok(command_reply(StatusCode::NO_CONTENT, None, outcome.position))
 }
 
-async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let events = state.cas.history(&parse_id(&id)?).await?;
+/// The CA's history, oldest first, a page at a time (`page_size`, default 25, at most 1000;
+/// `bookmark` from the previous page's `next`).
+async fn events(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (mut page_size, mut after) = (25usize, 0u64);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "page_size" => {
+                page_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| ApiError::bad_request("page_size", "must be 1 to 1000"))?
+            }
+            "bookmark" => {
+                after = value
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("bookmark", "is not a bookmark this server issued"))?
+            }
+            "min_position" => {}
+            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+        }
+    }
+    let mut events = state.cas.history(&parse_id(&id)?, after).await?;
+    let next = (events.len() > page_size).then(|| events[page_size - 1].stream_version.to_string());
+    events.truncate(page_size);
     let list: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -206,5 +233,5 @@ async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
             })
         })
         .collect();
-    Ok(Json(json!({ "list": list, "next": null })).into_response())
+    Ok(Json(json!({ "list": list, "next": next })).into_response())
 }

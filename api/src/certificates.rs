@@ -18,6 +18,7 @@ use shedu_domain::issued::IssuedCertificate;
 use shedu_domain::metadata::Metadata;
 use shedu_domain::profile::ProfileInput;
 use shedu_domain::status::{Revocation, RevocationReason, Status};
+use shedu_domain::{DomainError, Resource};
 use shedu_projections::ca_projection::{CERTIFICATE_FIELDS, CERTIFICATE_SORTABLE};
 use time::OffsetDateTime;
 
@@ -148,7 +149,9 @@ async fn list_by_ca(
 ) -> Result<Response, ApiError> {
     let id = CaId::parse(&id)?;
     // Certificates outlive a deleted CA, so a CA that ever existed may be listed.
-    state.cas.history(&id).await?;
+    if state.cas.ca_record(&id).await?.is_none() {
+        return Err(DomainError::NotFound(Resource::Ca(id)).into());
+    }
     listing(&state, &headers, query, Some(&id)).await
 }
 

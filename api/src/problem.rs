@@ -205,6 +205,7 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::ValidityEndsBeforeStart => rule("validity-ends-before-start", "Validity ends before it starts"),
         DomainError::PatchDoesNotApply(_) => rule("patch-does-not-apply", "Patch does not apply"),
         DomainError::MetadataNotAnObject => rule("metadata-not-an-object", "Metadata must be an object"),
+        DomainError::MetadataTooLarge { .. } => rule("metadata-too-large", "Metadata too large"),
         DomainError::BrokenInvariant(_) => Problem::internal("internal", "Internal error"),
     }
 }

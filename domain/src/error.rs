@@ -132,6 +132,8 @@ pub enum DomainError {
     PatchDoesNotApply(String),
     #[error("metadata must remain a JSON object")]
     MetadataNotAnObject,
+    #[error("metadata is limited to {limit} bytes")]
+    MetadataTooLarge { limit: usize },
 
     // A command the application layer should never have built (HTTP 500).
     #[error("broken invariant: {0}")]

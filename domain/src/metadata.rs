@@ -1,10 +1,49 @@
 //! Free-form metadata and RFC 6902 JSON Patch over it.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 use crate::DomainError;
 
 pub type Metadata = Map<String, Value>;
+
+/// The most metadata one CA or certificate carries, serialised: every change is an event, and
+/// the document is folded from the log on every read.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// A metadata change as recorded. Schema 2 records the patch alone, so a 30-byte change to a
+/// large document stays 30 bytes in the log; schema 1 also recorded the whole document after
+/// it, which still reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataChanged {
+    pub patch: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl MetadataChanged {
+    /// The metadata after this change. The patch applied to this very document when it was
+    /// decided, so it applies again; were it not to, the document stays as it was, since folding
+    /// events holds no rules and cannot fail.
+    pub fn applied_to(&self, current: &Metadata) -> Metadata {
+        match &self.metadata {
+            Some(recorded) => recorded.clone(),
+            None => apply_patch(current, &self.patch).unwrap_or_else(|_| current.clone()),
+        }
+    }
+}
+
+/// Refuses metadata larger than [`MAX_METADATA_BYTES`].
+pub fn check_size(metadata: &Metadata) -> Result<(), DomainError> {
+    let bytes = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+    if bytes > MAX_METADATA_BYTES {
+        return Err(DomainError::MetadataTooLarge { limit: MAX_METADATA_BYTES });
+    }
+    Ok(())
+}
 
 /// Applies an RFC 6902 patch atomically: either every operation applies or none does.
 /// Errors name the failing operation by its index, never the submitted values or paths.

@@ -21,10 +21,11 @@ impl CaService {
         Ok(self.cas.load(id).await?.state)
     }
 
-    /// Every event of the CA's stream, oldest first (deleted CAs keep their history).
-    pub async fn history(&self, id: &CaId) -> Result<Vec<RecordedEvent>, CommandError> {
-        let events = self.store.read_stream(&id.stream_id()).await?;
-        if events.is_empty() {
+    /// The events of the CA's stream after its first `after` ones, oldest first (deleted CAs
+    /// keep their history).
+    pub async fn history(&self, id: &CaId, after: u64) -> Result<Vec<RecordedEvent>, CommandError> {
+        let events = self.store.read_stream_after(&id.stream_id(), after).await?;
+        if events.is_empty() && (after == 0 || self.cas.load(id).await?.state.is_none()) {
             return Err(DomainError::NotFound(Resource::Ca(id.clone())).into());
         }
         Ok(events)

@@ -13,7 +13,7 @@ use crate::DomainError;
 use crate::aggregate::Aggregate;
 use crate::error::Resource;
 use crate::ids::{CaId, ProfileId};
-use crate::metadata::apply_patch;
+use crate::metadata::{apply_patch, check_size};
 use crate::status::{RevocationReason, Status};
 use crate::transition::{cascade, transition};
 
@@ -118,10 +118,15 @@ pub fn decide(
                 CaCommand::ChangeStatus { status, reason } => change_status(ca, *status, *reason, now),
                 CaCommand::UpdateMetadata { patch } => {
                     let metadata = apply_patch(&ca.metadata, patch)?;
+                    check_size(&metadata)?;
                     Ok(if metadata == ca.metadata {
                         vec![]
                     } else {
-                        vec![CaEvent::MetadataUpdated(CaMetadataUpdated { patch: patch.clone(), metadata, at: now })]
+                        vec![CaEvent::MetadataUpdated(CaMetadataUpdated {
+                            patch: patch.clone(),
+                            metadata: None,
+                            at: now,
+                        })]
                     })
                 }
                 CaCommand::AssignProfile { profile_id, allowed_profile_ids } => {
@@ -174,6 +179,7 @@ fn create(id: &CaId, state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Re
         return Err(DomainError::BrokenInvariant("a CA is created on its own stream"));
     }
     ensure_ca_certificate(&new.certificate)?;
+    check_size(&new.metadata)?;
     if new.ca_type == CaType::Managed && new.key.is_none() {
         return Err(DomainError::BrokenInvariant("a managed CA needs a key"));
     }

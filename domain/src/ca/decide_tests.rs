@@ -369,6 +369,33 @@ fn metadata_patches_apply_and_no_op_patches_record_nothing() {
 }
 
 #[test]
+fn a_metadata_change_records_the_patch_alone_and_old_events_still_fold() {
+    let big = json!([{"op": "add", "path": "/blob", "value": "x".repeat(30_000)}]);
+    let first = history([ca_created("root")]).when(CaCommand::UpdateMetadata { patch: big }).events();
+    let small = json!([{"op": "add", "path": "/env", "value": "prod"}]);
+    let second =
+        history([ca_created("root"), first[0].clone()]).when(CaCommand::UpdateMetadata { patch: small.clone() });
+    let second = second.events();
+    assert!(second[0].to_data().to_string().len() < 200, "a 30-byte patch stays small: {}", second[0].to_data());
+    let state = ca_after(&[ca_created("root"), first[0].clone(), second[0].clone()]);
+    assert_eq!(
+        (state.metadata["env"].as_str(), state.metadata["blob"].as_str().map(str::len)),
+        (Some("prod"), Some(30_000))
+    );
+    let v1 = json!({"patch": small, "metadata": {"env": "v1"}, "at": "2026-06-01T12:00:00Z"});
+    let old = CaEvent::from_stored("ca.metadata.update", 1, &v1).unwrap();
+    assert_eq!(ca_after(&[ca_created("root"), old]).metadata["env"], "v1", "schema 1 recorded the whole document");
+}
+
+#[test]
+fn metadata_is_bounded() {
+    let huge = json!([{"op": "add", "path": "/blob", "value": "x".repeat(70_000)}]);
+    history([ca_created("root")])
+        .when(CaCommand::UpdateMetadata { patch: huge })
+        .then_err(DomainError::MetadataTooLarge { limit: crate::metadata::MAX_METADATA_BYTES });
+}
+
+#[test]
 fn a_patch_that_does_not_apply_is_refused() {
     let patch = json!([{"op": "remove", "path": "/nope"}]);
     let refused = history([ca_created("root")]).when(CaCommand::UpdateMetadata { patch }).0;

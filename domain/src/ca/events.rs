@@ -8,7 +8,7 @@ use super::state::{CaType, IssuerMetadata, KeyRef, SecurityLevel};
 use crate::aggregate::{DomainEvent, UnknownEvent};
 use crate::certificate::CertificateInfo;
 use crate::ids::{CaId, ProfileId};
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, MetadataChanged};
 use crate::status::{Revocation, Status};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,13 +53,7 @@ pub struct CaStatusChanged {
     pub at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaMetadataUpdated {
-    pub patch: Value,
-    pub metadata: Metadata,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
+pub type CaMetadataUpdated = MetadataChanged;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaProfileAssigned {
@@ -124,7 +118,7 @@ impl DomainEvent for CaEvent {
 
     fn schema_version(&self) -> u32 {
         match self {
-            CaEvent::Deleted(_) => 2,
+            CaEvent::Deleted(_) | CaEvent::MetadataUpdated(_) => 2,
             _ => 1,
         }
     }
@@ -145,8 +139,10 @@ impl DomainEvent for CaEvent {
 
     fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
         let unknown = |reason: String| UnknownEvent::new(event_type, schema_version, reason);
-        // ca.delete v1 differs from v2 by a field v2 dropped; reading ignores it.
-        let known = schema_version == 1 || (event_type == CA_DELETE && schema_version == 2);
+        // v2 of ca.delete dropped a field, v2 of ca.metadata.update made one optional: the v2
+        // readers read v1 too.
+        let known =
+            schema_version == 1 || (matches!(event_type, CA_DELETE | CA_METADATA_UPDATE) && schema_version == 2);
         if !known {
             return Err(unknown("no upcaster for this schema version".into()));
         }

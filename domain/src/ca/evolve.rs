@@ -46,7 +46,7 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
             ca.updated_at = e.at;
         }
         CaEvent::MetadataUpdated(e) => {
-            ca.metadata = e.metadata.clone();
+            ca.metadata = e.applied_to(&ca.metadata);
             ca.updated_at = e.at;
         }
         CaEvent::ProfileAssigned(e) => {

@@ -11,7 +11,7 @@ use crate::ca::IssuerMetadata;
 use crate::certificate::CertificateInfo;
 use crate::error::Resource;
 use crate::ids::{CaId, ProfileId, SerialNumber};
-use crate::metadata::{Metadata, apply_patch};
+use crate::metadata::{Metadata, apply_patch, check_size};
 use crate::status::{RevocationReason, Status};
 use crate::transition::{Transition, cascade, transition};
 
@@ -72,6 +72,7 @@ pub fn decide(
     let what = || Resource::Certificate(serial.clone());
     match (state, command) {
         (None, CertificateCommand::Issue { certificate, issuer_metadata, profile_id, metadata }) => {
+            check_size(metadata)?;
             Ok(vec![CertificateEvent::Issued(CertificateIssued {
                 certificate: (**certificate).clone(),
                 issuer_metadata: issuer_metadata.clone(),
@@ -99,12 +100,13 @@ pub fn decide(
         }
         (Some(c), CertificateCommand::UpdateMetadata { patch }) => {
             let metadata = apply_patch(&c.metadata, patch)?;
+            check_size(&metadata)?;
             Ok(if metadata == c.metadata {
                 vec![]
             } else {
                 vec![CertificateEvent::MetadataUpdated(CertificateMetadataUpdated {
                     patch: patch.clone(),
-                    metadata,
+                    metadata: None,
                     at: now,
                 })]
             })
@@ -154,7 +156,7 @@ pub fn evolve(state: Option<IssuedCertificate>, event: &CertificateEvent) -> Opt
             c.updated_at = e.at;
         }
         CertificateEvent::MetadataUpdated(e) => {
-            c.metadata = e.metadata.clone();
+            c.metadata = e.applied_to(&c.metadata);
             c.updated_at = e.at;
         }
     }

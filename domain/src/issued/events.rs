@@ -9,7 +9,7 @@ use crate::aggregate::{DomainEvent, UnknownEvent};
 use crate::ca::IssuerMetadata;
 use crate::certificate::CertificateInfo;
 use crate::ids::{CaId, ProfileId};
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, MetadataChanged};
 use crate::status::{Revocation, Status};
 
 // Events live briefly between decide and append; boxing the large variant buys nothing.
@@ -41,13 +41,7 @@ pub struct CertificateStatusChanged {
     pub at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CertificateMetadataUpdated {
-    pub patch: Value,
-    pub metadata: Metadata,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
+pub type CertificateMetadataUpdated = MetadataChanged;
 
 const ISSUE: &str = "ca.sign.certificate";
 const STATUS_UPDATE: &str = "certificate.status.update";
@@ -63,7 +57,10 @@ impl DomainEvent for CertificateEvent {
     }
 
     fn schema_version(&self) -> u32 {
-        1
+        match self {
+            CertificateEvent::MetadataUpdated(_) => 2,
+            _ => 1,
+        }
     }
 
     fn to_data(&self) -> Value {
@@ -77,7 +74,8 @@ impl DomainEvent for CertificateEvent {
 
     fn from_stored(event_type: &str, schema_version: u32, data: &Value) -> Result<Self, UnknownEvent> {
         let unknown = |reason: String| UnknownEvent::new(event_type, schema_version, reason);
-        if schema_version != 1 {
+        // v2 of the metadata update made its document optional: the v2 reader reads v1 too.
+        if !(schema_version == 1 || (event_type == METADATA_UPDATE && schema_version == 2)) {
             return Err(unknown("no upcaster for this schema version".into()));
         }
         let event = match event_type {

@@ -236,6 +236,12 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
     let after = app.list_cas(&format!("min_position={}", deleted.position())).await;
     assert!(!after.text.contains("\"id\":\"issuing\""), "{}", after.text);
 
+    let first_page = app.get("/v2/cas/issuing/events?page_size=2").await.json();
+    assert_eq!(first_page["list"].as_array().unwrap().len(), 2);
+    let bookmark = first_page["next"].as_str().unwrap().to_owned();
+    let rest = app.get(&format!("/v2/cas/issuing/events?page_size=2&bookmark={bookmark}")).await.json();
+    assert_eq!(rest["list"][0]["version"], 3, "the next page starts after the first");
+    assert!(rest["next"].is_null(), "{rest}");
     let history = app.events("issuing").await.json();
     let types: Vec<&str> = history["list"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, vec!["ca.create", "ca.status.update", "ca.delete", "ca.key.destroyed"]);
