@@ -92,6 +92,11 @@ pub enum DomainError {
     NoProfile { ca: CaId },
     #[error("the certificate is not a CA certificate (BasicConstraints CA:FALSE)")]
     NotACaCertificate,
+    /// The certificate names a CA here as its issuer, and that CA's key did not sign it.
+    #[error("the certificate names CA '{issuer}' as its issuer, but that CA's key did not sign it")]
+    NotSignedByNamedIssuer { issuer: CaId },
+    #[error("the certificate names itself as its issuer, but its self-signature does not verify")]
+    SelfSignatureInvalid,
     /// A CA certificate that cannot vouch for what it would sign.
     #[error("the certificate cannot issue certificates: {reason}")]
     NotAnIssuer { reason: &'static str },
@@ -103,6 +108,9 @@ pub enum DomainError {
     KeyNotAllowed { rule: &'static str, message: String },
     #[error("the certificate's subject is not acceptable: {field} {message}")]
     SubjectNotAcceptable { field: String, message: String },
+    /// Extended key usages that cannot go together, or that the issuer cannot vouch for.
+    #[error("the extended key usages are not acceptable: {reason}")]
+    IncompatibleUsages { reason: &'static str },
     #[error("the certificate would name nobody: empty subject and no subjectAltName")]
     NamesNobody,
     /// NUL, controls, bidirectional overrides or hidden characters in a name.

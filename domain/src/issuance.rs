@@ -140,6 +140,16 @@ pub fn plan(
         }
     }
     plan.not_before = plan.not_before.max(issuer.certificate.valid_from);
+    // An issuer restricted to some purposes (an EKU extension without anyExtendedKeyUsage)
+    // vouches for those alone: relying parties refuse a leaf that claims more.
+    let vouched = &issuer.certificate.extended_key_usage;
+    if !plan.is_ca
+        && !vouched.is_empty()
+        && !vouched.iter().any(|name| name == "Any")
+        && !plan.extended_key_usage.iter().all(|usage| vouched.contains(&usage.recorded_name()))
+    {
+        return Err(DomainError::IncompatibleUsages { reason: "the issuer's extended key usages do not cover them" });
+    }
     Ok(plan)
 }
 
@@ -170,7 +180,7 @@ fn plan_contents(
     }
     profile.crypto_enforcement.check(csr.key_type, csr.bits)?;
 
-    let subject = match (&profile.subject, profile.honor_subject) {
+    let mut subject = match (&profile.subject, profile.honor_subject) {
         (Some(fixed), false) => {
             let mut subject = fixed.clone();
             if subject.common_name.is_empty() {
@@ -180,6 +190,8 @@ fn plan_contents(
         }
         _ => csr.subject.clone(),
     };
+    // ISO 3166 codes are upper case; PrintableString keeps what it is given.
+    subject.country = subject.country.to_ascii_uppercase();
     subject.check_bounds().map_err(|e| match e {
         DomainError::Invalid { field, message } => DomainError::SubjectNotAcceptable { field, message },
         other => other,
@@ -214,6 +226,10 @@ fn plan_contents(
         if requested_eku { csr.extended_key_usage.clone() } else { profile.extended_key_usages.clone() };
     extended_key_usage.sort();
     extended_key_usage.dedup();
+    // RFC 3161 §2.3: a time-stamping certificate has that purpose alone.
+    if extended_key_usage.contains(&ExtendedKeyUsage::TimeStamping) && extended_key_usage.len() > 1 {
+        return Err(DomainError::IncompatibleUsages { reason: "TimeStamping must be the only extended key usage" });
+    }
 
     // Backdated by a minute so relying parties with a slightly slow clock accept it at once.
     let not_before = (now - Duration::MINUTE).replace_nanosecond(0).unwrap_or(now);
@@ -385,6 +401,27 @@ mod tests {
         assert_eq!(effective.crypto_enforcement, base.crypto_enforcement, "the base's enforcement still applies");
         let rsa = plan(&issuer(), &[], &effective, &csr(KeyType::Rsa, 2048), NOW).unwrap_err();
         assert!(matches!(rsa, DomainError::KeyNotAllowed { .. }), "{rsa:?}");
+    }
+
+    #[test]
+    fn a_leaf_claims_no_purpose_its_issuer_cannot_vouch_for() {
+        let tls_only = issuer_with(|ca| ca.certificate.extended_key_usage = vec!["ServerAuth".into()]);
+        let client = profile(json!({"extended_key_usages": ["ClientAuth"]}));
+        plan(&tls_only, &[], &client, &ec_csr(), NOW)
+            .then_err(DomainError::IncompatibleUsages { reason: "the issuer's extended key usages do not cover them" });
+        assert!(plan(&tls_only, &[], &profile(json!({})), &ec_csr(), NOW).is_ok());
+        let anything = issuer_with(|ca| ca.certificate.extended_key_usage = vec!["Any".into()]);
+        assert!(plan(&anything, &[], &client, &ec_csr(), NOW).is_ok());
+    }
+
+    #[test]
+    fn time_stamping_stands_alone_and_countries_are_upper_case() {
+        let stamping = profile(json!({"extended_key_usages": ["TimeStamping", "OCSPSigning"]}));
+        plan(&issuer(), &[], &stamping, &ec_csr(), NOW)
+            .then_err(DomainError::IncompatibleUsages { reason: "TimeStamping must be the only extended key usage" });
+        let mut request = ec_csr();
+        request.subject.country = "es".into();
+        assert_eq!(plan(&issuer(), &[], &profile(json!({})), &request, NOW).unwrap().subject.country, "ES");
     }
 
     #[test]

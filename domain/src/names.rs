@@ -52,12 +52,13 @@ impl SubjectAltName {
         if !scheme_ok || rest.is_empty() {
             return Err(bad("is not an absolute URI"));
         }
-        if let Some(authority) = rest.strip_prefix("//") {
-            let host = authority.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit('@').next().unwrap_or_default();
-            if host.is_empty() || host.starts_with(':') {
-                return Err(bad("has an authority without a host"));
-            }
+        // A URI names something by where it is (RFC 5280 §4.2.1.10 constrains by host), so
+        // it carries an authority with a host: `https://…`, `spiffe://…`, not `urn:` or `javascript:`.
+        let authority = rest.strip_prefix("//").ok_or_else(|| bad("has no authority (scheme://host/…)"))?;
+        let host = authority.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = host.rsplit('@').next().unwrap_or_default();
+        if host.is_empty() || host.starts_with(':') {
+            return Err(bad("has an authority without a host"));
         }
         Ok(SubjectAltName::Uri(raw.to_owned()))
     }
@@ -114,9 +115,19 @@ fn check_dns_name(name: &str) -> Result<(), &'static str> {
     if name.parse::<IpAddr>().is_ok() || labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit())) {
         return Err("is an IP address; use an iPAddress entry");
     }
+    if labels.len() < 2 && !wildcard {
+        return Err("is a single label; certify a fully qualified name");
+    }
+    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+        return Err("ends in an all-numeric label, which no top-level domain is");
+    }
     for label in &labels {
         if label.is_empty() || label.len() > 63 {
             return Err("has an empty label or one longer than 63 characters");
+        }
+        // RFC 5891 §4.2.3.1: hyphens in the third and fourth places are reserved for A-labels.
+        if label.get(2..4) == Some("--") && !label.to_ascii_lowercase().starts_with("xn--") {
+            return Err("has a label with '--' in the third and fourth places that is not an A-label");
         }
         if label.starts_with('-')
             || label.ends_with('-')
@@ -134,16 +145,49 @@ fn check_dns_name(name: &str) -> Result<(), &'static str> {
 }
 
 /// Characters that must not appear in a name a relying party reads: C0 and C1 controls (NUL
-/// truncates names in C software, ESC drives terminals), DEL, bidirectional overrides and
-/// isolates (they reorder what a person sees), zero-width characters and the BOM (they hide).
+/// truncates names in C software, ESC drives terminals) and DEL; Unicode format characters
+/// (bidirectional overrides and isolates reorder what a person sees; zero-width joiners, soft
+/// hyphens, word joiners and tags hide); line and paragraph separators; characters that render
+/// as nothing (Hangul fillers, the braille blank, variation selectors); private-use characters
+/// and noncharacters, which mean nothing to anyone else.
 pub fn is_unsafe_char(c: char) -> bool {
+    let code = u32::from(c);
     c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+                | '\u{E000}'..='\u{F8FF}'
+                | '\u{F0000}'..='\u{10FFFF}'
+                | '\u{FDD0}'..='\u{FDEF}'
+        )
+        || code & 0xFFFE == 0xFFFE
 }
 
-/// Refuses a name attribute with characters no certificate should carry.
+/// Refuses a name attribute with characters no certificate should carry, or one that is blank
+/// (nothing but spaces reads as no name at all).
 pub fn check_attribute(field: &str, value: &str) -> Result<(), DomainError> {
-    if value.chars().any(is_unsafe_char) {
+    if value.chars().any(is_unsafe_char) || (!value.is_empty() && value.trim().is_empty()) {
         return Err(DomainError::UnsafeCharacters { field: field.to_owned() });
     }
     Ok(())
@@ -160,7 +204,7 @@ mod tests {
 
     #[test]
     fn dns_names_are_ldh_labels_or_a_labels() {
-        for good in ["svc.example.test", "*.example.test", "localhost", "xn--bcher-kva.example", "a-b.c0"] {
+        for good in ["svc.example.test", "*.example.test", "xn--bcher-kva.example", "a-b.c0", "1.example.test"] {
             assert!(dns_ok(good), "{good}");
         }
         for bad in ["", "bad name.test", "-a.test", "a-.test", "a..b", "a.test.", "b\u{fc}cher.de", "under_score.test"]
@@ -192,10 +236,19 @@ mod tests {
         for bad in ["@example.test", "ops", "o ps@example.test", "ops@bad domain", "ops@1.2.3.4"] {
             assert!(SubjectAltName::email(bad, 0).is_err(), "{bad}");
         }
-        for good in ["https://example.test/x", "urn:uuid:1", "spiffe://trust.example/ns/a", "mailto:ops@example.test"] {
+        for good in ["https://example.test/x", "spiffe://trust.example/ns/a", "ldap://ldap.example.test/cn=x"] {
             assert!(SubjectAltName::uri(good, 0).is_ok(), "{good}");
         }
-        for bad in ["no scheme", "1x:y", "https://", "https:///path", "https://ex\u{e4}mple.test", "x:"] {
+        for bad in [
+            "no scheme",
+            "1x:y",
+            "https://",
+            "https:///path",
+            "https://ex\u{e4}mple.test",
+            "x:",
+            "urn:uuid:1",
+            "javascript:alert(1)",
+        ] {
             assert!(SubjectAltName::uri(bad, 0).is_err(), "{bad}");
         }
     }

@@ -50,6 +50,21 @@ pub enum ExtendedKeyUsage {
 }
 
 impl ExtendedKeyUsage {
+    /// The name Shedu records in certificate facts (Lamassu's), or the dotted OID for the
+    /// purposes parsing leaves unnamed.
+    pub fn recorded_name(self) -> String {
+        match self {
+            ExtendedKeyUsage::Any => "Any".into(),
+            ExtendedKeyUsage::ServerAuth => "ServerAuth".into(),
+            ExtendedKeyUsage::ClientAuth => "ClientAuth".into(),
+            ExtendedKeyUsage::CodeSigning => "CodeSigning".into(),
+            ExtendedKeyUsage::EmailProtection => "EmailProtection".into(),
+            ExtendedKeyUsage::TimeStamping => "TimeStamping".into(),
+            ExtendedKeyUsage::OcspSigning => "OCSPSigning".into(),
+            other => other.oid().iter().map(u64::to_string).collect::<Vec<_>>().join("."),
+        }
+    }
+
     /// The purpose's OID arcs (RFC 5280 §4.2.1.12, RFC 4945).
     pub fn oid(self) -> &'static [u64] {
         match self {

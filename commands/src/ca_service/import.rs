@@ -16,7 +16,9 @@ use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::event_store::StoreError;
 use crate::profile_service::existing_profile;
-use crate::x509::parse::{certificate_info, certificates_from_pem, check_names, issued_by, spki_der};
+use crate::x509::parse::{
+    Link, certificate_info, certificates_from_pem, check_constraints, check_names, link, spki_der,
+};
 
 impl CaService {
     pub async fn import_ca(&self, ctx: &CommandContext, request: ImportCa) -> Result<Outcome<Ca>, CommandError> {
@@ -62,6 +64,7 @@ impl CaService {
         let certificate = certificate_info(der, "certificate")?;
         check_names(der, "certificate")?;
         ensure_importable(&certificate, ca_type)?;
+        check_constraints(der, ca_type)?;
         if let Some(existing) = self.existing_ca(der, &certificate).await? {
             return Err(DomainError::AlreadyImported { existing }.into());
         }
@@ -76,9 +79,14 @@ impl CaService {
         certificate: &CertificateInfo,
         now: OffsetDateTime,
     ) -> Result<Placement, CommandError> {
-        let self_signed = issued_by(der, der);
-        let issuer = if self_signed { None } else { self.find_issuer(der, certificate).await? };
-        Ok(place_import(id, certificate, self_signed, issuer.as_ref(), now)?)
+        let own = link(der, der);
+        let issuer = if own == Link::Issued { None } else { self.find_issuer(der, certificate).await? };
+        // Self-issued (its own subject as issuer) yet neither self-signed nor signed by a CA of
+        // that name here: its signature is broken or forged.
+        if own == Link::Forged && issuer.is_none() {
+            return Err(DomainError::SelfSignatureInvalid.into());
+        }
+        Ok(place_import(id, certificate, own == Link::Issued, issuer.as_ref(), now)?)
     }
 
     /// Imports, as trust anchors, the CAs of `chain` that Shedu does not hold yet, each after the
@@ -97,7 +105,9 @@ impl CaService {
             // Next: one whose issuer is not among those still pending (a root, or one whose
             // issuer is here or unknown); a chain whose members all wait for each other is a loop.
             let next = (0..pending.len())
-                .find(|&i| !pending.iter().enumerate().any(|(j, other)| j != i && issued_by(&pending[i], other)))
+                .find(|&i| {
+                    !pending.iter().enumerate().any(|(j, other)| j != i && link(&pending[i], other) != Link::Unrelated)
+                })
                 .ok_or_else(|| DomainError::invalid("chain", "its certificates issue each other in a loop"))?;
             let member = pending.remove(next);
             let certificate = certificate_info(&member, "chain")?;
@@ -149,19 +159,26 @@ impl CaService {
         Ok(None)
     }
 
-    /// The CA in Shedu whose key signed `der`, if any.
+    /// The CA in Shedu that issued `der`, if any.
     async fn find_issuer(&self, der: &[u8], certificate: &CertificateInfo) -> Result<Option<Ca>, CommandError> {
         let candidates =
             self.lookup.issuer_candidates(certificate.authority_key_id.as_deref(), &certificate.issuer).await?;
+        let mut forged = None;
         for candidate in candidates {
             let Some(ca) = self.cas.load(&candidate).await?.state.filter(|ca| !ca.deleted) else {
                 continue;
             };
             let issuer_der = certificates_from_pem(&ca.certificate.pem, "issuer")?.remove(0);
-            if issued_by(der, &issuer_der) {
-                return Ok(Some(ca));
+            match link(der, &issuer_der) {
+                Link::Issued => return Ok(Some(ca)),
+                Link::Forged => forged = Some(ca.id),
+                Link::Unrelated => {}
             }
         }
-        Ok(None)
+        // It names a CA here as its issuer, yet that CA's key did not sign it.
+        match forged {
+            Some(issuer) => Err(DomainError::NotSignedByNamedIssuer { issuer }.into()),
+            None => Ok(None),
+        }
     }
 }

@@ -15,7 +15,7 @@ use shedu_domain::key::KeySpec;
 use shedu_domain::names::SubjectAltName;
 use shedu_domain::subject::Subject;
 use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 use crate::CommandError;
 use crate::x509::keys::{key_spec_of_spki, subject_public_key_bits};
@@ -101,19 +101,28 @@ pub fn random_serial() -> Result<[u8; 16], CommandError> {
 }
 
 /// `params` for `subject_key`, signed by the issuer's key, with the issuer's subject name copied
-/// byte for byte from its certificate (see `splice`).
+/// byte for byte from its certificate (see `splice`). rcgen only needs the issuer's key
+/// identifier for the AKI: its SKI, else (RFC 5280 §4.2.1.2 method 1) the SHA-1 of its key. Its
+/// name is never parsed by rcgen, which refuses some (multi-valued RDNs).
 fn signed_under(
     params: CertificateParams,
     subject_key: &impl PublicKeyData,
     issuer_certificate_der: &[u8],
     issuer_key: &EngineSigner,
 ) -> Result<Vec<u8>, CommandError> {
-    let unreadable = |e: String| CommandError::Internal(format!("issuer certificate unreadable: {e}"));
-    let issuer = Issuer::from_ca_cert_der(&issuer_certificate_der.into(), Placeholder(issuer_key))
-        .map_err(|e| unreadable(e.to_string()))?;
+    let (_, issuer_certificate) = X509Certificate::from_der(issuer_certificate_der)
+        .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
+    let key_identifier = issuer_certificate
+        .iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        })
+        .unwrap_or_else(|| Sha1::digest(issuer_certificate.public_key().subject_public_key.as_ref()).to_vec());
+    let mut issuer_params = CertificateParams::default();
+    issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier);
+    let issuer = Issuer::new(issuer_params, Placeholder(issuer_key));
     let draft = params.signed_by(subject_key, &issuer).map_err(signing_failed)?;
-    let (_, issuer_certificate) =
-        X509Certificate::from_der(issuer_certificate_der).map_err(|e| unreadable(e.to_string()))?;
     sign_with_issuer(draft.der(), issuer_certificate.subject().as_raw(), issuer_key)
 }
 

@@ -50,7 +50,15 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
         Err(_) => return Err(bad("not a PKCS#10 request")),
     };
     let info = &csr.certification_request_info;
+    // PKCS#10 (RFC 2986 §4.1) knows version 0 only.
+    if info.version.0 != 0 {
+        return Err(bad("not a version 1 (0) request"));
+    }
     let (key_type, bits) = key_spec(&info.subject_pki).map_err(|e| bad(&e))?;
+    // RFC 5758 §3.2, RFC 8410 §3: ECDSA and Ed25519 signature algorithms carry no parameters.
+    if key_type != KeyType::Rsa && csr.signature_algorithm.parameters.is_some() {
+        return Err(bad("the signature algorithm carries parameters it must not have"));
+    }
     // Checked before the signature, so that a weak key is reported as weak, not as a forgery.
     if key_type == KeyType::Rsa && bits < MIN_RSA_BITS {
         return Err(DomainError::WeakKey { bits });
@@ -101,6 +109,10 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
                 }
             }
             ParsedExtension::SubjectAlternativeName(san) => {
+                // RFC 5280 §4.2: an extension appears at most once.
+                if !subject_alt_names.is_empty() {
+                    return Err(bad("more than one subjectAltName extension"));
+                }
                 if subject_alt_names.len() + san.general_names.len() > SubjectAltName::MAX_PER_CERTIFICATE {
                     return Err(DomainError::TooManySubjectAltNames { limit: SubjectAltName::MAX_PER_CERTIFICATE });
                 }
@@ -110,6 +122,13 @@ pub fn parse_csr(text: &str) -> Result<ParsedCsr, DomainError> {
             }
             _ => {}
         }
+    }
+    if let Some(index) = (1..subject_alt_names.len()).find(|&i| subject_alt_names[..i].contains(&subject_alt_names[i]))
+    {
+        return Err(DomainError::InvalidSubjectAltName {
+            entry: format!("#{}", index + 1),
+            reason: "repeats an earlier entry".into(),
+        });
     }
     Ok(ParsedCsr {
         facts: CsrFacts {

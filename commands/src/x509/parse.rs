@@ -3,6 +3,7 @@
 
 use sha1::{Digest, Sha1};
 use shedu_domain::DomainError;
+use shedu_domain::ca::CaType;
 use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::ids::SerialNumber;
 use shedu_domain::key::KeyMetadata;
@@ -72,33 +73,66 @@ pub fn check_names(der: &[u8], field: &str) -> Result<(), DomainError> {
     check_name_text(cert.issuer(), &format!("{field}.issuer"))
 }
 
+/// Refuses a CA certificate whose constraints Shedu would not honour in what it signs: a
+/// critical extension it does not know (relying parties reject every chain through it), and,
+/// for a CA that will sign here, name constraints, which Shedu does not apply to the names it
+/// certifies yet.
+pub fn check_constraints(der: &[u8], ca_type: CaType) -> Result<(), DomainError> {
+    let cert = parse(der, "certificate")?;
+    for ext in cert.iter_extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. } if ext.critical => {
+                return Err(DomainError::NotAnIssuer { reason: "it has a critical extension Shedu does not know" });
+            }
+            ParsedExtension::NameConstraints(_) if ca_type == CaType::ImportedWithKey => {
+                return Err(DomainError::NotAnIssuer {
+                    reason: "it has name constraints, which Shedu does not apply to what it signs yet",
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The DER SubjectPublicKeyInfo of a certificate.
 pub fn spki_der(certificate_der: &[u8]) -> Result<Vec<u8>, DomainError> {
     Ok(parse(certificate_der, "certificate")?.public_key().raw.to_vec())
 }
 
-/// Whether `issuer_der` issued `child_der`, by RFC 5280's name chaining (§6.1): the child's
-/// issuer name is the issuer's subject, its authority key identifier (when both carry one) is
-/// the issuer's subject key identifier, and the issuer's key made its signature with an allowed
-/// algorithm. A signature alone is not enough: a certificate naming itself as its issuer but
-/// signed by another CA's key is not that CA's child.
-pub fn issued_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
+/// How a certificate relates to a candidate issuer, by RFC 5280's name chaining (§6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The child's issuer name is the candidate's subject, its AKI (when both carry key
+    /// identifiers) the candidate's SKI, and the candidate's key made its signature with an
+    /// allowed algorithm.
+    Issued,
+    /// Named and identified as the candidate, but not signed by its key: a forgery, or a
+    /// broken certificate.
+    Forged,
+    /// Names another issuer.
+    Unrelated,
+}
+
+/// How `child_der` relates to `issuer_der` (the same DER for its own self-signature).
+pub fn link(child_der: &[u8], issuer_der: &[u8]) -> Link {
     let (Ok(child), Ok(issuer)) = (parse(child_der, "certificate"), parse(issuer_der, "issuer")) else {
-        return false;
+        return Link::Unrelated;
     };
     let key_ids_agree = match (authority_key_id(&child), subject_key_id(&issuer)) {
         (Some(authority), Some(subject)) => authority == subject,
         _ => true,
     };
-    names_match(child.issuer(), issuer.subject())
-        && key_ids_agree
-        && verify(
-            &child.signature_algorithm,
-            issuer.public_key(),
-            child.tbs_certificate.as_ref(),
-            child.signature_value.as_ref(),
-        )
-        .is_ok()
+    if !names_match(child.issuer(), issuer.subject()) || !key_ids_agree {
+        return Link::Unrelated;
+    }
+    let signed = verify(
+        &child.signature_algorithm,
+        issuer.public_key(),
+        child.tbs_certificate.as_ref(),
+        child.signature_value.as_ref(),
+    );
+    if signed.is_ok() { Link::Issued } else { Link::Forged }
 }
 
 /// RFC 5280 §7.1: names match byte for byte, or attribute by attribute ignoring case and

@@ -26,6 +26,10 @@ pub fn blocks(text: &str, labels: &[&str], field: &str) -> Result<Vec<Vec<u8>>, 
         let end = rest.find(&end_marker).ok_or_else(|| bad(format!("the {label} block has no END line")))?;
         let block = &rest[..end + end_marker.len()];
         let parsed = pem::parse(block).map_err(|_| bad(format!("the {label} block is not valid base64")))?;
+        // Headers (`Proc-Type: 4,ENCRYPTED`, `DEK-Info`) belong to legacy encrypted PEM.
+        if parsed.headers().iter().next().is_some() {
+            return Err(bad(format!("the {label} block has headers; send it unencrypted and without them")));
+        }
         found.push(parsed.into_contents());
         rest = rest[block.len()..].trim_start();
     }

@@ -41,7 +41,14 @@ async fn a_certificate_naming_itself_but_signed_by_another_key_is_nobodys_child(
     forged_issuer.key_identifier_method = KeyIdMethod::PreSpecified(vec![0x11; 20]);
     let issuer = Issuer::new(forged_issuer, &root_key);
     let selfish_key = KeyPair::generate().unwrap();
-    let selfish = ca_params("Selfish").signed_by(&selfish_key, &issuer).unwrap().pem();
+    let mut selfish = ca_params("Selfish");
+    selfish.use_authority_key_identifier_extension = true;
+    let selfish = selfish.signed_by(&selfish_key, &issuer).unwrap().pem();
+    // Without the AKI it is self-issued with a self-signature that does not verify: refused.
+    let unverifiable = ca_params("Selfish").signed_by(&selfish_key, &issuer).unwrap().pem();
+    let refused = app.import_ca(json!({"id": "unverifiable", "certificate": unverifiable})).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["type"], "urn:shedu:problem:self-signature-invalid");
     let reply = app.import_ca(json!({"id": "selfish", "certificate": selfish})).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let ca = reply.json();
@@ -52,6 +59,22 @@ async fn a_certificate_naming_itself_but_signed_by_another_key_is_nobodys_child(
     assert_eq!(ids, vec!["real"], "orphans are not listed as roots");
     let stats = app.get(&format!("/v2/stats/cas?min_position={}", reply.position())).await.json();
     assert_eq!(stats["level_distribution"]["0"], 1, "{stats}");
+
+    // Naming the real root as its issuer (name and AKI) but signed by another key: refused.
+    let mut forged = ca_params("Forged Sub");
+    forged.use_authority_key_identifier_extension = true;
+    let real_name = Issuer::new(
+        {
+            let mut p = ca_params("Real Root");
+            p.key_identifier_method = KeyIdMethod::PreSpecified(vec![0x11; 20]);
+            p
+        },
+        &selfish_key,
+    );
+    let forged = forged.signed_by(&KeyPair::generate().unwrap(), &real_name).unwrap().pem();
+    let refused = app.import_ca(json!({"id": "forged", "certificate": forged})).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["type"], "urn:shedu:problem:forged-issuer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -165,4 +188,61 @@ async fn an_import_brings_its_chain_in_first() {
     let reply = app.import_ca(again).await;
     assert_eq!(reply.status, 409, "{}", reply.text);
     assert_eq!(reply.json()["type"], "urn:shedu:problem:already-imported");
+}
+
+/// Roots whose certificates Shedu once mishandled: a multi-valued RDN in the subject made every
+/// use a 500; name constraints and EKUs on an issuer were not honoured in what it signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issuer_constraints_are_honoured_or_the_import_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let dir = temp_dir("constraints");
+    let device = json!({"id": "device", "name": "Device", "validity": {"type": "Duration", "duration": "30d"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ClientAuth"]});
+    assert_eq!(app.create_profile(device).await.status, 201);
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    let ku = ["-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+    let import = |name: &'static str, cert: String, key: String| {
+        let app = &app;
+        async move { app.import_ca(json!({"id": name, "certificate": cert, "private_key": key})).await }
+    };
+
+    let (ok, out) = openssl(
+        &[
+            &["req", "-x509", "-nodes", "-multivalue-rdn", "-subj", "/O=Org+CN=Multi Root", "-days", "365"][..],
+            &ec,
+            &["-keyout", "mv.key", "-out", "mv.pem", "-addext", "basicConstraints=critical,CA:TRUE"],
+            &ku,
+        ]
+        .concat(),
+        &dir,
+    );
+    assert!(ok, "{out}");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(import("mv", read("mv.pem"), read("mv.key")).await.status, 201);
+    app.allow_profiles("mv", Some("device"), &[]).await;
+    let csr = shedu_tests::openssl_csr(&dir, "leaf", "ec:P-256", "leaf.example.test", "DNS:leaf.example.test");
+    let leaf = app.sign("mv", json!({"csr": csr})).await;
+    assert_eq!(leaf.status, 201, "{}", leaf.text);
+    std::fs::write(dir.join("leaf.pem"), leaf.json()["certificate"].as_str().unwrap()).unwrap();
+    let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", "mv.pem", "leaf.pem"], &dir);
+    assert!(ok, "{out}");
+
+    let (nc, nc_key) = openssl_root(
+        &dir,
+        "nc",
+        &ec,
+        &[&ku[..], &["-addext", "nameConstraints=critical,permitted;DNS:example.test"]].concat(),
+    );
+    let refused = import("nc", nc, nc_key).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["type"], "urn:shedu:problem:not-an-issuer");
+
+    let (tls, tls_key) =
+        openssl_root(&dir, "tls", &ec, &[&ku[..], &["-addext", "extendedKeyUsage=serverAuth"]].concat());
+    assert_eq!(import("tls", tls, tls_key).await.status, 201);
+    app.allow_profiles("tls", Some("device"), &[]).await;
+    let client = app.sign("tls", json!({"csr": csr})).await;
+    assert_eq!(client.status, 422, "a TLS-only CA signed a client certificate: {}", client.text);
+    assert_eq!(client.json()["type"], "urn:shedu:problem:incompatible-usages");
+    let _ = std::fs::remove_dir_all(dir);
 }
