@@ -15,6 +15,7 @@ use shedu_commands::context::Outcome;
 use shedu_domain::ca::Ca;
 use shedu_domain::duration::Validity;
 use shedu_domain::ids::{CaId, EngineId, ProfileId};
+use shedu_domain::invalid::shown;
 use shedu_domain::key::KeySpec;
 use shedu_domain::status::{RevocationReason, Status};
 use shedu_domain::subject::Subject;
@@ -117,7 +118,7 @@ async fn one(
             }
             "min_position" => {}
             other => {
-                return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'")));
+                return Err(ApiError::bad_request("query", format!("unknown query parameter {}", shown(other))));
             }
         }
     }
@@ -208,7 +209,7 @@ async fn events(
                     .map_err(|_| ApiError::bad_request("bookmark", "is not a bookmark this server issued"))?
             }
             "min_position" => {}
-            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+            other => return Err(ApiError::bad_request("query", format!("unknown query parameter {}", shown(other)))),
         }
     }
     let mut events = state.cas.history(&parse_id(&id)?, after).await?;

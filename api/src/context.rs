@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use shedu_commands::context::CommandContext;
+use shedu_domain::invalid::shown;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -104,7 +105,7 @@ pub(crate) fn list_query(
             "page_size" => raw.page_size = Some(value),
             "bookmark" => raw.bookmark = Some(value),
             "min_position" => min_position = Some(value),
-            other => return Err(ApiError::bad_request(other, format!("unknown query parameter '{other}'"))),
+            other => return Err(ApiError::bad_request("query", format!("unknown query parameter {}", shown(other)))),
         }
     }
     Ok((shedu_projections::query::ListQuery::parse(&raw, fields, sortable)?, min_position))

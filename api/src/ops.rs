@@ -1,5 +1,6 @@
 //! Liveness, readiness and engine listing.
 
+use shedu_domain::invalid::shown;
 use std::sync::Arc;
 
 use axum::Json;
@@ -69,7 +70,10 @@ pub(crate) async fn stats(
         match key.as_ref() {
             "min_position" => min_position = Some(value.into_owned()),
             other => {
-                return Err(crate::problem::ApiError::bad_request(other, format!("unknown query parameter '{other}'")));
+                return Err(crate::problem::ApiError::bad_request(
+                    "query",
+                    format!("unknown query parameter {}", shown(other)),
+                ));
             }
         }
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::DomainError;
+use crate::invalid::shown;
 
 /// How long a certificate lives, as requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl Validity {
                 .time
                 .map(Validity::Until)
                 .ok_or_else(|| DomainError::invalid(field, "a Time needs 'time' (RFC 3339)")),
-            other => Err(DomainError::invalid(field, format!("type must be Duration or Time, not '{other}'"))),
+            other => Err(DomainError::invalid(field, format!("type must be Duration or Time, not {}", shown(other)))),
         }
     }
 
@@ -84,13 +85,13 @@ pub fn parse_duration(raw: &str) -> Result<Period, String> {
             digits.push(c);
             continue;
         }
-        let n: i64 = digits.parse().map_err(|_| format!("'{raw}' is not a duration like 10y or 90d"))?;
+        let n: i64 = digits.parse().map_err(|_| format!("{} is not a duration like 10y or 90d", shown(raw)))?;
         digits.clear();
         if c == 'y' {
             years = i32::try_from(n)
                 .ok()
                 .and_then(|n| years.checked_add(n))
-                .ok_or_else(|| format!("'{raw}' is too long"))?;
+                .ok_or_else(|| format!("{} is too long", shown(raw)))?;
             any = true;
             continue;
         }
@@ -101,17 +102,17 @@ pub fn parse_duration(raw: &str) -> Result<Period, String> {
             'd' => Duration::DAY,
             'w' => Duration::WEEK,
             _ => {
-                return Err(format!("unknown unit '{c}' in '{raw}' (use s, m, h, d, w, y)"));
+                return Err(format!("unknown unit {} in {} (use s, m, h, d, w, y)", shown(&c.to_string()), shown(raw)));
             }
         };
         total = unit
-            .checked_mul(i32::try_from(n).map_err(|_| format!("'{raw}' is too long"))?)
+            .checked_mul(i32::try_from(n).map_err(|_| format!("{} is too long", shown(raw)))?)
             .and_then(|d| total.checked_add(d))
-            .ok_or_else(|| format!("'{raw}' is too long"))?;
+            .ok_or_else(|| format!("{} is too long", shown(raw)))?;
         any = true;
     }
     if !digits.is_empty() || !any {
-        return Err(format!("'{raw}' is not a duration like 10y or 90d"));
+        return Err(format!("{} is not a duration like 10y or 90d", shown(raw)));
     }
     if years < 0 || total < Duration::ZERO || (years == 0 && total == Duration::ZERO) {
         return Err("duration must be positive".into());

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
+use crate::invalid::shown;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KeyType {
@@ -45,7 +46,7 @@ impl KeySpec {
             other => {
                 return Err(DomainError::invalid(
                     "key_metadata.type",
-                    format!("unsupported key type '{other}' (RSA, ECDSA, Ed25519)"),
+                    format!("unsupported key type {} (RSA, ECDSA, Ed25519)", shown(other)),
                 ));
             }
         };

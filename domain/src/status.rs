@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::invalid::InvalidInput;
+use crate::invalid::{InvalidInput, shown};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -32,7 +32,7 @@ impl Status {
         Status::ALL
             .into_iter()
             .find(|s| s.as_str().eq_ignore_ascii_case(raw))
-            .ok_or_else(|| InvalidInput::new("status", format!("unknown status '{raw}'")))
+            .ok_or_else(|| InvalidInput::new("status", format!("unknown status {}", shown(raw))))
     }
 }
 
@@ -82,7 +82,7 @@ impl RevocationReason {
         RevocationReason::ALL
             .into_iter()
             .find(|r| format!("{r:?}").eq_ignore_ascii_case(raw))
-            .ok_or_else(|| InvalidInput::new("revocation_reason", format!("unknown reason '{raw}'")))
+            .ok_or_else(|| InvalidInput::new("revocation_reason", format!("unknown reason {}", shown(raw))))
     }
 
     /// RemoveFromCRL only appears in delta CRLs; it cannot be a reason to revoke.

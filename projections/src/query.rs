@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use shedu_domain::DomainError;
+use shedu_domain::invalid::shown;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -120,7 +121,7 @@ impl ListQuery {
             None => sortable[0],
             Some(name) => sortable.iter().copied().find(|s| s.name == name).ok_or_else(|| {
                 let names: Vec<_> = sortable.iter().map(|s| s.name).collect();
-                DomainError::invalid("sort_by", format!("cannot sort by '{name}'; use one of {names:?}"))
+                DomainError::invalid("sort_by", format!("cannot sort by {}; use one of {names:?}", shown(name)))
             })?,
         };
         let sort_by = sort.name;
@@ -128,7 +129,7 @@ impl ListQuery {
             None | Some("asc") => false,
             Some("desc") => true,
             Some(other) => {
-                return Err(DomainError::invalid("sort_mode", format!("'{other}' is not asc or desc")));
+                return Err(DomainError::invalid("sort_mode", format!("{} is not asc or desc", shown(other))));
             }
         };
         let page_size = match raw.page_size.as_deref() {
@@ -167,13 +168,13 @@ fn decode_bookmark(raw: &str) -> Result<Bookmark, DomainError> {
 }
 
 fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
-    let syntax = || DomainError::invalid("filter", format!("'{raw}' is not <field>[<op>]<value>"));
+    let syntax = || DomainError::invalid("filter", format!("{} is not <field>[<op>]<value>", shown(raw)));
     let open = raw.find('[').ok_or_else(syntax)?;
     let close = raw[open..].find(']').map(|i| open + i).ok_or_else(syntax)?;
     let (name, op_name, value) = (&raw[..open], &raw[open + 1..close], &raw[close + 1..]);
     let field = *fields.iter().find(|f| f.name == name).ok_or_else(|| {
         let names: Vec<_> = fields.iter().map(|f| f.name).collect();
-        DomainError::invalid("filter", format!("unknown field '{name}'; filterable fields are {names:?}"))
+        DomainError::invalid("filter", format!("unknown field {}; filterable fields are {names:?}", shown(name)))
     })?;
     let (op_base, ignore_case) = match op_name.strip_suffix("_ic") {
         Some(base) => (base, true),
@@ -194,11 +195,14 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
         (FieldKind::Number, "gt") => Op::Gt,
         (FieldKind::Number, "ge") => Op::Ge,
         _ => {
-            return Err(DomainError::invalid("filter", format!("operator '{op_name}' does not apply to '{name}'")));
+            return Err(DomainError::invalid(
+                "filter",
+                format!("operator {} does not apply to '{name}'", shown(op_name)),
+            ));
         }
     };
     if ignore_case && field.kind != FieldKind::String {
-        return Err(DomainError::invalid("filter", format!("operator '{op_name}' does not apply to '{name}'")));
+        return Err(DomainError::invalid("filter", format!("operator {} does not apply to '{name}'", shown(op_name))));
     }
     let value = match field.kind {
         FieldKind::String if matches!(op, Op::In | Op::NotIn) => {
@@ -214,16 +218,21 @@ fn parse_filter(raw: &str, fields: &[Field]) -> Result<Filter, DomainError> {
         FieldKind::Enum(allowed) => {
             let items: Vec<String> = value.split(',').map(str::to_owned).collect();
             if let Some(bad) = items.iter().find(|v| !allowed.contains(&v.as_str())) {
-                return Err(DomainError::invalid("filter", format!("'{bad}' is not one of {allowed:?} for '{name}'")));
+                return Err(DomainError::invalid(
+                    "filter",
+                    format!("{} is not one of {allowed:?} for '{name}'", shown(bad)),
+                ));
             }
             if op == Op::In { Value::List(items) } else { Value::Text(value.to_owned()) }
         }
         FieldKind::Date => Value::Date(
             OffsetDateTime::parse(value, &Rfc3339)
-                .map_err(|_| DomainError::invalid("filter", format!("'{value}' is not an RFC 3339 time")))?,
+                .map_err(|_| DomainError::invalid("filter", format!("{} is not an RFC 3339 time", shown(value))))?,
         ),
         FieldKind::Number => Value::Number(
-            value.parse().map_err(|_| DomainError::invalid("filter", format!("'{value}' is not a whole number")))?,
+            value
+                .parse()
+                .map_err(|_| DomainError::invalid("filter", format!("{} is not a whole number", shown(value))))?,
         ),
     };
     Ok(Filter { field, op, ignore_case, value })

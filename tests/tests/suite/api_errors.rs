@@ -151,6 +151,20 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
             "invalid-input",
             "profile_id",
         ),
+        (
+            "a key pasted as a key type",
+            app.create_ca(ca_body("x", None, "X", ("-----BEGIN EC PRIVATE KEY-----", 256), "1y")).await,
+            400,
+            "invalid-input",
+            "the value sent",
+        ),
+        (
+            "a control character in a filter",
+            app.list_cas("filter=bo%1Bgus[eq]1").await,
+            400,
+            "invalid-input",
+            "the value sent",
+        ),
         ("bad filter syntax", app.list_cas("filter=status=ACTIVE").await, 400, "invalid-input", "<field>[<op>]<value>"),
         ("unknown filter field", app.list_cas("filter=colour[eq]red").await, 400, "invalid-input", "colour"),
         ("bad filter operator", app.list_cas("filter=level[ct]1").await, 400, "invalid-input", "operator"),
@@ -184,6 +198,7 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
         assert_eq!(problem["type"], format!("urn:shedu:problem:{slug}"), "{name}");
         assert!(reply.text.contains(needle), "{name}: expected '{needle}' in {}", reply.text);
         assert!(!reply.text.contains("PRIVATE KEY"), "{name} leaks key material");
+        assert!(!reply.text.contains("\\u001b"), "{name} echoes a control character");
     }
     assert_eq!(app.log_head().await, head, "refused commands must append nothing");
 }
