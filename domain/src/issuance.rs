@@ -100,20 +100,18 @@ pub fn narrow(
     if inline.honor_extensions && !base.honor_extensions {
         return widens("honor_extensions");
     }
-    if base.requires_subject_alt_names() && !inline.requires_subject_alt_names() {
+    // The base's SAN rule holds unless the inline profile turns it off outright, which widens.
+    if base.requires_subject_alt_names() && inline.require_subject_alt_names == Some(false) {
         return widens("require_subject_alt_names");
     }
+    let require_subject_alt_names = Some(base.requires_subject_alt_names() || inline.requires_subject_alt_names());
     let crypto_enforcement = match (&base.crypto_enforcement, &inline.crypto_enforcement) {
         (base, inline) if !base.enabled => inline.clone(),
         (base, inline) if !inline.enabled => base.clone(),
         (base, inline) if base.contains(inline) => inline.clone(),
         _ => return widens("crypto_enforcement"),
     };
-    Ok(IssuanceProfile {
-        crypto_enforcement,
-        require_subject_alt_names: Some(inline.requires_subject_alt_names()),
-        ..inline.clone()
-    })
+    Ok(IssuanceProfile { crypto_enforcement, require_subject_alt_names, ..inline.clone() })
 }
 
 fn subset<T: PartialEq>(small: &[T], large: &[T]) -> bool {
@@ -393,6 +391,8 @@ mod tests {
         widens(json!({"honor_key_usage": true}), "key_usage");
         widens(json!({"extended_key_usages": ["ServerAuth", "CodeSigning"]}), "extended_key_usages");
         widens(json!({"require_subject_alt_names": false}), "require_subject_alt_names");
+        let no_usages = narrow(&base, &profile(json!({"extended_key_usages": []})), NOW).unwrap();
+        assert!(no_usages.requires_subject_alt_names(), "dropping ServerAuth keeps the base's SAN rule");
         widens(json!({"crypto_enforcement": {"enabled": true, "allow_rsa_keys": true}}), "crypto_enforcement");
         let narrower =
             profile(json!({"validity": {"type": "Duration", "duration": "7d"}, "key_usage": ["DigitalSignature"]}));

@@ -186,18 +186,38 @@ pub(crate) fn check_name_text(name: &X509Name<'_>, field: &str) -> Result<(), Do
             other => other,
         };
         let attribute_field = format!("{field}.{named}");
-        let text = attribute.as_str().map_err(|_| DomainError::SubjectNotAcceptable {
+        let text = attribute_text(attribute).ok_or_else(|| DomainError::SubjectNotAcceptable {
             field: attribute_field.clone(),
-            message: "is not readable text".into(),
+            message: "is not text Shedu reads (UTF8String, PrintableString, IA5String, BMPString, UniversalString)"
+                .into(),
         })?;
-        check_attribute(&attribute_field, text)?;
+        check_attribute(&attribute_field, &text)?;
     }
     Ok(())
 }
 
+/// An attribute's text: the string types x509-parser reads, and the legacy BMPString (UTF-16BE)
+/// and UniversalString (UTF-32BE) some old roots carry. Invalid encodings read as nothing.
+fn attribute_text(attribute: &AttributeTypeAndValue<'_>) -> Option<String> {
+    if let Ok(text) = attribute.as_str() {
+        return Some(text.to_owned());
+    }
+    let value = attribute.attr_value();
+    match value.tag().0 {
+        30 if value.data.len() % 2 == 0 => {
+            let units: Vec<u16> = value.data.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            String::from_utf16(&units).ok()
+        }
+        28 if value.data.len() % 4 == 0 => {
+            value.data.chunks(4).map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))).collect()
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn subject(name: &X509Name<'_>) -> Subject {
     let first = |mut it: Box<dyn Iterator<Item = &AttributeTypeAndValue<'_>> + '_>| {
-        it.next().and_then(|a| a.as_str().ok()).unwrap_or_default().to_owned()
+        it.next().and_then(attribute_text).unwrap_or_default()
     };
     Subject {
         common_name: first(Box::new(name.iter_common_name())),

@@ -246,3 +246,18 @@ async fn issuer_constraints_are_honoured_or_the_import_refused() {
     assert_eq!(client.json()["type"], "urn:shedu:problem:incompatible-usages");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Legacy roots name themselves in BMPString: a legal DirectoryString, read and imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bmp_string_name_is_read() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = KeyPair::generate().unwrap();
+    let mut params = ca_params("ignored");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let bmp = rcgen::string::BmpString::try_from("BMP Root").unwrap();
+    params.distinguished_name.push(DnType::CommonName, rcgen::DnValue::BmpString(bmp));
+    let certificate = params.self_signed(&key).unwrap().pem();
+    let reply = app.import_ca(json!({"id": "bmp", "certificate": certificate})).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.json()["certificate"]["subject"]["common_name"], "BMP Root");
+}
