@@ -15,6 +15,7 @@ use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor
 use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
 use shedu_infra::config::build_engines;
+use shedu_infra::private_files::create_private_dir;
 use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
@@ -155,8 +156,7 @@ pub async fn spawn(
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    create_private_dir(&settings.data_dir).map_err(anyhow::Error::msg).context("cannot create the data directory")?;
     let db = Database::open(&settings.database_url).await.context("cannot open the database")?;
     let applied = db.migrate().await.context("cannot migrate the database")?;
     if !applied.is_empty() {
@@ -167,7 +167,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
 }
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<&'static str>> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    create_private_dir(&settings.data_dir).map_err(anyhow::Error::msg)?;
     let db = Database::open(&settings.database_url).await?;
     Ok(db.migrate().await?)
 }
