@@ -43,8 +43,9 @@ impl App {
     }
 
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let db = open(settings).await?;
+        // Engines first: a KEK that does not open its keys stops the start before the database is touched.
         let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
+        let db = open(settings).await?;
         if settings.nats_url.is_some() {
             tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
         }
