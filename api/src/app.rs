@@ -14,8 +14,9 @@ use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
 use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
-use shedu_infra::config::build_engines;
+use shedu_infra::config::{KekSource, build_engines, rotate_software_kek};
 use shedu_infra::private_files::create_private_dir;
+use shedu_infra::software_engine::Rotation;
 use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
@@ -182,6 +183,12 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
     let elapsed = started.elapsed();
     statistics_refreshed(db.optimize().await);
     Ok((events, elapsed))
+}
+
+/// `shedu keys rotate-kek`: re-seals a software engine's keys under the KEK `new` names; returns
+/// the engine's id and what was done.
+pub fn rotate_kek(settings: &Settings, engine: Option<&str>, new: &KekSource) -> anyhow::Result<(String, Rotation)> {
+    rotate_software_kek(&settings.engines, &settings.data_dir, engine, new).map_err(anyhow::Error::msg)
 }
 
 /// Wakes the local projector after every append, so views follow commands within milliseconds.

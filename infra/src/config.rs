@@ -12,7 +12,7 @@ use shedu_domain::ids::EngineId;
 use zeroize::Zeroizing;
 
 use crate::private_files::create_private_dir;
-use crate::software_engine::{Kek, SoftwareEngine};
+use crate::software_engine::{Kek, Rotation, SoftwareEngine, rotate_kek};
 
 /// The file's shape. Every setting also has a flag or environment variable.
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +144,35 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
         None => return Err("several engines are configured; mark one with default = true".into()),
     };
     Engines::new(engines, default)
+}
+
+/// `shedu keys rotate-kek`: re-seals the keys of the software engine `engine` (or of the only
+/// one) from the KEK its configuration names to `new`.
+pub fn rotate_software_kek(
+    configs: &[EngineConfig],
+    data_dir: &Path,
+    engine: Option<&str>,
+    new: &KekSource,
+) -> Result<(String, Rotation), String> {
+    let (configs, embedded) = with_default(configs);
+    let software: Vec<&EngineConfig> = configs.iter().filter(|c| c.kind == "software").collect();
+    let config = match (engine, software.as_slice()) {
+        (Some(id), _) => {
+            software.iter().find(|c| c.id == id).ok_or_else(|| format!("no software engine '{id}' is configured"))?
+        }
+        (None, [only]) => only,
+        (None, []) => return Err("no software engine is configured".into()),
+        (None, _) => return Err("several software engines are configured; name one with --engine".into()),
+    };
+    let id = EngineId::parse(&config.id).map_err(|e| format!("engine id: {e}"))?;
+    let old = KekSource::of(config, embedded, data_dir)?;
+    if matches!(old, KekSource::Generated(ref path) if !path.exists()) {
+        return Err(format!("engine '{id}' has no KEK yet: nothing to rotate"));
+    }
+    let dir = key_dir(data_dir, &id)?;
+    let rotation = rotate_kek(&dir, id.as_str(), &old.load()?, &new.load()?)
+        .map_err(|e| format!("software engine '{id}': {e}"))?;
+    Ok((id.as_str().to_owned(), rotation))
 }
 
 /// The configured engines, or the embedded default when there are none (and whether it is).

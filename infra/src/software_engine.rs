@@ -10,6 +10,7 @@ mod kek;
 mod kek_check;
 mod key_file;
 mod keys;
+mod rotate;
 
 use std::fs;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use self::cache::KeyCache;
 pub use self::kek::{Kek, KekId};
 use self::key_file::{Binding, Sealer};
 use self::keys::{IMPORTABLE, algorithm_name, key_id_of, key_pair_from_der, unseal};
+pub use self::rotate::{Rotation, rotate_kek};
 use crate::private_files::create_private_dir;
 
 struct Loaded {
@@ -289,6 +291,43 @@ mod tests {
         key_file::write(&engine.path(&key_id), &file).unwrap();
         let err = self::engine(&dir).sign(&key_id, b"x").unwrap_err();
         assert!(matches!(&err, EngineError::Failed(m) if m.contains("holds another key")), "{err:?}");
+    }
+
+    #[test]
+    fn rotation_reseals_every_key_and_the_old_kek_no_longer_opens_them() {
+        let dir = temp_dir("rotate");
+        let legacy = write_v1_key(&dir, "11");
+        let current = engine(&dir).generate_key(ed25519()).unwrap().key_id;
+        let before_check = fs::read(dir.join("kek-check")).unwrap();
+        let before_current = fs::read(key_file::path_of(&dir, current.as_str())).unwrap();
+
+        let rotation = rotate_kek(&dir, ENGINE, &kek("11"), &kek("22")).unwrap();
+        assert_eq!(rotation, Rotation { resealed: 2, upgraded: 1, already: 0 });
+        for key_id in [&legacy, &current] {
+            let file = key_file_of(&dir, key_id);
+            assert_eq!((file.format_version, file.kek_id), (FORMAT_V2, Some(kek("22").id().to_string())));
+        }
+        assert!(open_engine(&dir, ENGINE, "11").is_err(), "the old KEK opens nothing");
+        let rotated = open_engine(&dir, ENGINE, "22").unwrap();
+        assert!(rotated.sign(&legacy, b"x").is_ok() && rotated.sign(&current, b"x").is_ok());
+        assert!(rotate_kek(&dir, ENGINE, &kek("22"), &kek("22")).is_err(), "rotating to the same KEK is refused");
+
+        // Interrupted half way: one key and the check file still under the old KEK.
+        fs::write(dir.join("kek-check"), &before_check).unwrap();
+        fs::write(key_file::path_of(&dir, current.as_str()), &before_current).unwrap();
+        let refused = open_engine(&dir, ENGINE, "11").err().unwrap();
+        assert!(refused.contains("finish `shedu keys rotate-kek`"), "{refused}");
+        assert!(open_engine(&dir, ENGINE, "22").is_err());
+        let rotation = rotate_kek(&dir, ENGINE, &kek("11"), &kek("22")).unwrap();
+        assert_eq!(rotation, Rotation { resealed: 1, upgraded: 0, already: 1 });
+        assert!(open_engine(&dir, ENGINE, "22").unwrap().sign(&current, b"x").is_ok());
+
+        // A key the old KEK cannot open stops the rotation before any file changes.
+        let stray = write_v1_key(&dir, "33");
+        let untouched = fs::read(key_file::path_of(&dir, legacy.as_str())).unwrap();
+        assert!(rotate_kek(&dir, ENGINE, &kek("22"), &kek("44")).is_err());
+        assert_eq!(fs::read(key_file::path_of(&dir, legacy.as_str())).unwrap(), untouched);
+        fs::remove_file(key_file::path_of(&dir, stray.as_str())).unwrap();
     }
 
     #[test]
