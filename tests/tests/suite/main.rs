@@ -9,4 +9,5 @@ mod event_store;
 mod hierarchy;
 mod hostile_requests;
 mod issuance;
+mod key_custody;
 mod projections;
