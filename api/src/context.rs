@@ -93,9 +93,10 @@ fn json_error(error: &serde_json::Error) -> String {
     if error.line() == 0 { kind } else { format!("{kind}{position}") }
 }
 
-/// A data error by its kind. What follows the last ", expected " is the target type's own wording
-/// (a quoted value may contain the phrase, the type's wording does not); field names are the
-/// type's, except an unknown one, named only when it looks like a field name.
+/// A data error by its kind, for serde's own kinds of error. What follows the last ", expected "
+/// is the target type's own wording (a quoted value may contain the phrase, the type's wording
+/// does not); field names are the type's, except an unknown one, named only when it looks like a
+/// field name.
 fn data_error(message: &str) -> String {
     let expected = message.rsplit_once(", expected ").map(|(_, expected)| expected);
     let quoted = |prefix: &str| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
@@ -109,11 +110,14 @@ fn data_error(message: &str) -> String {
             format!("unknown field `{field}`")
         }
         Some(_) => "unknown field".to_owned(),
-        None => ["invalid type", "invalid value", "invalid length", "unknown variant"]
+        None => match ["invalid type", "invalid value", "invalid length", "unknown variant"]
             .into_iter()
             .find(|kind| message.starts_with(kind))
-            .unwrap_or("invalid data")
-            .to_owned(),
+        {
+            Some(kind) => kind.to_owned(),
+            // A message of the type's own making: its wording is unknown, so none of it is kept.
+            None => return "invalid data".to_owned(),
+        },
     };
     match expected {
         Some(expected) => format!("{kind}, expected {expected}"),
@@ -204,5 +208,7 @@ mod tests {
         assert_eq!(error_of(r#"{"metadata": {}}"#), "missing field `id` at line 1 column 16");
         assert_eq!(error_of(r#"{"id": "#), "EOF while parsing a value at line 1 column 7");
         assert_eq!(error_of(r#"{"id": 5}"#), "invalid type, expected a string at line 1 column 8");
+        let custom = serde_json::from_str::<std::net::SocketAddr>(r#""MHcCAQEEIBc, expected x""#).unwrap_err();
+        assert_eq!(json_error(&custom), "invalid data at line 1 column 25");
     }
 }
