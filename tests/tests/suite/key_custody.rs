@@ -27,10 +27,12 @@ fn kek_file(path: &Path, byte: &str) {
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
+/// The permission bits in octal, as `chmod` writes them.
 #[cfg(unix)]
-fn mode(path: &Path) -> u32 {
+fn mode(path: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+    let mode = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode();
+    format!("{:o}", mode & 0o777)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -66,15 +68,15 @@ async fn the_data_directory_database_and_keys_are_owner_only() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y")).await.status, 201);
     let dir = &app.db.dir;
-    assert_eq!(mode(dir), 0o700, "the data directory");
+    assert_eq!(mode(dir), "700", "the data directory");
     for file in ["shedu.db", "shedu.db-wal", "shedu.db-shm", "kek.hex"] {
-        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        assert_eq!(mode(&dir.join(file)), "600", "{file}");
     }
     let keys = dir.join("keys").join(DEFAULT_ENGINE);
-    assert_eq!((mode(&dir.join("keys")), mode(&keys)), (0o700, 0o700), "the key directories");
+    assert_eq!((mode(&dir.join("keys")).as_str(), mode(&keys).as_str()), ("700", "700"), "the key directories");
     for entry in std::fs::read_dir(&keys).unwrap() {
         let path = entry.unwrap().path();
-        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        assert_eq!(mode(&path), "600", "{}", path.display());
     }
 }
 
