@@ -44,7 +44,11 @@ impl App {
     }
 
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        // Engines first: a KEK that does not open its keys stops the start before the database is touched.
+        // Engines first: a KEK that does not open its keys stops the start before the database is
+        // touched. The embedded default may generate its KEK in the data directory, so that comes first.
+        create_private_dir(&settings.data_dir)
+            .map_err(anyhow::Error::msg)
+            .context("cannot create the data directory")?;
         let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
         let db = open(settings).await?;
         if settings.nats_url.is_some() {

@@ -65,7 +65,10 @@ async fn a_wrong_kek_on_an_existing_data_directory_stops_the_start() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_data_directory_database_and_keys_are_owner_only() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut app = TestApp::unstarted(Backend::Sqlite, vec![], Arc::new(SystemClock)).await;
+    // A data directory that does not exist yet: Shedu creates it, and the KEK it generates there.
+    std::fs::remove_dir_all(&app.db.dir).unwrap();
+    app.try_start().await.unwrap();
     assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "10y")).await.status, 201);
     let dir = &app.db.dir;
     assert_eq!(mode(dir), "700", "the data directory");
