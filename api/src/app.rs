@@ -14,7 +14,9 @@ use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
 use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
-use shedu_infra::config::build_engines;
+use shedu_infra::config::{KekSource, build_engines, rotate_software_kek};
+use shedu_infra::private_files::create_private_dir;
+use shedu_infra::software_engine::Rotation;
 use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
@@ -42,8 +44,13 @@ impl App {
     }
 
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let db = open(settings).await?;
+        // Engines first: a KEK that does not open its keys stops the start before the database is
+        // touched. The embedded default may generate its KEK in the data directory, so that comes first.
+        create_private_dir(&settings.data_dir)
+            .map_err(anyhow::Error::msg)
+            .context("cannot create the data directory")?;
         let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
+        let db = open(settings).await?;
         if settings.nats_url.is_some() {
             tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
         }
@@ -155,8 +162,7 @@ pub async fn spawn(
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    create_private_dir(&settings.data_dir).map_err(anyhow::Error::msg).context("cannot create the data directory")?;
     let db = Database::open(&settings.database_url).await.context("cannot open the database")?;
     let applied = db.migrate().await.context("cannot migrate the database")?;
     if !applied.is_empty() {
@@ -167,7 +173,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
 }
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<&'static str>> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    create_private_dir(&settings.data_dir).map_err(anyhow::Error::msg)?;
     let db = Database::open(&settings.database_url).await?;
     Ok(db.migrate().await?)
 }
@@ -181,6 +187,12 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
     let elapsed = started.elapsed();
     statistics_refreshed(db.optimize().await);
     Ok((events, elapsed))
+}
+
+/// `shedu keys rotate-kek`: re-seals a software engine's keys under the KEK `new` names; returns
+/// the engine's id and what was done.
+pub fn rotate_kek(settings: &Settings, engine: Option<&str>, new: &KekSource) -> anyhow::Result<(String, Rotation)> {
+    rotate_software_kek(&settings.engines, &settings.data_dir, engine, new).map_err(anyhow::Error::msg)
 }
 
 /// Wakes the local projector after every append, so views follow commands within milliseconds.

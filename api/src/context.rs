@@ -62,12 +62,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if !(content_type.starts_with("application/json") || content_type.starts_with("application/json-patch+json")) {
             return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
-        serde_json::from_slice(&bytes)
-            .map(Body)
-            .map_err(|e| ApiError::BadRequest { field: None, message: format!("malformed JSON body: {e}") })
+        // axum's rejection text names the inner error; a fixed text says as much without it.
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest {
+            field: None,
+            message: match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".into(),
+                _ => "the request body could not be read".into(),
+            },
+        })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| ApiError::BadRequest {
+            field: None,
+            message: format!("malformed JSON body: {}", json_error(&e)),
+        })
+    }
+}
+
+/// What is wrong with a JSON body and where, never what was sent: serde's messages quote the
+/// offending value (`invalid type: string "-----BEGIN EC PRIVATE KEY-----…"`), and a client that
+/// pastes a secret into the wrong field must not find it in the response, the log or a stored reply.
+fn json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let message = text.strip_suffix(&position).unwrap_or(&text);
+    let kind = match error.classify() {
+        // serde_json's own syntax texts ("expected value", "EOF while parsing a string") quote nothing.
+        Category::Syntax | Category::Eof => message.to_owned(),
+        Category::Data => data_error(message),
+        Category::Io => "unreadable".to_owned(),
+    };
+    if error.line() == 0 { kind } else { format!("{kind}{position}") }
+}
+
+/// A data error by its kind, for serde's own kinds of error. What follows the last ", expected "
+/// is the target type's own wording (a quoted value may contain the phrase, the type's wording
+/// does not); field names are the type's, except an unknown one, named only when it looks like a
+/// field name.
+fn data_error(message: &str) -> String {
+    let expected = message.rsplit_once(", expected ").map(|(_, expected)| expected);
+    let quoted = |prefix: &str| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
+    for prefix in ["missing field `", "duplicate field `"] {
+        if let Some(field) = quoted(prefix) {
+            return format!("{prefix}{field}`");
+        }
+    }
+    let kind = match quoted("unknown field `") {
+        Some(field) if field.len() <= 64 && field.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) => {
+            format!("unknown field `{field}`")
+        }
+        Some(_) => "unknown field".to_owned(),
+        None => match ["invalid type", "invalid value", "invalid length", "unknown variant"]
+            .into_iter()
+            .find(|kind| message.starts_with(kind))
+        {
+            Some(kind) => kind.to_owned(),
+            // A message of the type's own making: its wording is unknown, so none of it is kept.
+            None => return "invalid data".to_owned(),
+        },
+    };
+    match expected {
+        Some(expected) => format!("{kind}, expected {expected}"),
+        None => kind,
     }
 }
 
@@ -109,4 +164,52 @@ pub(crate) fn list_query(
         }
     }
     Ok((shedu_projections::query::ListQuery::parse(&raw, fields, sortable)?, min_position))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // Only its deserialisation is under test.
+    struct Request {
+        id: String,
+        #[serde(default)]
+        metadata: serde_json::Map<String, serde_json::Value>,
+        #[serde(default)]
+        kind: Option<Kind>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    enum Kind {
+        Root,
+    }
+
+    fn error_of(json: &str) -> String {
+        json_error(&serde_json::from_str::<Request>(json).unwrap_err())
+    }
+
+    #[test]
+    fn json_errors_say_what_and_where_but_never_echo_the_value() {
+        let key =
+            "-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEEIBc, expected a secret at line 9\\n-----END EC PRIVATE KEY-----";
+        let pasted = error_of(&format!(r#"{{"id": "x", "metadata": "{key}"}}"#));
+        assert_eq!(pasted, "invalid type, expected a map at line 1 column 128");
+        let variant = error_of(r#"{"id": "x", "kind": "MHcCAQEEIBc"}"#);
+        assert!(variant.starts_with("unknown variant, expected `Root`"), "{variant}");
+        assert_eq!(
+            error_of(r#"{"id": "x", "colour": 1}"#),
+            "unknown field `colour`, expected one of `id`, `metadata`, `kind` at line 1 column 20"
+        );
+        let odd_field = error_of(r#"{"id": "x", "-----BEGIN KEY----- MHc": 1}"#);
+        assert!(odd_field.starts_with("unknown field, expected") && !odd_field.contains("MHc"), "{odd_field}");
+        assert_eq!(error_of(r#"{"metadata": {}}"#), "missing field `id` at line 1 column 16");
+        assert_eq!(error_of(r#"{"id": "#), "EOF while parsing a value at line 1 column 7");
+        assert_eq!(error_of(r#"{"id": 5}"#), "invalid type, expected a string at line 1 column 8");
+        let custom = serde_json::from_str::<std::net::SocketAddr>(r#""MHcCAQEEIBc, expected x""#).unwrap_err();
+        assert_eq!(json_error(&custom), "invalid data at line 1 column 25");
+    }
 }

@@ -1,5 +1,6 @@
-//! `Idempotency-Key` on POST: the first response is stored and returned again for a retry with
-//! the same key and request; the same key with another request is refused with 422.
+//! `Idempotency-Key` on POST: the first successful (2xx) response is stored and returned again for
+//! a retry with the same key and request; the same key with another request is refused with 422.
+//! A 4xx or 5xx is not stored and frees the key for the next attempt.
 
 use std::sync::Arc;
 
@@ -70,8 +71,9 @@ async fn run(
 }
 
 async fn finish(state: Arc<AppState>, key: String, response: Response) -> Result<Response, ApiError> {
-    if response.status().is_server_error() {
-        // Nothing was promised: let the client retry with the same key.
+    if !response.status().is_success() {
+        // Only a success is a promise worth replaying. A refusal is released so that a corrected
+        // request may use the key, and is never stored: a 4xx body describes what was sent.
         state.idempotency.release(&key).await?;
         return Ok(response);
     }

@@ -1,5 +1,5 @@
 use clap::Parser;
-use shedu_api::settings::{Cli, Command, ProjectionsCommand, Settings};
+use shedu_api::settings::{Cli, Command, KeysCommand, ProjectionsCommand, Settings};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -19,6 +19,17 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
             let applied = shedu_api::app::migrate(&settings).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::RotateKek(args) } => {
+            let settings = Settings::resolve(&args.common, None, None).map_err(anyhow::Error::msg)?;
+            let new_kek = args.new_kek();
+            let (engine, rotation) = shedu_api::app::rotate_kek(&settings, args.engine.as_deref(), &new_kek)?;
+            println!(
+                "engine '{engine}': {} key file(s) re-sealed under the new KEK ({} upgraded from format 1), {} already \
+                 under it; start Shedu with the new KEK configured",
+                rotation.resealed, rotation.upgraded, rotation.already
+            );
             Ok(())
         }
         Command::Projections { command: ProjectionsCommand::Rebuild(common) } => {

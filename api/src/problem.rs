@@ -146,7 +146,12 @@ fn command_problem(error: &CommandError) -> Problem {
                 .detail(engine)
                 .field("private_key"),
             EngineError::KeyNotFound(_) => Problem::internal("key-unavailable", "Key unavailable in its engine"),
-            EngineError::Failed(_) => Problem::internal("engine-failure", "Crypto engine failure"),
+            // A fault of the engine (a key that does not open, a device gone): not the client's, and
+            // the same request may succeed once the operator has fixed it.
+            EngineError::Failed(_) => {
+                Problem::new(S::SERVICE_UNAVAILABLE, "engine-unavailable", "Crypto engine unavailable")
+                    .detail("the crypto engine could not perform the operation; see the server log")
+            }
         },
         CommandError::RetriesExhausted { .. } => Problem::new(S::CONFLICT, "contention", "Too much contention")
             .detail("other commands kept changing what this one depends on; retry"),

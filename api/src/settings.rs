@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use shedu_infra::config::{EngineConfig, FileConfig};
+use shedu_infra::config::{EngineConfig, FileConfig, KekSource};
 
 #[derive(Debug, Parser)]
 #[command(name = "shedu", version, about = "Shedu: an event-sourced Certificate Authority service")]
@@ -25,6 +25,43 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Manage the software engine's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-seal every key file of a software engine under a new KEK, one atomic rename per file.
+    /// Stop Shedu first; run it again to finish an interrupted rotation. The current KEK is the one
+    /// the configuration names.
+    RotateKek(RotateKekArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKekArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The software engine whose keys to re-seal; needed when several are configured.
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Environment variable holding the new KEK (64 hex digits).
+    #[arg(long, default_value = "SHEDU_NEW_KEK", conflicts_with = "new_kek_file")]
+    pub new_kek_env: String,
+    /// File holding the new KEK (64 hex digits, mode 0600), instead of an environment variable.
+    #[arg(long)]
+    pub new_kek_file: Option<PathBuf>,
+}
+
+impl RotateKekArgs {
+    pub fn new_kek(&self) -> KekSource {
+        match &self.new_kek_file {
+            Some(path) => KekSource::File(path.clone()),
+            None => KekSource::Env(self.new_kek_env.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,6 @@ pub enum Claim {
 pub trait IdempotencyStore: Send + Sync {
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, StoreError>;
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
-    /// Forgets a claim whose request failed in a way worth retrying (a 5xx).
+    /// Forgets a claim whose request did not succeed (a 4xx or 5xx), so the key can be used again.
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -1,5 +1,6 @@
 //! Configuration: a TOML file (`--config`), overridden by flags and environment variables.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use shedu_commands::crypto::{CryptoEngine, Engines};
 use shedu_domain::ca::SecurityLevel;
 use shedu_domain::ids::EngineId;
 
-use crate::software_engine::{Kek, SoftwareEngine};
+use zeroize::Zeroizing;
+
+use crate::private_files::create_private_dir;
+use crate::software_engine::{Kek, Rotation, SoftwareEngine, rotate_kek};
 
 /// The file's shape. Every setting also has a flag or environment variable.
 #[derive(Debug, Default, Deserialize)]
@@ -22,7 +26,7 @@ pub struct FileConfig {
     pub engines: Vec<EngineConfig>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     pub id: String,
@@ -31,7 +35,8 @@ pub struct EngineConfig {
     #[serde(default)]
     pub default: bool,
     pub security_level: Option<SecurityLevel>,
-    /// Software engine: environment variable holding the KEK as 64 hex digits.
+    /// Software engine: environment variable holding the KEK as 64 hex digits; Shedu refuses to
+    /// start when it is not set.
     pub kek_env: Option<String>,
     /// Software engine: file holding the KEK as 64 hex digits.
     pub kek_file: Option<PathBuf>,
@@ -47,21 +52,65 @@ impl FileConfig {
 pub const DEFAULT_ENGINE: &str = "software-default";
 const DEFAULT_KEK_ENV: &str = "SHEDU_KEK";
 
+/// Where a software engine's KEK comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KekSource {
+    /// An environment variable that must be set (`kek_env`, or `SHEDU_KEK` when set).
+    Env(String),
+    /// A file of 64 hex digits, refused when group or others can read it.
+    File(PathBuf),
+    /// `<data-dir>/kek.hex`, generated on first start: the embedded default's development
+    /// convenience, announced loudly in the log.
+    Generated(PathBuf),
+}
+
+impl KekSource {
+    /// The source an engine's configuration names. Only the embedded default (no engines
+    /// configured) may fall back to a generated KEK; a configured source that is missing is fatal.
+    fn of(config: &EngineConfig, embedded: bool, data_dir: &Path) -> Result<Self, String> {
+        match (&config.kek_file, &config.kek_env) {
+            (Some(path), None) => Ok(KekSource::File(path.clone())),
+            (None, Some(env)) => Ok(KekSource::Env(env.clone())),
+            (Some(_), Some(_)) => Err(format!("engine '{}': set kek_env or kek_file, not both", config.id)),
+            (None, None) if std::env::var_os(DEFAULT_KEK_ENV).is_some() => Ok(KekSource::Env(DEFAULT_KEK_ENV.into())),
+            (None, None) if embedded => Ok(KekSource::Generated(data_dir.join("kek.hex"))),
+            (None, None) => {
+                Err(format!("engine '{}': no KEK configured: set kek_env or kek_file, or {DEFAULT_KEK_ENV}", config.id))
+            }
+        }
+    }
+
+    pub fn load(&self) -> Result<Kek, String> {
+        match self {
+            KekSource::Env(name) => {
+                let value = Zeroizing::new(std::env::var(name).map_err(|_| {
+                    format!("the KEK is configured to come from the environment variable {name}, which is not set")
+                })?);
+                Kek::from_hex(&value).map_err(|e| format!("{name}: {e}"))
+            }
+            KekSource::File(path) => Kek::from_file(path),
+            KekSource::Generated(path) => {
+                let (kek, generated) = Kek::load_or_generate(path)?;
+                let verb = if generated { "GENERATED" } else { "USING THE GENERATED" };
+                tracing::warn!(
+                    path = %path.display(),
+                    "{verb} KEY-ENCRYPTION KEY STORED NEXT TO THE KEYS IT PROTECTS. Fine for a trial; in \
+                     production set {DEFAULT_KEK_ENV} (64 hex digits) or an engine's kek_env or kek_file, keep it \
+                     away from the data directory, and move the keys to it with `shedu keys rotate-kek`."
+                );
+                Ok(kek)
+            }
+        }
+    }
+}
+
 /// Builds the configured engines; with none configured, one software engine named
 /// `software-default`.
 pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engines, String> {
-    let default_config = [EngineConfig {
-        id: DEFAULT_ENGINE.into(),
-        kind: "software".into(),
-        default: true,
-        security_level: None,
-        kek_env: None,
-        kek_file: None,
-    }];
-    let configs = if configs.is_empty() { &default_config[..] } else { configs };
+    let (configs, embedded) = with_default(configs);
     let mut engines: Vec<Arc<dyn CryptoEngine>> = Vec::new();
     let mut default = None;
-    for config in configs {
+    for config in configs.iter() {
         let id = EngineId::parse(&config.id).map_err(|e| format!("engine id: {e}"))?;
         if config.default {
             if default.is_some() {
@@ -71,8 +120,10 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
         }
         match config.kind.as_str() {
             "software" => {
-                let kek = software_kek(config, data_dir)?;
-                let dir = data_dir.join("keys").join(id.as_str());
+                let kek = KekSource::of(config, embedded, data_dir)?
+                    .load()
+                    .map_err(|e| format!("software engine '{}': {e}", config.id))?;
+                let dir = key_dir(data_dir, &id)?;
                 let level = config.security_level.unwrap_or(SecurityLevel::SL0);
                 engines.push(Arc::new(SoftwareEngine::new(id, dir, kek, level)?));
             }
@@ -95,26 +146,54 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
     Engines::new(engines, default)
 }
 
-fn software_kek(config: &EngineConfig, data_dir: &Path) -> Result<Kek, String> {
-    if let Some(path) = &config.kek_file {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read KEK file {}: {e}", path.display()))?;
-        return Kek::from_hex(&text);
+/// `shedu keys rotate-kek`: re-seals the keys of the software engine `engine` (or of the only
+/// one) from the KEK its configuration names to `new`.
+pub fn rotate_software_kek(
+    configs: &[EngineConfig],
+    data_dir: &Path,
+    engine: Option<&str>,
+    new: &KekSource,
+) -> Result<(String, Rotation), String> {
+    let (configs, embedded) = with_default(configs);
+    let software: Vec<&EngineConfig> = configs.iter().filter(|c| c.kind == "software").collect();
+    let config = match (engine, software.as_slice()) {
+        (Some(id), _) => {
+            software.iter().find(|c| c.id == id).ok_or_else(|| format!("no software engine '{id}' is configured"))?
+        }
+        (None, [only]) => only,
+        (None, []) => return Err("no software engine is configured".into()),
+        (None, _) => return Err("several software engines are configured; name one with --engine".into()),
+    };
+    let id = EngineId::parse(&config.id).map_err(|e| format!("engine id: {e}"))?;
+    let old = KekSource::of(config, embedded, data_dir)?;
+    if matches!(old, KekSource::Generated(ref path) if !path.exists()) {
+        return Err(format!("engine '{id}' has no KEK yet: nothing to rotate"));
     }
-    let env = config.kek_env.as_deref().unwrap_or(DEFAULT_KEK_ENV);
-    if let Ok(value) = std::env::var(env) {
-        return Kek::from_hex(&value).map_err(|e| format!("{env}: {e}"));
+    let dir = key_dir(data_dir, &id)?;
+    let rotation = rotate_kek(&dir, id.as_str(), &old.load()?, &new.load()?)
+        .map_err(|e| format!("software engine '{id}': {e}"))?;
+    Ok((id.as_str().to_owned(), rotation))
+}
+
+/// The configured engines, or the embedded default when there are none (and whether it is).
+fn with_default(configs: &[EngineConfig]) -> (Cow<'_, [EngineConfig]>, bool) {
+    if !configs.is_empty() {
+        return (Cow::Borrowed(configs), false);
     }
-    let path = data_dir.join("kek.hex");
-    let (kek, generated) = Kek::load_or_generate(&path)?;
-    if generated {
-        tracing::warn!(
-            path = %path.display(),
-            "GENERATED A KEY-ENCRYPTION KEY NEXT TO THE KEYS IT PROTECTS. Fine for a trial; in production \
-             set {env} (64 hex digits) or kek_file, and keep it away from the data directory."
-        );
-    } else if config.kek_env.is_none() {
-        tracing::warn!(path = %path.display(), "software engine KEK read from the data directory; set {env} in production");
-    }
-    Ok(kek)
+    let embedded = EngineConfig {
+        id: DEFAULT_ENGINE.into(),
+        kind: "software".into(),
+        default: true,
+        security_level: None,
+        kek_env: None,
+        kek_file: None,
+    };
+    (Cow::Owned(vec![embedded]), true)
+}
+
+/// `<data-dir>/keys/<engine-id>`, below a `keys` directory only the owner may open.
+fn key_dir(data_dir: &Path, id: &EngineId) -> Result<PathBuf, String> {
+    let keys = data_dir.join("keys");
+    create_private_dir(&keys)?;
+    Ok(keys.join(id.as_str()))
 }

@@ -10,6 +10,7 @@ pub mod database;
 mod errors;
 pub mod migrate;
 pub mod postgres;
+pub mod private_files;
 pub mod software_engine;
 mod sql;
 pub mod sqlite;

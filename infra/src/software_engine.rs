@@ -1,75 +1,55 @@
 //! The software crypto engine (security level SL0): keys live in files under the data directory,
 //! each encrypted with AES-256-GCM under a key-encryption key (KEK) that is not stored with them
-//! unless the operator lets Shedu generate one for a development setup.
+//! unless the operator lets Shedu generate one for a development setup (docs/adr/0006, 0014).
+//!
+//! Decrypted keys are cached, at most 256 of them; the KEK and every decrypted
+//! DER buffer the engine handles are wiped when dropped.
 
-use std::collections::HashMap;
+mod cache;
+mod kek;
+mod kek_check;
+mod key_file;
+mod keys;
+mod rotate;
+
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SignatureAlgorithm, SigningKey};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SigningKey};
 use shedu_commands::crypto::{CryptoEngine, EngineError, EngineInfo, EngineKind, PublicKey, SupportedKeyType};
 use shedu_commands::x509::keys::key_spec_of_spki;
 use shedu_domain::ca::SecurityLevel;
 use shedu_domain::ids::{EngineId, KeyId};
 use shedu_domain::key::{KeySpec, KeyType};
+use zeroize::Zeroizing;
 
-/// A 256-bit key-encryption key. Never printed.
-pub struct Kek([u8; 32]);
-
-impl Kek {
-    /// Reads 64 hex digits.
-    pub fn from_hex(hex_text: &str) -> Result<Self, String> {
-        let bytes = hex::decode(hex_text.trim()).map_err(|_| "the KEK must be 64 hex digits".to_owned())?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| "the KEK must be 64 hex digits (32 bytes)".to_owned())?;
-        Ok(Kek(bytes))
-    }
-
-    /// Loads the KEK file, creating one with a fresh random key when it does not exist.
-    /// Returns whether it was generated.
-    pub fn load_or_generate(path: &Path) -> Result<(Self, bool), String> {
-        if path.exists() {
-            let text = fs::read_to_string(path).map_err(|e| format!("cannot read KEK file {}: {e}", path.display()))?;
-            return Ok((Kek::from_hex(&text)?, false));
-        }
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness for a KEK".to_owned())?;
-        write_private(path, hex::encode(bytes).as_bytes())?;
-        Ok((Kek(bytes), true))
-    }
-}
-
-/// The on-disk form of one key.
-#[derive(Serialize, Deserialize)]
-struct KeyFile {
-    format_version: u32,
-    algorithm: String,
-    encoding: String,
-    nonce: String,
-    ciphertext: String,
-}
+use self::cache::KeyCache;
+pub use self::kek::{Kek, KekId};
+use self::key_file::{Binding, Sealer};
+use self::keys::{IMPORTABLE, algorithm_name, key_id_of, key_pair_from_der, unseal};
+pub use self::rotate::{Rotation, rotate_kek};
+use crate::private_files::create_private_dir;
 
 struct Loaded {
-    key_pair: Arc<KeyPair>,
+    key_pair: KeyPair,
     spec: KeySpec,
 }
 
 pub struct SoftwareEngine {
     info: EngineInfo,
     dir: PathBuf,
-    kek: LessSafeKey,
-    cache: RwLock<HashMap<KeyId, Arc<Loaded>>>,
+    sealer: Sealer,
+    cache: KeyCache<KeyId, Loaded>,
 }
 
 impl SoftwareEngine {
+    /// Opens the engine's key directory (created 0700), refusing a KEK that does not open the
+    /// keys already there.
     pub fn new(id: EngineId, dir: PathBuf, kek: Kek, security_level: SecurityLevel) -> Result<Self, String> {
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create key directory {}: {e}", dir.display()))?;
-        let kek = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &kek.0).map_err(|_| "bad KEK".to_owned())?);
+        create_private_dir(&dir)?;
+        let sealer = Sealer::new(&kek)?;
+        kek_check::verify(&dir, id.as_str(), &sealer)?;
         let supported_key_types = KeySpec::SUPPORTED
             .iter()
             .map(|(key_type, sizes)| SupportedKeyType { key_type: *key_type, sizes: sizes.to_vec() })
@@ -77,66 +57,46 @@ impl SoftwareEngine {
         Ok(SoftwareEngine {
             info: EngineInfo { id, kind: EngineKind::Software, security_level, supported_key_types },
             dir,
-            kek,
-            cache: RwLock::new(HashMap::new()),
+            sealer,
+            cache: KeyCache::new(cache::CAPACITY),
         })
     }
 
     fn path(&self, key_id: &KeyId) -> PathBuf {
-        self.dir.join(format!("{key_id}.key"))
+        key_file::path_of(&self.dir, key_id.as_str())
+    }
+
+    fn binding<'a>(&'a self, key_id: &'a KeyId) -> Binding<'a> {
+        Binding { engine_id: self.info.id.as_str(), key_id: key_id.as_str() }
     }
 
     fn store(&self, key_pair: KeyPair, encoding: &str) -> Result<PublicKey, EngineError> {
         let spki = key_pair.subject_public_key_info();
-        let key_id =
-            KeyId::parse(&hex::encode(Sha256::digest(&spki))).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let key_id = KeyId::parse(&key_id_of(&key_pair)).map_err(|e| EngineError::Failed(e.to_string()))?;
         let (key_type, bits) = key_spec_of_spki(&spki).map_err(EngineError::Unsupported)?;
         let spec = KeySpec { key_type, bits };
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EngineError::Failed("no randomness".into()))?;
-        let mut sealed = key_pair.serialized_der().to_vec();
-        // The key id is authenticated data: a key file renamed to another id fails to open.
-        self.kek
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(key_id.as_str()), &mut sealed)
-            .map_err(|_| EngineError::Failed("key encryption failed".into()))?;
-        let file = KeyFile {
-            format_version: 1,
-            algorithm: algorithm_name(key_pair.algorithm()).to_owned(),
-            encoding: encoding.to_owned(),
-            nonce: hex::encode(nonce),
-            ciphertext: hex::encode(sealed),
-        };
-        let json = serde_json::to_vec(&file).map_err(|e| EngineError::Failed(e.to_string()))?;
-        write_private(&self.path(&key_id), &json).map_err(EngineError::Failed)?;
-        let loaded = Arc::new(Loaded { key_pair: Arc::new(key_pair), spec });
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).insert(key_id.clone(), loaded);
+        let algorithm = algorithm_name(key_pair.algorithm());
+        let file = self
+            .sealer
+            .seal(self.binding(&key_id), algorithm, encoding, key_pair.serialized_der())
+            .map_err(|e| EngineError::Failed(format!("cannot seal key {key_id}: {e}")))?;
+        key_file::write(&self.path(&key_id), &file).map_err(EngineError::Failed)?;
+        self.cache.insert(key_id.clone(), Arc::new(Loaded { key_pair, spec }));
         Ok(PublicKey { key_id, spki_der: spki, spec })
     }
 
     fn load(&self, key_id: &KeyId) -> Result<Arc<Loaded>, EngineError> {
-        if let Some(loaded) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(key_id) {
-            return Ok(loaded.clone());
+        if let Some(loaded) = self.cache.get(key_id) {
+            return Ok(loaded);
         }
-        let text = fs::read(self.path(key_id)).map_err(|_| EngineError::KeyNotFound(key_id.clone()))?;
-        let file: KeyFile = serde_json::from_slice(&text)
-            .map_err(|_| EngineError::Failed(format!("key file {key_id} is unreadable")))?;
-        let nonce: [u8; NONCE_LEN] = hex::decode(&file.nonce)
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(|| EngineError::Failed(format!("key file {key_id} has a bad nonce")))?;
-        let mut sealed = hex::decode(&file.ciphertext)
-            .map_err(|_| EngineError::Failed(format!("key file {key_id} is unreadable")))?;
-        let der = self
-            .kek
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(key_id.as_str()), &mut sealed)
-            .map_err(|_| EngineError::Failed(format!("key {key_id} does not decrypt: wrong KEK or tampered file")))?;
-        let algorithm = algorithm_by_name(&file.algorithm)
-            .ok_or_else(|| EngineError::Failed(format!("key file {key_id} names an unknown algorithm")))?;
-        let key_pair = key_pair_from_der(der, &file.encoding, algorithm)
-            .ok_or_else(|| EngineError::Failed(format!("key file {key_id} holds an unreadable key")))?;
+        let file = key_file::read(&self.path(key_id)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => EngineError::KeyNotFound(key_id.clone()),
+            _ => EngineError::Failed(format!("key file {key_id} is unreadable")),
+        })?;
+        let (key_pair, _der) = unseal(&self.sealer, &file, self.binding(key_id)).map_err(EngineError::Failed)?;
         let (key_type, bits) = key_spec_of_spki(&key_pair.subject_public_key_info()).map_err(EngineError::Failed)?;
-        let loaded = Arc::new(Loaded { key_pair: Arc::new(key_pair), spec: KeySpec { key_type, bits } });
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).insert(key_id.clone(), loaded.clone());
+        let loaded = Arc::new(Loaded { key_pair, spec: KeySpec { key_type, bits } });
+        self.cache.insert(key_id.clone(), loaded.clone());
         Ok(loaded)
     }
 }
@@ -179,9 +139,10 @@ impl CryptoEngine for SoftwareEngine {
                 return Err(malformed(&format!("expected a PRIVATE KEY block, found {other}")));
             }
         };
+        let der = Zeroizing::new(block.into_contents());
         let key_pair = IMPORTABLE
             .iter()
-            .find_map(|alg| key_pair_from_der(block.contents(), encoding, alg))
+            .find_map(|alg| key_pair_from_der(&der, encoding, alg))
             .ok_or_else(|| malformed("unreadable or unsupported key (RSA, ECDSA P-256/384/521, Ed25519)"))?;
         if key_pair.subject_public_key_info() != expected_spki_der {
             return Err(EngineError::KeyMismatch);
@@ -202,7 +163,7 @@ impl CryptoEngine for SoftwareEngine {
     }
 
     fn delete_key(&self, key_id: &KeyId) -> Result<(), EngineError> {
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(key_id);
+        self.cache.remove(key_id);
         match fs::remove_file(self.path(key_id)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -211,65 +172,28 @@ impl CryptoEngine for SoftwareEngine {
     }
 }
 
-const IMPORTABLE: [&SignatureAlgorithm; 5] = [
-    &rcgen::PKCS_ECDSA_P256_SHA256,
-    &rcgen::PKCS_ECDSA_P384_SHA384,
-    &rcgen::PKCS_ECDSA_P521_SHA512,
-    &rcgen::PKCS_ED25519,
-    &rcgen::PKCS_RSA_SHA256,
-];
-
-fn algorithm_name(alg: &SignatureAlgorithm) -> &'static str {
-    IMPORTABLE
-        .iter()
-        .zip(["ECDSA_P256_SHA256", "ECDSA_P384_SHA384", "ECDSA_P521_SHA512", "ED25519", "RSA_PKCS1_SHA256"])
-        .find(|(a, _)| **a == alg)
-        .map_or("RSA_PKCS1_SHA256", |(_, name)| name)
-}
-
-fn algorithm_by_name(name: &str) -> Option<&'static SignatureAlgorithm> {
-    IMPORTABLE.iter().copied().find(|alg| algorithm_name(alg) == name)
-}
-
-fn key_pair_from_der(der: &[u8], encoding: &str, alg: &'static SignatureAlgorithm) -> Option<KeyPair> {
-    let key = match encoding {
-        "pkcs1" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())),
-        "sec1" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.to_vec())),
-        _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec())),
-    };
-    // A wrong guess of algorithm or encoding is an error, not a panic: rcgen panics only on
-    // algorithms it does not know, and every one passed here is from IMPORTABLE.
-    KeyPair::from_der_and_sign_algo(&key, alg).ok()
-}
-
-/// Writes a file only its owner can read, atomically (write, fsync, rename).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    // A unique name: two stores of the same key (the same key imported twice at once) must not
-    // share one temporary file.
-    let mut nonce = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| "no randomness".to_owned())?;
-    let tmp = path.with_extension(format!("{}.tmp", hex::encode(nonce)));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    // The rename is durable only once the directory entry is.
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use sha2::Digest;
+
+    use super::key_file::{FORMAT_V2, KeyFile, v1_file};
     use super::*;
 
+    const ENGINE: &str = "sw";
+
+    fn kek(byte: &str) -> Kek {
+        Kek::from_hex(&byte.repeat(32)).unwrap()
+    }
+
+    fn open_engine(dir: &Path, engine_id: &str, byte: &str) -> Result<SoftwareEngine, String> {
+        SoftwareEngine::new(EngineId::parse(engine_id).unwrap(), dir.to_path_buf(), kek(byte), SecurityLevel::SL0)
+    }
+
     fn engine(dir: &Path) -> SoftwareEngine {
-        let kek = Kek::from_hex(&"11".repeat(32)).unwrap();
-        SoftwareEngine::new(EngineId::parse("sw").unwrap(), dir.to_path_buf(), kek, SecurityLevel::SL0).unwrap()
+        open_engine(dir, ENGINE, "11").unwrap()
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -278,31 +202,143 @@ mod tests {
         dir
     }
 
+    fn ed25519() -> KeySpec {
+        KeySpec::parse("Ed25519", 0).unwrap()
+    }
+
+    fn key_file_of(dir: &Path, key_id: &KeyId) -> KeyFile {
+        key_file::read(&key_file::path_of(dir, key_id.as_str())).unwrap()
+    }
+
+    /// Writes a key as earlier versions did: format 1, the key id as the only AAD.
+    fn write_v1_key(dir: &Path, byte: &str) -> KeyId {
+        let key_pair = KeyPair::generate().unwrap();
+        let key_id = key_id_of(&key_pair);
+        fs::create_dir_all(dir).unwrap();
+        let file = v1_file(&kek(byte), &key_id, "ECDSA_P256_SHA256", "pkcs8", key_pair.serialized_der());
+        key_file::write(&key_file::path_of(dir, &key_id), &file).unwrap();
+        KeyId::parse(&key_id).unwrap()
+    }
+
     #[test]
     fn keys_survive_a_restart_and_are_encrypted_at_rest() {
         let dir = temp_dir("restart");
         let key = engine(&dir).generate_key(KeySpec::parse("ECDSA", 256).unwrap()).unwrap();
-        assert_eq!(key.key_id.as_str(), hex::encode(Sha256::digest(&key.spki_der)));
-        let file = fs::read(dir.join(format!("{}.key", key.key_id))).unwrap();
+        assert_eq!(key.key_id.as_str(), hex::encode(sha2::Sha256::digest(&key.spki_der)));
+        let file = fs::read(key_file::path_of(&dir, key.key_id.as_str())).unwrap();
         assert!(!String::from_utf8_lossy(&file).contains("PRIVATE"));
+        assert_eq!(key_file_of(&dir, &key.key_id).format_version, FORMAT_V2);
         let reopened = engine(&dir);
         assert_eq!(reopened.public_key(&key.key_id).unwrap().spki_der, key.spki_der);
         assert!(!reopened.sign(&key.key_id, b"tbs").unwrap().is_empty());
     }
 
     #[test]
-    fn a_wrong_kek_cannot_open_keys() {
+    fn format_1_key_files_still_open() {
+        let dir = temp_dir("v1");
+        let key_id = write_v1_key(&dir, "11");
+        let engine = engine(&dir);
+        assert!(!engine.sign(&key_id, b"tbs").unwrap().is_empty());
+        assert_eq!(key_file_of(&dir, &key_id).format_version, 1, "reading does not rewrite");
+    }
+
+    #[test]
+    fn a_wrong_kek_is_refused_when_the_engine_starts() {
         let dir = temp_dir("kek");
-        let key = engine(&dir).generate_key(KeySpec::parse("Ed25519", 0).unwrap()).unwrap();
-        let other = SoftwareEngine::new(
-            EngineId::parse("sw").unwrap(),
-            dir.clone(),
-            Kek::from_hex(&"22".repeat(32)).unwrap(),
-            SecurityLevel::SL0,
-        )
-        .unwrap();
-        let err = other.sign(&key.key_id, b"x").unwrap_err();
-        assert!(matches!(err, EngineError::Failed(m) if m.contains("does not decrypt")));
+        engine(&dir).generate_key(ed25519()).unwrap();
+        let refused = open_engine(&dir, ENGINE, "22").err().unwrap();
+        assert!(refused.contains("software engine 'sw'") && refused.contains("does not open its keys"), "{refused}");
+        assert!(!refused.contains(&"22".repeat(8)) && !refused.contains(&"11".repeat(8)), "{refused}");
+
+        // A data directory from before the check file: its first key decides.
+        let old = temp_dir("kek-v1");
+        write_v1_key(&old, "11");
+        let refused = open_engine(&old, ENGINE, "22").err().unwrap();
+        assert!(refused.contains("does not open its keys"), "{refused}");
+        assert!(!old.join("kek-check").exists(), "a refused KEK writes no check file");
+        open_engine(&old, ENGINE, "11").unwrap();
+        assert!(old.join("kek-check").exists());
+        assert!(open_engine(&old, ENGINE, "22").is_err());
+    }
+
+    #[test]
+    fn a_key_file_moved_to_another_key_id_or_engine_does_not_open() {
+        let dir = temp_dir("moved");
+        let engine = engine(&dir);
+        let first = engine.generate_key(ed25519()).unwrap().key_id;
+        let second = engine.generate_key(ed25519()).unwrap().key_id;
+        let path = |key_id: &KeyId| key_file::path_of(&dir, key_id.as_str());
+        fs::copy(path(&first), path(&second)).unwrap();
+        let fresh = self::engine(&dir);
+        let err = fresh.sign(&second, b"x").unwrap_err();
+        assert!(matches!(&err, EngineError::Failed(m) if m.contains("does not open")), "{err:?}");
+
+        let other_dir = temp_dir("moved-other");
+        let other = open_engine(&other_dir, "other", "11").unwrap();
+        fs::copy(path(&first), key_file::path_of(&other_dir, first.as_str())).unwrap();
+        let err = other.sign(&first, b"x").unwrap_err();
+        assert!(matches!(&err, EngineError::Failed(m) if m.contains("does not open")), "{err:?}");
+    }
+
+    #[test]
+    fn a_key_file_holding_another_key_does_not_sign() {
+        let dir = temp_dir("swapped");
+        let engine = engine(&dir);
+        let key_id = engine.generate_key(ed25519()).unwrap().key_id;
+        let impostor = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        // Sealed correctly, by someone holding the KEK, for the wrong key id.
+        let file = engine.sealer.seal(engine.binding(&key_id), "ED25519", "pkcs8", impostor.serialized_der()).unwrap();
+        key_file::write(&engine.path(&key_id), &file).unwrap();
+        let err = self::engine(&dir).sign(&key_id, b"x").unwrap_err();
+        assert!(matches!(&err, EngineError::Failed(m) if m.contains("holds another key")), "{err:?}");
+    }
+
+    #[test]
+    fn rotation_reseals_every_key_and_the_old_kek_no_longer_opens_them() {
+        let dir = temp_dir("rotate");
+        let legacy = write_v1_key(&dir, "11");
+        let current = engine(&dir).generate_key(ed25519()).unwrap().key_id;
+        let before_check = fs::read(dir.join("kek-check")).unwrap();
+        let before_current = fs::read(key_file::path_of(&dir, current.as_str())).unwrap();
+
+        let rotation = rotate_kek(&dir, ENGINE, &kek("11"), &kek("22")).unwrap();
+        assert_eq!(rotation, Rotation { resealed: 2, upgraded: 1, already: 0 });
+        for key_id in [&legacy, &current] {
+            let file = key_file_of(&dir, key_id);
+            assert_eq!((file.format_version, file.kek_id), (FORMAT_V2, Some(kek("22").id().to_string())));
+        }
+        assert!(open_engine(&dir, ENGINE, "11").is_err(), "the old KEK opens nothing");
+        let rotated = open_engine(&dir, ENGINE, "22").unwrap();
+        assert!(rotated.sign(&legacy, b"x").is_ok() && rotated.sign(&current, b"x").is_ok());
+        assert!(rotate_kek(&dir, ENGINE, &kek("22"), &kek("22")).is_err(), "rotating to the same KEK is refused");
+
+        // Interrupted half way: one key and the check file still under the old KEK.
+        fs::write(dir.join("kek-check"), &before_check).unwrap();
+        fs::write(key_file::path_of(&dir, current.as_str()), &before_current).unwrap();
+        let refused = open_engine(&dir, ENGINE, "11").err().unwrap();
+        assert!(refused.contains("finish `shedu keys rotate-kek`"), "{refused}");
+        assert!(open_engine(&dir, ENGINE, "22").is_err());
+        let rotation = rotate_kek(&dir, ENGINE, &kek("11"), &kek("22")).unwrap();
+        assert_eq!(rotation, Rotation { resealed: 1, upgraded: 0, already: 1 });
+        assert!(open_engine(&dir, ENGINE, "22").unwrap().sign(&current, b"x").is_ok());
+
+        // A key the old KEK cannot open stops the rotation before any file changes.
+        let stray = write_v1_key(&dir, "33");
+        let untouched = fs::read(key_file::path_of(&dir, legacy.as_str())).unwrap();
+        assert!(rotate_kek(&dir, ENGINE, &kek("22"), &kek("44")).is_err());
+        assert_eq!(fs::read(key_file::path_of(&dir, legacy.as_str())).unwrap(), untouched);
+        fs::remove_file(key_file::path_of(&dir, stray.as_str())).unwrap();
+    }
+
+    #[test]
+    fn the_cache_of_decrypted_keys_is_bounded() {
+        let dir = temp_dir("cache");
+        let engine = engine(&dir);
+        let keys: Vec<KeyId> =
+            (0..cache::CAPACITY + 8).map(|_| engine.generate_key(ed25519()).unwrap().key_id).collect();
+        assert_eq!(engine.cache.len(), cache::CAPACITY);
+        assert!(keys.iter().all(|key_id| engine.sign(key_id, b"x").is_ok()), "evicted keys are read again");
+        assert_eq!(engine.cache.len(), cache::CAPACITY);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use sqlx::{Executor, SqlitePool};
 
 use crate::errors::classify;
 use crate::migrate::{CREATE_TABLE, SQLITE};
+use crate::private_files::{create_private_file, restrict_to_owner};
 
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
@@ -38,6 +39,7 @@ impl SqliteDb {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        owner_only(options.get_filename()).map_err(StoreError::unavailable)?;
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(classify)?;
         let reader = SqlitePoolOptions::new()
@@ -87,4 +89,22 @@ impl SqliteDb {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(classify)?;
         Ok(())
     }
+}
+
+/// The database holds the log and stored responses: it is created 0600 before SQLite opens it (its
+/// `-wal` and `-shm` files take the database's mode), and files left wider by earlier versions
+/// are narrowed.
+fn owner_only(path: &Path) -> Result<(), String> {
+    // In-memory databases have no file: sqlx names them `file:sqlx-in-memory-…`.
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    create_private_file(path)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        restrict_to_owner(Path::new(&companion))?;
+    }
+    Ok(())
 }

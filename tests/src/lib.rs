@@ -14,6 +14,8 @@ use shedu_api::Settings;
 use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{EventStore, LogCursor, RecordedEvent};
 use shedu_infra::Database;
+use shedu_infra::config::{EngineConfig, KekSource};
+use shedu_infra::software_engine::Rotation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -116,6 +118,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub backend: Backend,
+    /// The `[[engines]]` of a configuration file; empty for the embedded default.
+    pub engines: Vec<EngineConfig>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     clock: Arc<dyn Clock>,
     /// The first instance on a database removes its directory when dropped; others leave it.
@@ -128,18 +132,24 @@ impl TestApp {
     }
 
     pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestApp {
-        let db = TestDb::new(backend).await;
-        let mut app = TestApp {
+        let mut app = Self::unstarted(backend, vec![], clock).await;
+        app.start().await;
+        app
+    }
+
+    /// An app on a fresh database with these engines, not started: `try_start` tells whether
+    /// Shedu agrees to start.
+    pub async fn unstarted(backend: Backend, engines: Vec<EngineConfig>, clock: Arc<dyn Clock>) -> TestApp {
+        TestApp {
             base: String::new(),
             client: reqwest::Client::new(),
-            db,
+            db: TestDb::new(backend).await,
             backend,
+            engines,
             stop: None,
             clock,
             owns_dir: true,
-        };
-        app.start().await;
-        app
+        }
     }
 
     /// A second Shedu on the same database and data directory, as another process would be.
@@ -150,6 +160,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db: TestDb { url: self.db.url.clone(), dir: self.db.dir.clone() },
             backend: self.backend,
+            engines: self.engines.clone(),
             stop: None,
             clock: self.clock.clone(),
             owns_dir: false,
@@ -164,23 +175,39 @@ impl TestApp {
             data_dir: self.db.dir.clone(),
             database_url: self.db.url.clone(),
             nats_url: None,
-            engines: vec![],
+            engines: self.engines.clone(),
         }
     }
 
     async fn start(&mut self) {
-        let (addr, stop) = shedu_api::spawn(&self.settings(), self.clock.clone()).await.expect("start Shedu");
-        self.base = format!("http://{addr}");
-        self.stop = Some(stop);
+        self.try_start().await.expect("start Shedu");
     }
 
-    /// Stops the server and starts a new one on the same database and data directory.
-    pub async fn restart(&mut self) {
+    /// Starts Shedu, or returns why it refused to start.
+    pub async fn try_start(&mut self) -> anyhow::Result<()> {
+        let (addr, stop) = shedu_api::spawn(&self.settings(), self.clock.clone()).await?;
+        self.base = format!("http://{addr}");
+        self.stop = Some(stop);
+        Ok(())
+    }
+
+    /// Stops the server, leaving the database and data directory as they are.
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    /// Stops the server and starts a new one on the same database and data directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
         self.start().await;
+    }
+
+    /// Runs `shedu keys rotate-kek` against this app's data directory and engines.
+    pub fn rotate_kek(&self, new: &KekSource) -> anyhow::Result<(String, Rotation)> {
+        shedu_api::app::rotate_kek(&self.settings(), None, new)
     }
 
     /// Runs `shedu projections rebuild` against this app's database.

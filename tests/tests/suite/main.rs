@@ -10,4 +10,5 @@ mod hierarchy;
 mod hostile_requests;
 mod imports;
 mod issuance;
+mod key_custody;
 mod projections;
