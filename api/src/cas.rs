@@ -78,7 +78,7 @@ async fn import(
         id: optional(body.id, CaId::parse)?,
         certificate_pem: body.certificate,
         chain_pem: body.chain.filter(|c| !c.trim().is_empty()),
-        private_key_pem: body.private_key.filter(|k| !k.trim().is_empty()),
+        private_key_pem: body.private_key.filter(|k| !k.trim().is_empty()).map(zeroize::Zeroizing::new),
         engine_id: optional(body.engine_id, EngineId::parse)?,
         profile_id: optional(body.profile_id, ProfileId::parse)?,
         metadata: body.metadata,

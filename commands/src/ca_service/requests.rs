@@ -8,6 +8,7 @@ use shedu_domain::key::KeySpec;
 use shedu_domain::metadata::Metadata;
 use shedu_domain::profile::ProfileInput;
 use shedu_domain::subject::Subject;
+use zeroize::Zeroizing;
 
 /// Create a managed CA: a root when `parent_id` is `None`.
 #[derive(Debug, Clone)]
@@ -30,8 +31,9 @@ pub struct ImportCa {
     /// Certificates of the CAs above it: those Shedu does not hold are imported first, as trust
     /// anchors, so that this one finds its parent.
     pub chain_pem: Option<String>,
-    /// PEM PKCS#8, PKCS#1 or SEC1. Handed to the engine and dropped; never logged or recorded.
-    pub private_key_pem: Option<String>,
+    /// PEM PKCS#8, PKCS#1 or SEC1. Handed to the engine and wiped when dropped; never logged or
+    /// recorded.
+    pub private_key_pem: Option<Zeroizing<String>>,
     pub engine_id: Option<EngineId>,
     pub profile_id: Option<ProfileId>,
     pub metadata: Metadata,

@@ -447,7 +447,8 @@ async fn revoking_a_root_reaches_children_of_a_deleted_keyless_ca(backend: Backe
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ]);
-    for (name, issuer) in [("int", "root"), ("leafca", "int")] {
+    // Each CA ends well before its issuer: an imported subordinate may not outlive its parent.
+    for (name, issuer, days) in [("int", "root", "200"), ("leafca", "int", "100")] {
         run(&[
             "req",
             "-new",
@@ -476,7 +477,7 @@ async fn revoking_a_root_reaches_children_of_a_deleted_keyless_ca(backend: Backe
             "-out",
             &format!("{name}.pem"),
             "-days",
-            "200",
+            days,
             "-extfile",
             "ca.ext",
         ]);
