@@ -19,6 +19,7 @@ use std::sync::Arc;
 use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SigningKey};
 use shedu_commands::crypto::{CryptoEngine, EngineError, EngineInfo, EngineKind, PublicKey, SupportedKeyType};
 use shedu_commands::x509::keys::key_spec_of_spki;
+use shedu_commands::x509::pem_text::one_labelled_block;
 use shedu_domain::ca::SecurityLevel;
 use shedu_domain::ids::{EngineId, KeyId};
 use shedu_domain::key::{KeySpec, KeyType};
@@ -127,19 +128,22 @@ impl CryptoEngine for SoftwareEngine {
 
     fn import_key(&self, private_key_pem: &str, expected_spki_der: &[u8]) -> Result<PublicKey, EngineError> {
         let malformed = |m: &str| EngineError::MalformedKey(format!("private_key: {m}"));
-        let block = pem::parse(private_key_pem.trim()).map_err(|_| malformed("not a PEM private key"))?;
-        let encoding = match block.tag() {
+        if private_key_pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return Err(malformed("encrypted keys are not accepted; decrypt it first"));
+        }
+        // Exactly one key block, nothing around it but whitespace.
+        let (label, der) =
+            one_labelled_block(private_key_pem, &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"], "private_key")
+                .map_err(|e| match e {
+                shedu_domain::DomainError::Invalid { message, .. } => malformed(&message),
+                other => malformed(&other.to_string()),
+            })?;
+        let der = Zeroizing::new(der);
+        let encoding = match label.as_str() {
             "PRIVATE KEY" => "pkcs8",
             "RSA PRIVATE KEY" => "pkcs1",
-            "EC PRIVATE KEY" => "sec1",
-            "ENCRYPTED PRIVATE KEY" => {
-                return Err(malformed("encrypted keys are not accepted; decrypt it first"));
-            }
-            other => {
-                return Err(malformed(&format!("expected a PRIVATE KEY block, found {other}")));
-            }
+            _ => "sec1",
         };
-        let der = Zeroizing::new(block.into_contents());
         let key_pair = IMPORTABLE
             .iter()
             .find_map(|alg| key_pair_from_der(&der, encoding, alg))

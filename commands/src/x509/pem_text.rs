@@ -6,6 +6,19 @@ use shedu_domain::DomainError;
 
 /// The DER of each PEM block in `text`, in order; at least one.
 pub fn blocks(text: &str, labels: &[&str], field: &str) -> Result<Vec<Vec<u8>>, DomainError> {
+    Ok(labelled_blocks(text, labels, field)?.into_iter().map(|(_, der)| der).collect())
+}
+
+/// The one PEM block `text` holds, with its label (one of `labels`).
+pub fn one_labelled_block(text: &str, labels: &[&str], field: &str) -> Result<(String, Vec<u8>), DomainError> {
+    let mut found = labelled_blocks(text, labels, field)?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        n => Err(DomainError::invalid(field, format!("expected one PEM block, found {n}"))),
+    }
+}
+
+fn labelled_blocks(text: &str, labels: &[&str], field: &str) -> Result<Vec<(String, Vec<u8>)>, DomainError> {
     let bad = |message: String| DomainError::invalid(field, message);
     let mut found = Vec::new();
     let mut rest = text.trim_start();
@@ -30,7 +43,7 @@ pub fn blocks(text: &str, labels: &[&str], field: &str) -> Result<Vec<Vec<u8>>, 
         if parsed.headers().iter().next().is_some() {
             return Err(bad(format!("the {label} block has headers; send it unencrypted and without them")));
         }
-        found.push(parsed.into_contents());
+        found.push((label.to_owned(), parsed.into_contents()));
         rest = rest[block.len()..].trim_start();
     }
     if found.is_empty() {

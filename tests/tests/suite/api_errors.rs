@@ -165,6 +165,13 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
             "invalid-input",
             "the value sent",
         ),
+        (
+            "a key followed by junk",
+            app.import_ca(json!({"id": "j", "certificate": external, "private_key": format!("{other_key}junk")})).await,
+            400,
+            "invalid-input",
+            "outside a PEM block",
+        ),
         ("bad filter syntax", app.list_cas("filter=status=ACTIVE").await, 400, "invalid-input", "<field>[<op>]<value>"),
         ("unknown filter field", app.list_cas("filter=colour[eq]red").await, 400, "invalid-input", "colour"),
         ("bad filter operator", app.list_cas("filter=level[ct]1").await, 400, "invalid-input", "operator"),
