@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::ids::SerialNumber;
 use crate::key::KeyMetadata;
+use crate::status::{Revocation, RevocationReason, Status};
 use crate::subject::Subject;
 
 /// The facts of one certificate. The PEM is authoritative; the other fields are read from it.
@@ -40,4 +41,20 @@ impl CertificateInfo {
     pub fn expired_at(&self, now: OffsetDateTime) -> bool {
         now > self.valid_to
     }
+
+    /// The status at `now` of what carries this certificate, given its `recorded` status: never
+    /// ACTIVE (or INACTIVE) past notAfter, whether or not the expiry was recorded, and INACTIVE
+    /// before notBefore (an imported CA valid from a later date).
+    pub fn status_at(&self, recorded: Status, now: OffsetDateTime) -> Status {
+        match recorded {
+            Status::Active | Status::Inactive if self.expired_at(now) => Status::Expired,
+            Status::Active if now < self.valid_from => Status::Inactive,
+            status => status,
+        }
+    }
+}
+
+/// Whether a recorded revocation is a CertificateHold, the one that can be lifted.
+pub fn on_hold(recorded: Status, revocation: Option<&Revocation>) -> bool {
+    recorded == Status::Revoked && revocation.is_some_and(|r| r.reason == RevocationReason::CertificateHold)
 }

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::DomainError;
-use crate::certificate::CertificateInfo;
+use crate::certificate::{CertificateInfo, on_hold};
 use crate::ids::{CaId, EngineId, KeyId, ProfileId, SerialNumber};
 use crate::metadata::Metadata;
-use crate::status::{Revocation, RevocationReason, Status};
+use crate::status::{Revocation, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -94,16 +94,11 @@ impl Ca {
     /// even before the scheduler has recorded the expiry, and is INACTIVE before its notBefore
     /// (an imported CA valid from a later date).
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
-        match self.recorded_status {
-            Status::Active | Status::Inactive if self.certificate.expired_at(now) => Status::Expired,
-            Status::Active if now < self.certificate.valid_from => Status::Inactive,
-            status => status,
-        }
+        self.certificate.status_at(self.recorded_status, now)
     }
 
     pub fn is_on_hold(&self) -> bool {
-        self.recorded_status == Status::Revoked
-            && self.revocation.is_some_and(|r| r.reason == RevocationReason::CertificateHold)
+        on_hold(self.recorded_status, self.revocation.as_ref())
     }
 
     /// A CA signs only while ACTIVE (not on hold, not expired, not deleted) and holding a key.

@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ca::IssuerMetadata;
-use crate::certificate::CertificateInfo;
+use crate::certificate::{CertificateInfo, on_hold};
 use crate::ids::{ProfileId, SerialNumber};
 use crate::metadata::Metadata;
-use crate::status::{Revocation, RevocationReason, Status};
+use crate::status::{Revocation, Status};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssuedCertificate {
@@ -27,16 +27,11 @@ pub struct IssuedCertificate {
 impl IssuedCertificate {
     /// Never ACTIVE (or INACTIVE) past notAfter, whether or not the expiry was recorded.
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
-        match self.recorded_status {
-            Status::Active | Status::Inactive if self.certificate.expired_at(now) => Status::Expired,
-            Status::Active if now < self.certificate.valid_from => Status::Inactive,
-            status => status,
-        }
+        self.certificate.status_at(self.recorded_status, now)
     }
 
     pub fn is_on_hold(&self) -> bool {
-        self.recorded_status == Status::Revoked
-            && self.revocation.is_some_and(|r| r.reason == RevocationReason::CertificateHold)
+        on_hold(self.recorded_status, self.revocation.as_ref())
     }
 
     pub fn serial(&self) -> &SerialNumber {
