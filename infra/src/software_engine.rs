@@ -128,21 +128,18 @@ impl CryptoEngine for SoftwareEngine {
 
     fn import_key(&self, private_key_pem: &str, expected_spki_der: &[u8]) -> Result<PublicKey, EngineError> {
         let malformed = |m: &str| EngineError::MalformedKey(format!("private_key: {m}"));
-        if private_key_pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-            return Err(malformed("encrypted keys are not accepted; decrypt it first"));
-        }
         // Exactly one key block, nothing around it but whitespace.
-        let (label, der) =
-            one_labelled_block(private_key_pem, &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"], "private_key")
-                .map_err(|e| match e {
-                shedu_domain::DomainError::Invalid { message, .. } => malformed(&message),
-                other => malformed(&other.to_string()),
-            })?;
+        let labels = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"];
+        let (label, der) = one_labelled_block(private_key_pem, &labels, "private_key").map_err(|e| match e {
+            shedu_domain::DomainError::Invalid { message, .. } => malformed(&message),
+            other => malformed(&other.to_string()),
+        })?;
         let der = Zeroizing::new(der);
         let encoding = match label.as_str() {
             "PRIVATE KEY" => "pkcs8",
             "RSA PRIVATE KEY" => "pkcs1",
-            _ => "sec1",
+            "EC PRIVATE KEY" => "sec1",
+            _ => return Err(malformed("encrypted keys are not accepted; decrypt it first")),
         };
         let key_pair = IMPORTABLE
             .iter()
