@@ -32,5 +32,7 @@ cargo fmt --all -- --check
 # No file imports a file that imports it back (docs/adr/0013).
 python3 scripts/import_cycles.py
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The integration suite also runs `shedu serve` as a process of its own (to kill it with SIGKILL).
+cargo build --bin shedu --quiet
 cargo test --workspace
 echo "test suite finished in $(( $(date +%s) - started ))s"

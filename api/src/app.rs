@@ -23,7 +23,9 @@ use shedu_projections::progress::Progress;
 use shedu_projections::runner::Projector;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use uuid::Uuid;
 
+use crate::committed::Committed;
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -56,8 +58,12 @@ impl App {
         }
         let wake = Arc::new(Notify::new());
         let reactor_wake = Arc::new(Notify::new());
-        let store: Arc<dyn EventStore> =
-            Arc::new(Notifying { inner: db.event_store(), wakes: [wake.clone(), reactor_wake.clone()] });
+        let committed = Arc::new(Committed::default());
+        let store: Arc<dyn EventStore> = Arc::new(Notifying {
+            inner: db.event_store(),
+            wakes: [wake.clone(), reactor_wake.clone()],
+            committed: committed.clone(),
+        });
         let views = db.views();
         let progress = Progress::default();
         let lookup = Arc::new(FreshLookup {
@@ -68,8 +74,10 @@ impl App {
             views: views.clone(),
             progress: progress.clone(),
         });
-        let cas =
-            Arc::new(CaService::new(store.clone(), Arc::new(engines), clock.clone(), lookup.clone(), lookup.clone()));
+        let cas = Arc::new(
+            CaService::new(store.clone(), Arc::new(engines), clock.clone(), lookup.clone(), lookup.clone())
+                .with_key_generations(settings.limits.key_generations),
+        );
         let certificates = Arc::new(CertificateService::new(store.clone(), clock.clone()));
         let profiles = ProfileService::new(store.clone(), clock.clone(), lookup.clone());
         let projector = Arc::new(Projector::new(store.clone(), views.clone(), progress.clone()));
@@ -82,7 +90,20 @@ impl App {
             lookup,
         ));
         let idempotency = db.idempotency();
-        let state = Arc::new(AppState { cas, certificates, profiles, store, views, progress, idempotency, db, clock });
+        let state = Arc::new(AppState {
+            cas,
+            certificates,
+            profiles,
+            store,
+            views,
+            progress,
+            idempotency,
+            db,
+            clock,
+            limits: settings.limits,
+            attempts: Default::default(),
+            committed,
+        });
         Ok(App { state, projector, reactor, wake, reactor_wake })
     }
 
@@ -109,13 +130,17 @@ impl App {
         let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
         let reactor =
             tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
-        let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx));
+        let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx.clone()));
+        let retention = Duration::from_secs(self.state.limits.idempotency_retention_seconds);
+        let purger =
+            tokio::spawn(crate::idempotency::purge_expired(self.state.idempotency.clone(), retention, stop_rx));
         let router = self.router();
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         let _ = projector.await;
         let _ = reactor.await;
         let _ = planner.await;
+        let _ = purger.await;
         Ok(())
     }
 }
@@ -195,23 +220,30 @@ pub fn rotate_kek(settings: &Settings, engine: Option<&str>, new: &KekSource) ->
     rotate_software_kek(&settings.engines, &settings.data_dir, engine, new).map_err(anyhow::Error::msg)
 }
 
-/// Wakes the local projector after every append, so views follow commands within milliseconds.
+/// Wakes the local projector after every append, so views follow commands within milliseconds,
+/// and records what was committed, for queries to wait for.
 struct Notifying {
     inner: Arc<dyn EventStore>,
     /// The projector's and the cascade reactor's: each has its own, as `notify_one` wakes one.
     wakes: [Arc<Notify>; 2],
+    committed: Arc<Committed>,
 }
 
 #[async_trait]
 impl EventStore for Notifying {
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
         let appended = self.inner.append(request).await?;
+        self.committed.record(appended.last_position);
         self.wakes.iter().for_each(|wake| wake.notify_one());
         Ok(appended)
     }
 
     async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_stream_after(stream_id, version).await
+    }
+
+    async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.events_with_ids(first, last).await
     }
 
     async fn read_all(&self, after: LogCursor, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use shedu_commands::context::CommandContext;
+use shedu_commands::idempotency::RequestKey;
 use shedu_domain::invalid::shown;
 
 use crate::problem::ApiError;
@@ -36,8 +37,11 @@ pub(crate) const MIN_POSITION: &str = "shedu-min-position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// The acting identity and correlation id. Authentication is not built yet: the actor is taken
-/// from the `Shedu-Actor` header as set by a trusted gateway, else "anonymous".
+/// from the `Shedu-Actor` header as set by a trusted gateway, else "anonymous". An actor is
+/// recorded exactly as sent or refused, never rewritten: 1-128 visible ASCII characters.
 pub(crate) struct Ctx(pub CommandContext);
+
+const MAX_ACTOR: usize = 128;
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
@@ -45,9 +49,58 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Ctx(CommandContext {
-            actor: header("shedu-actor").unwrap_or_else(|| "anonymous".into()),
+            actor: actor(&parts.headers)?,
             correlation_id: header("x-request-id").unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            request_key: parts.extensions.get::<RequestKey>().cloned(),
         }))
+    }
+}
+
+/// The `Shedu-Actor` header, or "anonymous" without one.
+pub(crate) fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get("shedu-actor") else { return Ok("anonymous".into()) };
+    let refused = || ApiError::bad_request("Shedu-Actor", format!("must be 1-{MAX_ACTOR} visible ASCII characters"));
+    let text = value.to_str().map_err(|_| refused())?;
+    let visible = |c: char| c.is_ascii_graphic() || c == ' ';
+    if text.is_empty() || text.len() > MAX_ACTOR || !text.chars().all(visible) || text.trim() != text {
+        return Err(refused());
+    }
+    Ok(text.to_owned())
+}
+
+/// The largest body a request may send (`limits.max_body_bytes`), as the router set it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+/// Refuses a body larger than the limit with 413: at once when `Content-Length` says so, else
+/// when reading it (axum's body limit, set to the same number).
+pub(crate) async fn limit_body(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<AppState>>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = state.limits.max_body_bytes;
+    let declared = request.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::PayloadTooLarge(limit).into_response();
+    }
+    request.extensions_mut().insert(BodyLimit(limit));
+    next.run(request).await
+}
+
+/// Answers 503 `request-timeout` for a request still running after `limits.request_timeout_seconds`.
+/// The idempotency layer runs a keyed command in its own task, so the command still completes.
+pub(crate) async fn time_limit(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = Duration::from_secs(state.limits.request_timeout_seconds);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
     }
 }
 
@@ -63,12 +116,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
         }
         // axum's rejection text names the inner error; a fixed text says as much without it.
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest {
-            field: None,
-            message: match e.status() {
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".into(),
-                _ => "the request body could not be read".into(),
-            },
+        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
+            _ => ApiError::BadRequest { field: None, message: "the request body could not be read".into() },
         })?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| ApiError::BadRequest {
             field: None,
@@ -126,16 +177,42 @@ fn data_error(message: &str) -> String {
     }
 }
 
-/// Waits until the views include `min_position` (header `Shedu-Min-Position` or query
-/// parameter), at most five seconds.
+/// Waits until the views include what this query must see, at most five seconds: every write
+/// this process had acknowledged when the query arrived, and `min_position` (header
+/// `Shedu-Min-Position` or query parameter) when the client names one, for writes made through
+/// another process. When the views are current this costs no query at all.
 pub(crate) async fn wait_for_views(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    let own = state.committed.position();
     let raw =
         headers.get(MIN_POSITION).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| query.map(str::to_owned));
-    let Some(raw) = raw else { return Ok(()) };
-    let position: i64 =
-        raw.trim().parse().map_err(|_| ApiError::bad_request("min_position", "must be a log position"))?;
-    if position <= 0 {
+    if let Some(raw) = raw {
+        let position: i64 = raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| ApiError::bad_request("min_position", "must be a log position (0 or more)"))?;
+        if position > 0 {
+            wait_for_position(state, position).await?;
+        }
+    }
+    if own <= 0 {
         return Ok(());
+    }
+    let target = state.committed.cursor(state.store.as_ref(), own).await?;
+    if state.progress.current() >= target {
+        return Ok(());
+    }
+    let reached = state.progress.wait_for_cursor(state.views.as_ref(), target, MAX_WAIT).await?;
+    if reached { Ok(()) } else { Err(ApiError::ViewsBehind(own)) }
+}
+
+/// Waits for a position the client names. One beyond the log's head is no write anyone was told
+/// about: refused at once rather than waited for.
+async fn wait_for_position(state: &AppState, position: i64) -> Result<(), ApiError> {
+    let head = state.store.head().await?;
+    if position > head {
+        return Err(ApiError::bad_request("min_position", format!("{position} is beyond the log's head ({head})")));
     }
     let reached = state.progress.wait_for(state.store.as_ref(), state.views.as_ref(), position, MAX_WAIT).await?;
     if reached { Ok(()) } else { Err(ApiError::ViewsBehind(position)) }

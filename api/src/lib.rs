@@ -3,8 +3,10 @@
 //! or query, and map the result; rules live in the domain.
 
 pub mod app;
+mod attempts;
 mod cas;
 mod certificates;
+mod committed;
 mod context;
 mod idempotency;
 mod input;

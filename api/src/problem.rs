@@ -22,6 +22,10 @@ pub(crate) enum ApiError {
     ViewsBehind(i64),
     IdempotencyMismatch,
     IdempotencyInFlight,
+    /// The body is larger than `limits.max_body_bytes` (the limit).
+    PayloadTooLarge(usize),
+    /// The request ran longer than `limits.request_timeout_seconds`.
+    RequestTimeout,
 }
 
 impl From<CommandError> for ApiError {
@@ -106,6 +110,11 @@ fn problem(error: &ApiError) -> Problem {
         }
         ApiError::IdempotencyInFlight => Problem::new(S::CONFLICT, "idempotency-key-in-flight", "Request in progress")
             .detail("a request with this Idempotency-Key is still being processed"),
+        ApiError::PayloadTooLarge(limit) => Problem::new(S::PAYLOAD_TOO_LARGE, "payload-too-large", "Body too large")
+            .detail(format!("request bodies are limited to {limit} bytes")),
+        // A command under way completes all the same: a keyed retry finds its outcome.
+        ApiError::RequestTimeout => Problem::new(S::SERVICE_UNAVAILABLE, "request-timeout", "Request timed out")
+            .detail("the request took too long; a command may still complete: read the resource, or retry with the same Idempotency-Key"),
         ApiError::Command(command) => command_problem(command),
     }
 }
@@ -224,6 +233,7 @@ impl IntoResponse for ApiError {
         match &self {
             // A client asked to wait longer than the views needed; not a fault of the server.
             ApiError::ViewsBehind(_) => tracing::warn!(error = ?self, "views behind"),
+            ApiError::RequestTimeout => tracing::warn!("request timed out"),
             _ if status.is_server_error() => tracing::error!(error = ?self, "request failed"),
             _ => {}
         }

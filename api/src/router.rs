@@ -8,7 +8,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
-use crate::{cas, certificates, idempotency, ops, profiles};
+use crate::{cas, certificates, context, idempotency, ops, profiles};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
@@ -21,6 +21,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), context::limit_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), context::time_limit))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use shedu_infra::config::{EngineConfig, FileConfig, KekSource};
+use shedu_infra::config::{EngineConfig, FileConfig, KekSource, Limits};
 
 #[derive(Debug, Parser)]
 #[command(name = "shedu", version, about = "Shedu: an event-sourced Certificate Authority service")]
@@ -103,6 +103,7 @@ pub struct Settings {
     pub database_url: String,
     pub nats_url: Option<String>,
     pub engines: Vec<EngineConfig>,
+    pub limits: Limits,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -120,6 +121,7 @@ impl Settings {
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("shedu.db").display()));
         let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        file.limits.check()?;
         let listen =
             listen.parse().map_err(|_| format!("--listen: '{listen}' is not an address like 127.0.0.1:8080"))?;
         Ok(Settings {
@@ -128,6 +130,7 @@ impl Settings {
             database_url,
             nats_url: nats_url.map(str::to_owned).or(file.nats_url),
             engines: file.engines,
+            limits: file.limits,
         })
     }
 }

@@ -9,6 +9,7 @@ use shedu_commands::event_store::EventStore;
 use shedu_commands::idempotency::IdempotencyStore;
 use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
+use shedu_infra::config::Limits;
 use shedu_projections::progress::Progress;
 use shedu_projections::store::ViewStore;
 
@@ -23,4 +24,9 @@ pub(crate) struct AppState {
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) db: Database,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: Limits,
+    /// Keyed requests running in this process.
+    pub(crate) attempts: Arc<crate::attempts::Attempts>,
+    /// What this process has committed, for queries to wait for.
+    pub(crate) committed: Arc<crate::committed::Committed>,
 }

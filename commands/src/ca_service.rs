@@ -60,6 +60,8 @@ pub struct CaService {
     /// Issuance's reads, skipped while the guards they feed keep holding (docs/adr/0011).
     signing_cas: ReadCache<SigningCa>,
     profiles: ReadCache<IssuanceProfile>,
+    /// Key generations allowed at once: one request can ask for an RSA-4096 key, seconds of a core.
+    key_generations: Arc<tokio::sync::Semaphore>,
 }
 
 /// What signing needs of a CA, with its certificate already decoded.
@@ -77,6 +79,8 @@ struct Lineage {
     ancestors: Vec<Ca>,
     guards: Vec<StreamGuard>,
 }
+
+const DEFAULT_KEY_GENERATIONS: usize = 2;
 
 /// A chain deeper than this is a cycle in corrupted data, not a real hierarchy.
 const MAX_CHAIN_DEPTH: usize = 32;
@@ -99,7 +103,14 @@ impl CaService {
             parent_turns: Turns::new(64),
             signing_cas: ReadCache::new(CACHED_STATES),
             profiles: ReadCache::new(CACHED_STATES),
+            key_generations: Arc::new(tokio::sync::Semaphore::new(DEFAULT_KEY_GENERATIONS)),
         }
+    }
+
+    /// At most `permits` key generations at once; the others wait their turn.
+    pub fn with_key_generations(mut self, permits: usize) -> Self {
+        self.key_generations = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
+        self
     }
 
     pub fn engines(&self) -> &Engines {
@@ -117,11 +128,17 @@ impl CaService {
             let loaded = self.cas.load(&id).await?;
             let Some(ancestor) = loaded.state else { break };
             next = ancestor.parent_id().cloned();
-            lineage.guards.push(StreamGuard { stream_id: id.stream_id(), version: loaded.version });
+            lineage.guards.push(issuance_guard(&id, loaded.version));
             lineage.ancestors.push(ancestor);
         }
         Ok(lineage)
     }
+}
+
+/// A guard on a CA's stream for a decision that rests on what the CA can issue: its status, key,
+/// profiles and validity, not its metadata (docs/adr/0017).
+fn issuance_guard(id: &CaId, version: u64) -> StreamGuard {
+    StreamGuard { stream_id: id.stream_id(), version, ignoring: shedu_domain::ca::IRRELEVANT_TO_ISSUANCE }
 }
 
 /// Runs blocking engine work off the async runtime.

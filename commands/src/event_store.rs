@@ -59,13 +59,24 @@ pub struct StreamWrite {
     pub events: Vec<NewEvent>,
 }
 
-/// A stream that must still be at `version` when the append commits, without being written.
-/// Concurrent appends guarded by the same stream do not conflict with each other; an append that
-/// writes the guarded stream does (see docs/adr/0003).
+/// A stream that must still be at `version` when the append commits, without being written, but
+/// for events of the types it ignores. Concurrent appends guarded by the same stream do not
+/// conflict with each other; an append that writes the guarded stream does, unless all it writes
+/// is ignored (docs/adr/0003, docs/adr/0017).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamGuard {
     pub stream_id: String,
     pub version: u64,
+    /// Event types that may follow `version` without breaking the guard: they change nothing the
+    /// guarded decision rests on.
+    pub ignoring: &'static [&'static str],
+}
+
+impl StreamGuard {
+    /// The stream must be exactly at `version`.
+    pub fn exact(stream_id: impl Into<String>, version: u64) -> Self {
+        StreamGuard { stream_id: stream_id.into(), version, ignoring: &[] }
+    }
 }
 
 /// One atomic append: every write and guard holds, or nothing is appended.
@@ -169,6 +180,10 @@ pub trait EventStore: Send + Sync {
     /// Appends atomically. Appending events whose ids are all already stored, at the same stream
     /// positions, succeeds without writing and returns their original positions (idempotent retry).
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError>;
+
+    /// The events whose ids lie in `first..=last` (byte order), in log order: what one keyed
+    /// request appended (see [`crate::idempotency::RequestKey`]).
+    async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// A stream's events, oldest first; empty when the stream does not exist.
     async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod error;
 pub mod event_store;
 pub mod idempotency;
+mod once;
 pub mod profile_service;
 mod read_cache;
 mod retry;

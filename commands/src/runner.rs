@@ -14,6 +14,7 @@ use crate::CommandError;
 use crate::clock::Clock;
 use crate::context::{CommandContext, Outcome};
 use crate::event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent};
+use crate::once::{append, exactly_once};
 use crate::read_cache::{ReadCache, Versioned};
 
 /// An aggregate's state, its stream version and the log position of its last event.
@@ -105,8 +106,17 @@ impl<A: Aggregate> Runner<A> {
     }
 
     /// Load, decide, append (expecting the version read), fold. A lost race surfaces as a
-    /// conflict: the caller decided on a state that no longer holds.
+    /// conflict: the caller decided on a state that no longer holds. A keyed request runs once.
     pub async fn execute(
+        &self,
+        ctx: &CommandContext,
+        id: &A::Id,
+        command: &A::Command,
+    ) -> Result<Outcome<A>, CommandError> {
+        exactly_once(self.store.as_ref(), ctx, self.execute_once(ctx, id, command)).await
+    }
+
+    async fn execute_once(
         &self,
         ctx: &CommandContext,
         id: &A::Id,
@@ -120,7 +130,7 @@ impl<A: Aggregate> Runner<A> {
         }
         let stream_id = A::stream_id(id);
         let request = AppendRequest::single(stream_id.clone(), loaded.expected(), new_events(&events, ctx, None, now));
-        let appended = self.store.append(request).await?;
+        let appended = append(self.store.as_ref(), ctx, request).await?;
         let after = Loaded {
             state: events.iter().fold(loaded.state, A::evolve),
             version: loaded.version + events.len() as u64,

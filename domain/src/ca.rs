@@ -10,7 +10,7 @@ pub use decide::{CaCommand, SubordinateLink, decide};
 pub use events::{
     CA_CREATE, CA_DELETE, CA_IMPORT, CA_KEY_DESTROYED, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE,
     CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent, CaKeyDestroyed, CaMetadataUpdated, CaProfileAssigned,
-    CaStatusChanged, CaSubordinateAdded,
+    CaStatusChanged, CaSubordinateAdded, IRRELEVANT_TO_ISSUANCE,
 };
 pub use evolve::{evolve, replay};
 pub use new::{

@@ -41,12 +41,35 @@ pub struct Batch<'a> {
     pub heads: BTreeMap<&'a str, Head>,
 }
 
+/// The stored events after some version of some streams, as (stream version, event type),
+/// oldest first: what a guard that ignores some event types needs to know of its stream.
+pub type Later = HashMap<String, Vec<(u64, String)>>;
+
+/// The guarded streams whose stored version moved past a guard that ignores some event types,
+/// with the lowest such guard version: the events after it decide whether those guards hold.
+pub fn needs_later(
+    requests: &[&AppendRequest],
+    batch: &[usize],
+    read: &HashMap<String, (u64, Vec<u8>)>,
+) -> Vec<(String, u64)> {
+    let mut needed: BTreeMap<&str, u64> = BTreeMap::new();
+    for guard in batch.iter().flat_map(|&i| &requests[i].guards).filter(|g| !g.ignoring.is_empty()) {
+        if read.get(&guard.stream_id).is_some_and(|(version, _)| *version > guard.version) {
+            let lowest = needed.entry(&guard.stream_id).or_insert(guard.version);
+            *lowest = (*lowest).min(guard.version);
+        }
+    }
+    needed.into_iter().map(|(id, version)| (id.to_owned(), version)).collect()
+}
+
 /// Plans `batch` (indexes into `requests`) given the stored `read` heads (version and last hash)
-/// of every stream they name. An append passes all its checks or is refused whole.
+/// of every stream they name and the stored events `later` than the guards [`needs_later`]
+/// named. An append passes all its checks or is refused whole.
 pub fn plan<'a>(
     requests: &[&'a AppendRequest],
     batch: &[usize],
     read: &HashMap<String, (u64, Vec<u8>)>,
+    later: &Later,
 ) -> Result<Batch<'a>, StoreError> {
     let mut planned = Batch { accepted: vec![], refused: vec![], rows: vec![], heads: BTreeMap::new() };
     for &i in batch {
@@ -60,7 +83,16 @@ pub fn plan<'a>(
         };
         let mut refusal = validate(request).err();
         for guard in &request.guards {
-            refusal = refusal.or(check_guard(guard, head(&planned, &guard.stream_id)?.0).err());
+            let current = head(&planned, &guard.stream_id)?.0;
+            // The events since the guard's version: stored ones, then those of this batch.
+            let stored = later.get(&guard.stream_id).into_iter().flatten().map(|(v, t)| (*v, t.as_str()));
+            let batched = planned
+                .rows
+                .iter()
+                .filter(|r| r.stream_id == guard.stream_id)
+                .map(|r| (r.version, r.event.event_type.as_str()));
+            let since = stored.chain(batched).filter(|(v, _)| *v > guard.version).map(|(_, t)| t);
+            refusal = refusal.or(check_guard(guard, current, since).err());
         }
         let mut bases = Vec::with_capacity(request.writes.len());
         for write in &request.writes {

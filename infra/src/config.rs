@@ -24,6 +24,49 @@ pub struct FileConfig {
     pub nats_url: Option<String>,
     #[serde(default)]
     pub engines: Vec<EngineConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on what one request may ask of Shedu (`[limits]` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body; a larger one is refused with 413.
+    pub max_body_bytes: usize,
+    /// A request still running after this long is answered with 503 `request-timeout`; a command
+    /// already under way still completes, and a keyed retry finds its outcome.
+    pub request_timeout_seconds: u64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_retention_seconds: u64,
+    /// Key generations running at once; more wait their turn (an RSA-4096 key takes seconds).
+    pub key_generations: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            idempotency_retention_seconds: 24 * 3600,
+            key_generations: 2,
+        }
+    }
+}
+
+impl Limits {
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("request_timeout_seconds", self.request_timeout_seconds),
+            ("idempotency_retention_seconds", self.idempotency_retention_seconds),
+            ("key_generations", self.key_generations as u64),
+        ];
+        match positive.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(format!("limits.{name} must be at least 1")),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -93,7 +93,11 @@ impl CascadeReactor {
     }
 
     async fn react(&self, event: &RecordedEvent, revoked: &mut BTreeMap<CaId, bool>) -> Result<(), CommandError> {
-        let ctx = CommandContext { actor: "shedu-cascade".into(), correlation_id: event.event_id.to_string() };
+        let ctx = CommandContext {
+            actor: "shedu-cascade".into(),
+            correlation_id: event.event_id.to_string(),
+            request_key: None,
+        };
         if let Some(ca_id) = event.stream_id.strip_prefix("ca-") {
             let CaEvent::StatusChanged(change) =
                 CaEvent::from_stored(&event.event_type, event.schema_version, &event.data)?

@@ -32,6 +32,11 @@ impl Progress {
         });
     }
 
+    /// The local projector's checkpoint.
+    pub fn current(&self) -> LogCursor {
+        *self.checkpoint.borrow()
+    }
+
     /// Waits until the views include the event at `position`; false when `timeout` passes first.
     /// Only the stored checkpoint counts (another process may have rebuilt the views); the local
     /// projector's progress merely wakes the wait early.

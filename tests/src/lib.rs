@@ -14,7 +14,7 @@ use shedu_api::Settings;
 use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{EventStore, LogCursor, RecordedEvent};
 use shedu_infra::Database;
-use shedu_infra::config::{EngineConfig, KekSource};
+use shedu_infra::config::{EngineConfig, KekSource, Limits};
 use shedu_infra::software_engine::Rotation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +80,77 @@ impl TestDb {
         TestDb { url, dir }
     }
 
+    /// Runs one SQL statement on the database directly, as an operator (or a crash) would
+    /// leave it.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+            sqlx::Executor::execute(&mut conn, sql).await.expect("execute");
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+            sqlx::Executor::execute(&mut conn, sql).await.expect("execute");
+        }
+    }
+
     pub async fn open(&self) -> Database {
         let db = Database::open(&self.url).await.expect("open database");
         db.migrate().await.expect("migrate");
         db
     }
+}
+
+/// `shedu serve` as its own process, to be killed with SIGKILL: what no in-process server can
+/// show. Needs the binary built (`cargo build --bin shedu`, which scripts/test.sh does).
+pub struct ShedProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl ShedProcess {
+    /// Starts Shedu on `db` and a free port and waits until it answers `/ready`.
+    pub async fn start(db: &TestDb) -> ShedProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let binary = shedu_binary();
+        let child = Command::new(&binary)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&db.dir)
+            .args(["--database-url", &db.url])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e} (run `cargo build --bin shedu`)", binary.display()));
+        let process = ShedProcess { child, base: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{}/ready", process.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("shedu serve did not become ready on port {port}");
+    }
+
+    /// SIGKILL: no shutdown, no flush, no answer to requests in flight.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ShedProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `shedu` binary beside this test binary (`target/<profile>/deps/..`).
+fn shedu_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(Path::parent).map(|dir| dir.join("shedu")).expect("target directory")
 }
 
 /// What an HTTP call returned.
@@ -120,6 +186,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The `[[engines]]` of a configuration file; empty for the embedded default.
     pub engines: Vec<EngineConfig>,
+    /// The `[limits]` of a configuration file.
+    pub limits: Limits,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     clock: Arc<dyn Clock>,
     /// The first instance on a database removes its directory when dropped; others leave it.
@@ -146,6 +214,7 @@ impl TestApp {
             db: TestDb::new(backend).await,
             backend,
             engines,
+            limits: Limits::default(),
             stop: None,
             clock,
             owns_dir: true,
@@ -161,6 +230,7 @@ impl TestApp {
             db: TestDb { url: self.db.url.clone(), dir: self.db.dir.clone() },
             backend: self.backend,
             engines: self.engines.clone(),
+            limits: self.limits,
             stop: None,
             clock: self.clock.clone(),
             owns_dir: false,
@@ -176,6 +246,7 @@ impl TestApp {
             database_url: self.db.url.clone(),
             nats_url: None,
             engines: self.engines.clone(),
+            limits: self.limits,
         }
     }
 
@@ -197,6 +268,11 @@ impl TestApp {
             let _ = stop.send(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    /// Starts the server again after [`TestApp::stop`].
+    pub async fn start_again(&mut self) {
+        self.start().await;
     }
 
     /// Stops the server and starts a new one on the same database and data directory.

@@ -17,6 +17,7 @@ use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::crypto::{CryptoEngine, PublicKey};
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamGuard, StreamWrite};
+use crate::once::{append, exactly_once};
 use crate::profile_service::existing_profile;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::runner::new_events;
@@ -28,6 +29,10 @@ use super::requests::CreateCa;
 
 impl CaService {
     pub async fn create_ca(&self, ctx: &CommandContext, request: CreateCa) -> Result<Outcome<Ca>, CommandError> {
+        exactly_once(self.store.as_ref(), ctx, self.create_once(ctx, request)).await
+    }
+
+    async fn create_once(&self, ctx: &CommandContext, request: CreateCa) -> Result<Outcome<Ca>, CommandError> {
         let now = self.clock.now();
         if let Some(profile_id) = &request.profile_id {
             existing_profile(self.store.as_ref(), profile_id).await?;
@@ -53,6 +58,7 @@ impl CaService {
         let engine = self.engines.resolve(request.engine_id.as_ref())?;
         let key = {
             let (engine, spec) = (engine.clone(), request.key);
+            let _turn = self.key_generations.acquire().await.map_err(|e| CommandError::Internal(e.to_string()))?;
             blocking(move || Ok(engine.generate_key(spec)?)).await?
         };
         let custody = Custody {
@@ -124,7 +130,7 @@ impl CaService {
         let creation =
             || AppendRequest::single(&child_stream, ExpectedVersion::NoStream, new_events(&events, ctx, None, now));
         let Some(parent_id) = new.parent_id() else {
-            return self.append_new(creation(), &new.id, ca).await;
+            return self.append_new(ctx, creation(), &new.id, ca).await;
         };
         let _turn = self.parent_turns.take(&parent_id.stream_id()).await;
         for attempt in 0..MAX_ATTEMPTS {
@@ -138,7 +144,7 @@ impl CaService {
                 expected: parent.expected(),
                 events: new_events(&parent_events, ctx, None, now),
             });
-            match self.append_new(request, &new.id, ca.clone()).await {
+            match self.append_new(ctx, request, &new.id, ca.clone()).await {
                 Err(CommandError::Store(StoreError::Conflict { .. })) => backoff(attempt).await,
                 other => return other,
             }
@@ -147,8 +153,14 @@ impl CaService {
     }
 
     /// Appends a creation; the new stream existing already means the id was taken meanwhile.
-    async fn append_new(&self, request: AppendRequest, id: &CaId, ca: Ca) -> Result<Outcome<Ca>, CommandError> {
-        match self.store.append(request).await {
+    async fn append_new(
+        &self,
+        ctx: &CommandContext,
+        request: AppendRequest,
+        id: &CaId,
+        ca: Ca,
+    ) -> Result<Outcome<Ca>, CommandError> {
+        match append(self.store.as_ref(), ctx, request).await {
             Ok(appended) => Ok(Outcome { state: ca, position: appended.last_position }),
             Err(StoreError::Conflict { stream_id, .. }) if stream_id == id.stream_id() => {
                 Err(DomainError::AlreadyExists(Resource::Ca(id.clone())).into())

@@ -15,6 +15,7 @@ use super::{CaService, blocking};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::event_store::StoreError;
+use crate::once::exactly_once;
 use crate::profile_service::existing_profile;
 use crate::x509::parse::{
     Link, certificate_info, certificates_from_pem, check_constraints, check_names, link, spki_der,
@@ -22,6 +23,10 @@ use crate::x509::parse::{
 
 impl CaService {
     pub async fn import_ca(&self, ctx: &CommandContext, request: ImportCa) -> Result<Outcome<Ca>, CommandError> {
+        exactly_once(self.store.as_ref(), ctx, self.import_once(ctx, request)).await
+    }
+
+    async fn import_once(&self, ctx: &CommandContext, request: ImportCa) -> Result<Outcome<Ca>, CommandError> {
         let now = self.clock.now();
         if let Some(profile_id) = &request.profile_id {
             existing_profile(self.store.as_ref(), profile_id).await?;
@@ -36,7 +41,10 @@ impl CaService {
         let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
         if let Some(chain) = &request.chain_pem {
-            self.import_chain(ctx, chain, der, now).await?;
+            // The chain's CAs are appended each on its own, before the request's own append, which
+            // alone carries its key: a retry finds those already here and skips them.
+            let unkeyed = CommandContext { request_key: None, ..ctx.clone() };
+            self.import_chain(&unkeyed, chain, der, now).await?;
         }
         let placement = self.placement(&id, der, &certificate, now).await?;
         let custody = match request.private_key_pem {

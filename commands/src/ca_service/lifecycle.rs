@@ -16,6 +16,7 @@ use super::{CaService, blocking};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamWrite};
+use crate::once::{append, exactly_once};
 use crate::profile_service::existing_profile;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::runner::new_events;
@@ -25,6 +26,16 @@ impl CaService {
     /// (CessationOfOperation) in the same atomic append; CertificateHold does not cascade, since a
     /// hold is meant to be lifted.
     pub async fn change_status(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        status: Status,
+        reason: Option<RevocationReason>,
+    ) -> Result<Outcome<Ca>, CommandError> {
+        exactly_once(self.store.as_ref(), ctx, self.change_status_once(ctx, id, status, reason)).await
+    }
+
+    async fn change_status_once(
         &self,
         ctx: &CommandContext,
         id: &CaId,
@@ -55,7 +66,7 @@ impl CaService {
                     request.writes.extend(self.certificate_cascade(&revoked, &ca.id, ctx, cause, now).await?);
                 }
             }
-            match self.store.append(request).await {
+            match append(self.store.as_ref(), ctx, request).await {
                 Ok(appended) => {
                     let after = events.iter().fold(loaded.state, Ca::evolve);
                     let state = after.ok_or(DomainError::BrokenInvariant("a status change keeps the CA"))?;

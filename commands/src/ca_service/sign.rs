@@ -14,10 +14,11 @@ use shedu_domain::profile::IssuanceProfile;
 use time::OffsetDateTime;
 
 use super::requests::SignRequest;
-use super::{CaService, SigningCa, blocking};
+use super::{CaService, SigningCa, blocking, issuance_guard};
 use crate::CommandError;
 use crate::context::{CommandContext, Outcome};
 use crate::event_store::{AppendRequest, ExpectedVersion, StoreError, StreamGuard, StreamWrite};
+use crate::once::{append, exactly_once};
 use crate::profile_service::existing_profile;
 use crate::read_cache::Versioned;
 use crate::retry::{MAX_ATTEMPTS, backoff};
@@ -52,12 +53,21 @@ impl Chosen {
     }
 
     fn guard(&self) -> StreamGuard {
-        StreamGuard { stream_id: self.id.stream_id(), version: self.stored.version }
+        StreamGuard::exact(self.id.stream_id(), self.stored.version)
     }
 }
 
 impl CaService {
     pub async fn sign_certificate(
+        &self,
+        ctx: &CommandContext,
+        ca_id: &CaId,
+        request: SignRequest,
+    ) -> Result<Outcome<IssuedCertificate>, CommandError> {
+        exactly_once(self.store.as_ref(), ctx, self.sign_retrying(ctx, ca_id, request)).await
+    }
+
+    async fn sign_retrying(
         &self,
         ctx: &CommandContext,
         ca_id: &CaId,
@@ -124,7 +134,7 @@ impl CaService {
             expected: ExpectedVersion::NoStream,
             events: new_events(&events, ctx, None, now),
         };
-        match self.store.append(AppendRequest { writes: vec![write], guards }).await {
+        match append(self.store.as_ref(), ctx, AppendRequest { writes: vec![write], guards }).await {
             Ok(appended) => Ok(Ok(Outcome { state: issued, position: appended.last_position })),
             Err(StoreError::Conflict { stream_id, .. }) if guarded.contains(&stream_id) => {
                 self.signing_cas.forget(&ca_id.stream_id());
@@ -165,7 +175,7 @@ impl CaService {
         let ca: Ca = loaded.require(id)?.clone();
         let issuer_der = certificates_from_pem(&ca.certificate.pem, "issuer")?.remove(0);
         let lineage = self.lineage(&ca).await?;
-        let mut guards = vec![StreamGuard { stream_id: stream_id.clone(), version: loaded.version }];
+        let mut guards = vec![issuance_guard(id, loaded.version)];
         guards.extend(lineage.guards);
         let signing = SigningCa { ca, issuer_der, ancestors: lineage.ancestors, guards };
         let entry = Arc::new(Versioned { state: signing, version: loaded.version });

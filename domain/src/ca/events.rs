@@ -102,6 +102,12 @@ pub const CA_SUBORDINATE_ADD: &str = "ca.subordinate.add";
 pub const CA_DELETE: &str = "ca.delete";
 pub const CA_KEY_DESTROYED: &str = "ca.key.destroyed";
 
+/// The CA events that change nothing a certificate's issuance rests on (the CA's status, key,
+/// profiles and validity, and its ancestors'): its metadata, and its record of a new subordinate.
+/// An issuance guarded on a CA's stream lets these pass (docs/adr/0017), so that patching a
+/// CA's metadata never starves its issuance.
+pub const IRRELEVANT_TO_ISSUANCE: &[&str] = &[CA_METADATA_UPDATE, CA_SUBORDINATE_ADD];
+
 impl DomainEvent for CaEvent {
     fn event_type(&self) -> &'static str {
         match self {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::PgDb;
 use super::write::append_alone;
-use crate::append::{event_ids, idempotent_result, to_hash};
+use crate::append::{Stored, StoredRow, event_ids, idempotent_result, to_hash};
 use crate::errors::classify;
 use crate::timestamps::from_micros;
 use crate::writer;
@@ -39,6 +39,17 @@ impl EventStore for PgDb {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(stream_id)
             .bind(version as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(to_event).collect()
+    }
+
+    async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{SELECT_EVENT} WHERE event_id BETWEEN $1 AND $2 ORDER BY position");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(first)
+            .bind(last)
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
@@ -92,17 +103,16 @@ impl EventStore for PgDb {
 impl PgDb {
     async fn retried(&self, request: &AppendRequest) -> Result<Option<Appended>, StoreError> {
         let ids = event_ids(request);
-        let rows: Vec<(Uuid, i64, String, i64)> =
-            sqlx::query_as("SELECT event_id, position, stream_id, stream_version FROM events WHERE event_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(classify)?;
-        let found: Vec<(i64, String, u64)> = ids
-            .iter()
-            .filter_map(|id| rows.iter().find(|r| r.0 == *id))
-            .map(|r| (r.1, r.2.clone(), r.3 as u64))
-            .collect();
+        // In the request's order, as `idempotent_result` compares them.
+        let rows: Vec<StoredRow> = sqlx::query_as(
+            "SELECT position, stream_id, stream_version, prev_hash, hash FROM events WHERE event_id = ANY($1) \
+             ORDER BY array_position($1, event_id)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        let found = rows.into_iter().map(Stored::from_row).collect::<Result<Vec<_>, StoreError>>()?;
         idempotent_result(request, &found)
     }
 }

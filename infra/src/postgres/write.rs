@@ -62,7 +62,13 @@ pub(crate) async fn write_in(
     }
     // A stream created here was not locked above; its row may exist all the same.
     let all: Vec<usize> = (0..requests.len()).collect();
-    let planned = batch::plan(requests, &all, &read)?;
+    // Under their row locks, the events of the guarded streams are all committed and visible.
+    let mut later = batch::Later::new();
+    for (stream_id, after) in batch::needs_later(requests, &all, &read) {
+        let events = read_later(tx, &stream_id, after).await?;
+        later.insert(stream_id, events);
+    }
+    let planned = batch::plan(requests, &all, &read, &later)?;
     let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..requests.len()).map(|_| None).collect();
     for (i, e) in planned.refused {
         results[i] = Some(Err(e));
@@ -199,6 +205,25 @@ struct StreamColumns<'a> {
     ids: Vec<&'a str>,
     versions: Vec<i64>,
     hashes: Vec<Vec<u8>>,
+}
+
+/// The version and type of a stream's events after `version` (at most a thousand: a guard that
+/// far behind is stale anyway).
+async fn read_later(
+    tx: &mut Transaction<'static, Postgres>,
+    stream_id: &str,
+    version: u64,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT stream_version, event_type FROM events WHERE stream_id = $1 AND stream_version > $2 \
+         ORDER BY stream_version LIMIT 1000",
+    )
+    .bind(stream_id)
+    .bind(version as i64)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(classify)?;
+    Ok(rows.into_iter().map(|(version, event_type)| (version as u64, event_type)).collect())
 }
 
 async fn existing_version(tx: &mut Transaction<'static, Postgres>, stream_id: &str) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::SqliteDb;
-use crate::append::{event_ids, idempotent_result, to_hash};
+use crate::append::{Stored, StoredRow, event_ids, idempotent_result, to_hash};
 use crate::batch::Row as EventRow;
 use crate::errors::{classify, insert_error};
 use crate::timestamps::{from_micros, micros};
@@ -37,6 +37,18 @@ impl EventStore for SqliteDb {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(stream_id)
             .bind(version as i64)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(to_event).collect()
+    }
+
+    async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Ids are stored as hyphenated lower-case text, which sorts as the bytes do.
+        let sql = format!("{SELECT_EVENT} WHERE event_id BETWEEN ? AND ? ORDER BY position");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(first.to_string())
+            .bind(last.to_string())
             .fetch_all(&self.reader)
             .await
             .map_err(classify)?;
@@ -81,18 +93,38 @@ impl SqliteDb {
     async fn retried(&self, request: &AppendRequest) -> Result<Option<Appended>, StoreError> {
         let mut found = Vec::new();
         for id in event_ids(request) {
-            let row: Option<(i64, String, i64)> =
-                sqlx::query_as("SELECT position, stream_id, stream_version FROM events WHERE event_id = ?")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.reader)
-                    .await
-                    .map_err(classify)?;
-            if let Some((position, stream, version)) = row {
-                found.push((position, stream, version as u64));
+            let row: Option<StoredRow> = sqlx::query_as(
+                "SELECT position, stream_id, stream_version, prev_hash, hash FROM events WHERE event_id = ?",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(classify)?;
+            if let Some(row) = row {
+                found.push(Stored::from_row(row)?);
             }
         }
         idempotent_result(request, &found)
     }
+}
+
+/// The version and type of a stream's events after `version` (at most a thousand: a guard that
+/// far behind is stale anyway).
+pub(crate) async fn read_later(
+    tx: &mut Transaction<'static, Sqlite>,
+    stream_id: &str,
+    version: u64,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT stream_version, event_type FROM events WHERE stream_id = ? AND stream_version > ? \
+         ORDER BY stream_version LIMIT 1000",
+    )
+    .bind(stream_id)
+    .bind(version as i64)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(classify)?;
+    Ok(rows.into_iter().map(|(version, event_type)| (version as u64, event_type)).collect())
 }
 
 /// Version and last hash of each named stream that exists.

@@ -10,7 +10,7 @@ use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::event_store::{insert_events, read_heads, write_heads};
+use super::event_store::{insert_events, read_heads, read_later, write_heads};
 use crate::batch;
 use crate::errors::classify;
 use crate::writer::{self, Job, lost};
@@ -81,7 +81,12 @@ async fn append_batch(
         })
         .collect();
     let read = read_heads(tx, named.into_iter()).await?;
-    let planned = batch::plan(requests, batch, &read)?;
+    let mut later = batch::Later::new();
+    for (stream_id, after) in batch::needs_later(requests, batch, &read) {
+        let events = read_later(tx, &stream_id, after).await?;
+        later.insert(stream_id, events);
+    }
+    let planned = batch::plan(requests, batch, &read, &later)?;
     let mut results: Vec<(usize, Result<Appended, StoreError>)> =
         planned.refused.into_iter().map(|(i, e)| (i, Err(e))).collect();
     // The insert takes a statement per 100 events: a savepoint undoes the earlier ones if a later

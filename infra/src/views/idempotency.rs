@@ -1,6 +1,6 @@
 //! [`IdempotencyStore`] over any [`Backend`]: a request's claim on its `Idempotency-Key`, the
-//! response stored once it completes, and a claim released. The read after a refused claim goes
-//! to the writer too, which has seen the row the claim ran into.
+//! response stored once it completes, a claim released, old claims purged. The read after a
+//! refused claim goes to the writer too, which has seen the row the claim ran into.
 
 use async_trait::async_trait;
 use shedu_commands::event_store::StoreError;
@@ -11,10 +11,6 @@ use crate::backend::{Backend, Column, Row, Statements};
 use crate::sql::Sql;
 use crate::timestamps::now_us;
 
-/// A claim never completed after this long belongs to a request whose process died: a retry with
-/// the same key may take it over.
-const ABANDONED_CLAIM_US: i64 = 60_000_000;
-
 #[async_trait]
 impl<B: Backend> IdempotencyStore for Views<B> {
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, StoreError> {
@@ -22,22 +18,21 @@ impl<B: Backend> IdempotencyStore for Views<B> {
         let claim = Sql::with(
             B::DIALECT,
             "INSERT INTO idempotency (key, request_hash, created_at_us) VALUES ({}, {}, {}) \
-             ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, created_at_us = excluded.created_at_us \
-             WHERE idempotency.status IS NULL AND idempotency.created_at_us < {} RETURNING key",
-            vec![key.into(), request_hash.into(), now.into(), (now - ABANDONED_CLAIM_US).into()],
+             ON CONFLICT (key) DO NOTHING RETURNING key",
+            vec![key.into(), request_hash.into(), now.into()],
         );
         if !self.0.writer().fetch(claim, &[Column::Text]).await?.is_empty() {
-            return Ok(Claim::Claimed);
+            return Ok(Claim::Claimed { since: now });
         }
         let existing = Sql::with(
             B::DIALECT,
-            "SELECT request_hash, status, headers, body FROM idempotency WHERE key = {}",
+            "SELECT request_hash, status, headers, body, created_at_us FROM idempotency WHERE key = {}",
             vec![key.into()],
         );
         match self.0.writer().fetch(existing, &IdempotencyRow::COLUMNS).await?.into_iter().next() {
             Some(row) => IdempotencyRow::read(row)?.claim(request_hash),
-            // Released between our insert and this read: the caller may simply try again.
-            None => Ok(Claim::InFlight),
+            // Released between our insert and this read: claim it again.
+            None => self.claim(key, request_hash).await,
         }
     }
 
@@ -56,6 +51,15 @@ impl<B: Backend> IdempotencyStore for Views<B> {
     async fn release(&self, key: &str) -> Result<(), StoreError> {
         self.0.writer().execute(Sql::with(B::DIALECT, "DELETE FROM idempotency WHERE key = {}", vec![key.into()])).await
     }
+
+    async fn purge(&self, before_us: i64) -> Result<u64, StoreError> {
+        let purge = Sql::with(
+            B::DIALECT,
+            "DELETE FROM idempotency WHERE created_at_us < {} RETURNING key",
+            vec![before_us.into()],
+        );
+        Ok(self.0.writer().fetch(purge, &[Column::Text]).await?.len() as u64)
+    }
 }
 
 /// A key's record: the hash of the request that claimed it and, once that request has completed,
@@ -65,10 +69,11 @@ struct IdempotencyRow {
     status: Option<i64>,
     headers: Option<String>,
     body: Option<Vec<u8>>,
+    created_at_us: i64,
 }
 
 impl IdempotencyRow {
-    const COLUMNS: [Column; 4] = [Column::Text, Column::Int, Column::Text, Column::Bytes];
+    const COLUMNS: [Column; 5] = [Column::Text, Column::Int, Column::Text, Column::Bytes, Column::Int];
 
     fn read(mut row: Row) -> Result<Self, StoreError> {
         Ok(IdempotencyRow {
@@ -76,6 +81,7 @@ impl IdempotencyRow {
             status: row.optional_int()?,
             headers: row.optional_text()?,
             body: row.optional_bytes()?,
+            created_at_us: row.int()?,
         })
     }
 
@@ -84,7 +90,7 @@ impl IdempotencyRow {
         if self.request_hash != request_hash {
             return Ok(Claim::Mismatch);
         }
-        let Some(status) = self.status else { return Ok(Claim::InFlight) };
+        let Some(status) = self.status else { return Ok(Claim::Pending { since: self.created_at_us }) };
         let headers: Vec<(String, String)> = serde_json::from_str(self.headers.as_deref().unwrap_or("[]"))
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Claim::Replay(StoredResponse { status: status as u16, headers, body: self.body.unwrap_or_default() }))

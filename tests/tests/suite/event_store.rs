@@ -173,7 +173,7 @@ async fn guards_hold_without_writing(backend: Backend) {
     store.append(AppendRequest::single("ca", ExpectedVersion::NoStream, vec![event(1)])).await.unwrap();
     let guarded = |version| AppendRequest {
         writes: vec![write(&format!("cert-{version}-{}", Uuid::new_v4()), ExpectedVersion::NoStream, vec![event(2)])],
-        guards: vec![StreamGuard { stream_id: "ca".into(), version }],
+        guards: vec![StreamGuard::exact("ca", version)],
     };
     store.append(guarded(1)).await.unwrap();
     store.append(guarded(1)).await.unwrap();
@@ -195,7 +195,7 @@ async fn single_writes_at_once_each_get_their_own_result(backend: Backend) {
     let head = store.head().await.unwrap();
     let create = |stream: String, guard_version: u64, events: usize| AppendRequest {
         writes: vec![write(&stream, ExpectedVersion::NoStream, (0..events as u32).map(event).collect())],
-        guards: vec![StreamGuard { stream_id: "ca".into(), version: guard_version }],
+        guards: vec![StreamGuard::exact("ca", guard_version)],
     };
     // (request, what it should come to: Some(stream) for a success, None for a conflict)
     let mut cases: Vec<(AppendRequest, Option<String>)> = Vec::new();

@@ -5,10 +5,13 @@
 
 mod api_cas;
 mod api_errors;
+mod bounded_input;
 mod event_store;
+mod exactly_once;
 mod hierarchy;
 mod hostile_requests;
 mod imports;
 mod issuance;
 mod key_custody;
+mod metadata_and_issuance;
 mod projections;

@@ -1,0 +1,101 @@
+//! Reads that see this process's writes without being asked, and bounds on what a request may
+//! send: body size, the acting identity, log positions.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shedu_tests::{Backend, TestApp, both_backends, ca_body};
+
+both_backends!(
+    a_list_right_after_a_write_shows_it_without_being_asked,
+    bodies_actors_and_positions_out_of_bounds_are_refused_and_nothing_is_appended,
+);
+
+async fn a_list_right_after_a_write_shows_it_without_being_asked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.create_ca(ca_body("root", None, "Root", ("ECDSA", 256), "5y")).await.status, 201);
+    for round in 0..40 {
+        let id = format!("sub-{round}");
+        let created = app.create_ca(ca_body(&id, Some("root"), &id, ("ECDSA", 256), "1y")).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        // No Shedu-Min-Position: the query waits for what this process acknowledged.
+        let listed: Value = app.list_cas("page_size=100").await.json();
+        let ids: Vec<&str> = listed["list"].as_array().unwrap().iter().map(|ca| ca["id"].as_str().unwrap()).collect();
+        assert!(ids.contains(&id.as_str()), "round {round}: {id} missing from {ids:?}");
+        let stats: Value = app.get("/v2/stats/cas").await.json();
+        assert_eq!(stats["total"], round + 2, "round {round}: {stats}");
+    }
+}
+
+async fn bodies_actors_and_positions_out_of_bounds_are_refused_and_nothing_is_appended(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let head = app.log_head().await;
+    let mut big = ca_body("big", None, "Big", ("ECDSA", 256), "1y");
+    big["metadata"] = json!({ "blob": "x".repeat(2 * 1024 * 1024) });
+    for headers in [&[][..], &[("idempotency-key", "big-1")][..]] {
+        let reply = app.call(reqwest::Method::POST, "/v2/cas", Some(big.clone()), headers).await;
+        assert_eq!(reply.status, 413, "{}", reply.text);
+        assert_eq!(reply.json()["type"], "urn:shedu:problem:payload-too-large");
+    }
+    // Without Content-Length (chunked), the limit holds while reading.
+    assert!(chunked_post(&app.base, "/v2/cas", 40, 64 * 1024).await.starts_with("HTTP/1.1 413"));
+
+    let body = ca_body("actor", None, "Actor", ("ECDSA", 256), "1y");
+    let long = "a".repeat(129);
+    let non_ascii = reqwest::header::HeaderValue::from_bytes("jürgen".as_bytes()).unwrap();
+    for actor in [long.as_str(), "tab\tinside", ""] {
+        let reply = app.call(reqwest::Method::POST, "/v2/cas", Some(body.clone()), &[("shedu-actor", actor)]).await;
+        assert_eq!(reply.status, 400, "actor {actor:?}: {}", reply.text);
+        assert_eq!(reply.json()["errors"][0]["field"], "Shedu-Actor");
+    }
+    let reply = app
+        .client
+        .post(format!("{}/v2/cas", app.base))
+        .header("content-type", "application/json")
+        .header("shedu-actor", non_ascii)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 400, "a non-ASCII actor is refused, not rewritten");
+    assert_eq!(app.log_head().await, head, "a refused request appended");
+
+    // An actor is recorded as sent.
+    let actor = "svc:pki-bot@acme (ci)";
+    let created = app.call(reqwest::Method::POST, "/v2/cas", Some(body), &[("shedu-actor", actor)]).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(app.events("actor").await.json()["list"][0]["actor"], actor);
+
+    // Positions: negative or beyond the head are answered at once.
+    let head = app.log_head().await;
+    for position in ["-1".to_owned(), (head + 1000).to_string(), "soon".to_owned()] {
+        let started = Instant::now();
+        let reply = app.list_cas(&format!("min_position={position}")).await;
+        assert_eq!(reply.status, 400, "{position}: {}", reply.text);
+        assert!(started.elapsed() < Duration::from_secs(2), "{position} was waited for");
+    }
+    assert_eq!(app.list_cas(&format!("min_position={head}")).await.status, 200);
+}
+
+/// POSTs `chunks` chunks of `size` bytes with `Transfer-Encoding: chunked` (no Content-Length);
+/// returns the response's status line.
+async fn chunked_post(base: &str, path: &str, chunks: usize, size: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("{size:x}\r\n{}\r\n", "x".repeat(size));
+    for _ in 0..chunks {
+        // The server may answer and close before the whole body is sent.
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = vec![0; 256];
+    let read = stream.read(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response[..read]).lines().next().unwrap_or_default().to_owned()
+}
