@@ -9,8 +9,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shedu-target}"
 export SHEDU_TEST_PG_URL="${SHEDU_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
-# openssl verifies Shedu's certificates independently of the code that made them.
-command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+# openssl verifies Shedu's certificates independently of the code that made them; the README's
+# examples (scripts/readme_test.sh) also need curl and jq.
+missing=()
+for tool in openssl curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 bash scripts/services.sh
 
@@ -35,4 +40,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The integration suite also runs `shedu serve` as a process of its own (to kill it with SIGKILL).
 cargo build --bin shedu --quiet
 cargo test --workspace
+# The README's examples, pasted in order against a fresh server, must work.
+cargo build --bin shedu --quiet
+SHEDU_BIN="$CARGO_TARGET_DIR/debug/shedu" bash scripts/readme_test.sh
 echo "test suite finished in $(( $(date +%s) - started ))s"
