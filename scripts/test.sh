@@ -41,6 +41,5 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --bin shedu --quiet
 cargo test --workspace
 # The README's examples, pasted in order against a fresh server, must work.
-cargo build --bin shedu --quiet
 SHEDU_BIN="$CARGO_TARGET_DIR/debug/shedu" bash scripts/readme_test.sh
 echo "test suite finished in $(( $(date +%s) - started ))s"
