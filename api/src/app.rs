@@ -242,6 +242,15 @@ impl EventStore for Notifying {
         self.inner.read_stream_after(stream_id, version).await
     }
 
+    async fn read_stream_page(
+        &self,
+        stream_id: &str,
+        version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream_page(stream_id, version, limit).await
+    }
+
     async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.events_with_ids(first, last).await
     }

@@ -212,7 +212,8 @@ async fn events(
             other => return Err(ApiError::bad_request("query", format!("unknown query parameter {}", shown(other)))),
         }
     }
-    let mut events = state.cas.history(&parse_id(&id)?, after).await?;
+    // One more than the page: whether there is a next page.
+    let mut events = state.cas.history(&parse_id(&id)?, after, page_size + 1).await?;
     let next = (events.len() > page_size).then(|| events[page_size - 1].stream_version.to_string());
     events.truncate(page_size);
     let list: Vec<Value> = events

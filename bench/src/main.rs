@@ -8,6 +8,7 @@
 
 mod append;
 mod ceiling;
+mod lists;
 mod load;
 mod procs;
 mod scale;
@@ -23,6 +24,8 @@ use crate::load::LoadResult;
 
 const LEVELS: [usize; 4] = [1, 8, 32, 128];
 const APPEND_CLIENTS: usize = 32;
+/// Signing clients while lists are timed.
+const LIST_SIGNERS: usize = 32;
 
 #[derive(Serialize)]
 struct Backend {
@@ -32,6 +35,7 @@ struct Backend {
     peak_rss_mib: f64,
     issuance: Vec<LoadResult>,
     append: append::AppendResult,
+    lists: lists::ListResult,
     scale: scale::ScaleResult,
 }
 
@@ -59,6 +63,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
         let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
         return scale_only(n.parse()?, only.as_deref()).await;
+    }
+    // `--lists`: only list latency under issuance, printed (SHEDU_BENCH_SERVER picks the binary,
+    // so that two builds can be compared).
+    if args.iter().any(|a| a == "--lists") {
+        return lists_only(Duration::from_secs(if quick { 3 } else { 10 })).await;
     }
     let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map_or("docs".into(), PathBuf::from);
     let cell = Duration::from_secs(if quick { 2 } else { 10 });
@@ -99,6 +108,8 @@ async fn main() -> anyhow::Result<()> {
         }
         let append = append::metadata_patches(&server.base, APPEND_CLIENTS, cell).await?;
         eprintln!("  append, {APPEND_CLIENTS} clients: {:.0} commands/s", append.commands_per_second);
+        let lists = lists::under_issuance(&server.base, sign_bodies.clone(), LIST_SIGNERS, cell, server.pid()).await;
+        print_lists(&lists);
         let peak = server.rss_mib().1;
         let ready = server.ready_after.as_secs_f64();
         server.stop();
@@ -112,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             peak_rss_mib: peak,
             issuance,
             append,
+            lists,
             scale,
         });
     }
@@ -168,6 +180,35 @@ async fn scale_only(certificates: usize, only: Option<&str>) -> anyhow::Result<(
     // Kept for profiling (`perf record shedu projections rebuild --data-dir …`).
     eprintln!("kept {}", scratch.display());
     Ok(())
+}
+
+async fn lists_only(cell: Duration) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    let (pems, _) = csrs(64)?;
+    let sign_bodies: Arc<Vec<String>> = Arc::new(pems.iter().map(|p| json!({ "csr": p }).to_string()).collect());
+    let binary = procs::build_shedu()?;
+    for name in ["sqlite", "postgres"] {
+        eprintln!("shedu on {name}");
+        let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
+        let server = procs::start_shedu(&binary, &scratch.join(name), database_url.as_deref()).await?;
+        setup(&server.base).await?;
+        let lists = lists::under_issuance(&server.base, sign_bodies.clone(), LIST_SIGNERS, cell, server.pid()).await;
+        print_lists(&lists);
+        server.stop();
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn print_lists(l: &lists::ListResult) {
+    let line = |what: &str, x: &lists::Latency| {
+        eprintln!(
+            "  lists {what}: p50 {:.2} ms, p99 {:.2} ms, {} lists, {} stale, {} errors",
+            x.p50_ms, x.p99_ms, x.requests, x.stale, x.errors
+        )
+    };
+    line("idle", &l.idle);
+    line(&format!("beside {} signers ({:.0} certs/s)", l.signers, l.signing.per_second), &l.under_load);
 }
 
 fn csrs(n: usize) -> anyhow::Result<(Vec<String>, Vec<Vec<u8>>)> {
@@ -290,6 +331,27 @@ fn markdown(r: &Report) -> String {
         r.shedu[1].append.p99_ms,
         r.pgbench_tps,
         r.shedu[1].append.commands_per_second / r.pgbench_tps.max(1e-9)
+    ));
+    s.push_str(&format!(
+        "## Lists under the issuance load\n\n\
+         One client patches the root CA's metadata, then lists CAs, and checks that the list shows its own\n\
+         write; alone, then beside {LIST_SIGNERS} signing clients. A list waits until the views include every\n\
+         write the server had acknowledged when it arrived (docs/adr/0005).\n\n\
+         | | SQLite | PostgreSQL |\n|---|---|---|\n"
+    ));
+    let lat =
+        |x: &lists::Latency| format!("{:.2} / {:.2} ms ({} stale of {})", x.p50_ms, x.p99_ms, x.stale, x.requests);
+    s.push_str(&format!(
+        "| list p50 / p99, idle | {} | {} |\n",
+        lat(&r.shedu[0].lists.idle),
+        lat(&r.shedu[1].lists.idle)
+    ));
+    s.push_str(&format!(
+        "| list p50 / p99, beside the signers | {} | {} |\n| signing meanwhile | {:.0} certs/s | {:.0} certs/s |\n\n",
+        lat(&r.shedu[0].lists.under_load),
+        lat(&r.shedu[1].lists.under_load),
+        r.shedu[0].lists.signing.per_second,
+        r.shedu[1].lists.signing.per_second
     ));
     scale_sections(&mut s, r);
     s.push_str("\nWhere the time goes and what comes next: `docs/PROFILE.md`.\n");

@@ -194,6 +194,15 @@ pub trait EventStore: Send + Sync {
     /// stream's state at `version` has yet to apply.
     async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// At most `limit` of a stream's events after its first `version` ones, oldest first: one
+    /// page of its history.
+    async fn read_stream_page(
+        &self,
+        stream_id: &str,
+        version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// Up to `limit` events after `after`, in log order. Never returns an event while one that
     /// sorts before it may still commit, so a reader that checkpoints the last cursor it saw
     /// never skips an event.

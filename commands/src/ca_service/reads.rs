@@ -21,10 +21,10 @@ impl CaService {
         Ok(self.cas.load(id).await?.state)
     }
 
-    /// The events of the CA's stream after its first `after` ones, oldest first (deleted CAs
-    /// keep their history).
-    pub async fn history(&self, id: &CaId, after: u64) -> Result<Vec<RecordedEvent>, CommandError> {
-        let events = self.store.read_stream_after(&id.stream_id(), after).await?;
+    /// At most `limit` events of the CA's stream after its first `after` ones, oldest first
+    /// (deleted CAs keep their history).
+    pub async fn history(&self, id: &CaId, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, CommandError> {
+        let events = self.store.read_stream_page(&id.stream_id(), after, limit).await?;
         if events.is_empty() && (after == 0 || self.cas.load(id).await?.state.is_none()) {
             return Err(DomainError::NotFound(Resource::Ca(id.clone())).into());
         }

@@ -45,6 +45,24 @@ impl EventStore for PgDb {
         rows.iter().map(to_event).collect()
     }
 
+    async fn read_stream_page(
+        &self,
+        stream_id: &str,
+        version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("{SELECT_EVENT} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(stream_id)
+            .bind(version as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(to_event).collect()
+    }
+
     async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("{SELECT_EVENT} WHERE event_id BETWEEN $1 AND $2 ORDER BY position");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -43,6 +43,23 @@ impl EventStore for SqliteDb {
         rows.iter().map(to_event).collect()
     }
 
+    async fn read_stream_page(
+        &self,
+        stream_id: &str,
+        version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{SELECT_EVENT} WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(stream_id)
+            .bind(version as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(to_event).collect()
+    }
+
     async fn events_with_ids(&self, first: Uuid, last: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
         // Ids are stored as hyphenated lower-case text, which sorts as the bytes do.
         let sql = format!("{SELECT_EVENT} WHERE event_id BETWEEN ? AND ? ORDER BY position");
