@@ -144,25 +144,29 @@ pub(crate) async fn read_later(
     Ok(rows.into_iter().map(|(version, event_type)| (version as u64, event_type)).collect())
 }
 
-/// Version and last hash of each named stream that exists.
+/// Version and last hash of each named stream that exists, a thousand streams per statement
+/// (SQLite takes at most 32,766 variables in one; a revocation cascading to 34,000 certificates
+/// names as many streams).
 pub(crate) async fn read_heads<'a>(
     tx: &mut Transaction<'static, Sqlite>,
     stream_ids: impl ExactSizeIterator<Item = &'a str>,
 ) -> Result<HashMap<String, (u64, Vec<u8>)>, StoreError> {
-    let placeholders = vec!["?"; stream_ids.len()].join(", ");
-    let sql = format!("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN ({placeholders})");
-    let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
-    for id in stream_ids {
-        query = query.bind(id);
+    let ids: Vec<&str> = stream_ids.collect();
+    let mut heads = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(STREAMS_PER_READ) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN ({placeholders})");
+        let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut **tx).await.map_err(classify)?;
+        heads.extend(rows.into_iter().map(|(id, version, hash)| (id, (version as u64, hash))));
     }
-    Ok(query
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(classify)?
-        .into_iter()
-        .map(|(id, version, hash)| (id, (version as u64, hash)))
-        .collect())
+    Ok(heads)
 }
+
+const STREAMS_PER_READ: usize = 1000;
 
 /// Inserts events, a hundred per statement; returns each one's position and event id. A
 /// statement that fails writes nothing.

@@ -43,7 +43,25 @@ both_backends!(
     single_writes_at_once_each_get_their_own_result,
     the_global_log_is_read_in_order_after_a_cursor,
     concurrent_writers_never_make_a_reader_skip_or_repeat,
+    an_append_of_forty_thousand_streams_commits_whole,
 );
+
+/// A revocation cascading to every certificate of a busy CA names one stream per certificate:
+/// more than a database takes variables in one statement (SQLite: 32,766).
+async fn an_append_of_forty_thousand_streams_commits_whole(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    let streams: Vec<String> = (0..40_000).map(|n| format!("cert-{n}")).collect();
+    let create = |s: &String| write(s, ExpectedVersion::NoStream, vec![event(1)]);
+    let created = store.append(AppendRequest { writes: streams.iter().map(create).collect(), guards: vec![] }).await;
+    assert!(created.is_ok(), "{created:?}");
+    let revoke = |s: &String| write(s, ExpectedVersion::Exact(1), vec![event(2)]);
+    let guards = vec![StreamGuard::exact("cert-0-issuer", 0)];
+    let mut writes: Vec<StreamWrite> = streams.iter().map(revoke).collect();
+    writes.push(write("ca", ExpectedVersion::NoStream, vec![event(3)]));
+    let revoked = store.append(AppendRequest { writes, guards }).await.unwrap();
+    assert_eq!(revoked.last_position - revoked.first_position, 40_000);
+    assert_eq!(store.read_stream("cert-39999").await.unwrap().len(), 2);
+}
 
 async fn appends_and_reads_a_stream_with_a_hash_chain(backend: Backend) {
     let (_db, store) = store(backend).await;
