@@ -93,11 +93,11 @@ async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (query, min_position) = list_query(query, CA_FIELDS, CA_SORTABLE)?;
-    wait_for_views(&state, &headers, min_position.as_deref()).await?;
+    let fresh = wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     let page = state.views.list_cas(&query, now).await?;
     let list: Vec<_> = page.items.iter().map(|ca| CaResponse::new(ca, now)).collect();
-    Ok(Json(json!({ "list": list, "next": page.next })).into_response())
+    Ok(fresh.mark(Json(json!({ "list": list, "next": page.next })).into_response()))
 }
 
 /// One CA, read from its stream (always current); `?as_of=<RFC 3339>` replays it to that instant.

@@ -162,9 +162,9 @@ async fn listing(
     issuer: Option<&CaId>,
 ) -> Result<Response, ApiError> {
     let (query, min_position) = list_query(query, CERTIFICATE_FIELDS, CERTIFICATE_SORTABLE)?;
-    wait_for_views(state, headers, min_position.as_deref()).await?;
+    let fresh = wait_for_views(state, headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     let page = state.views.list_certificates(&query, issuer, now).await?;
     let list: Vec<Value> = page.items.iter().map(|c| render(c, now)).collect();
-    Ok(Json(json!({ "list": list, "next": page.next })).into_response())
+    Ok(fresh.mark(Json(json!({ "list": list, "next": page.next })).into_response()))
 }

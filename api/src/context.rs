@@ -181,7 +181,17 @@ fn data_error(message: &str) -> String {
 /// this process had acknowledged when the query arrived, and `min_position` (header
 /// `Shedu-Min-Position` or query parameter) when the client names one, for writes made through
 /// another process. When the views are current this costs no query at all.
-pub(crate) async fn wait_for_views(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+///
+/// A named position not reached in time is a 504: the client asked for a guarantee. The default
+/// wait, not asked for, answers from the views as they are after the five seconds (a long
+/// transaction anywhere in the PostgreSQL cluster holds every reader of the log back), saying so
+/// in `Shedu-Views-Behind`: a list that fails whenever the views lag would be worse than one that
+/// says it lags.
+pub(crate) async fn wait_for_views(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Freshness, ApiError> {
     let own = state.committed.position();
     let raw =
         headers.get(MIN_POSITION).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| query.map(str::to_owned));
@@ -197,15 +207,35 @@ pub(crate) async fn wait_for_views(state: &AppState, headers: &HeaderMap, query:
         }
     }
     if own <= 0 {
-        return Ok(());
+        return Ok(Freshness(None));
     }
     let target = state.committed.cursor(state.store.as_ref(), own).await?;
     if state.progress.current() >= target {
-        return Ok(());
+        return Ok(Freshness(None));
     }
-    let reached = state.progress.wait_for_cursor(state.views.as_ref(), target, MAX_WAIT).await?;
-    if reached { Ok(()) } else { Err(ApiError::ViewsBehind(own)) }
+    if state.progress.wait_for_cursor(state.views.as_ref(), target, MAX_WAIT).await? {
+        Ok(Freshness(None))
+    } else {
+        tracing::warn!(position = own, "views behind this process's writes after 5 s; answering from them as they are");
+        Ok(Freshness(Some(own)))
+    }
 }
+
+/// Whether a query's answer includes every write it should have seen: if not, the position the
+/// views had not reached, sent as `Shedu-Views-Behind`.
+#[must_use]
+pub(crate) struct Freshness(Option<i64>);
+
+impl Freshness {
+    pub(crate) fn mark(self, mut response: axum::response::Response) -> axum::response::Response {
+        if let Some(value) = self.0.and_then(|p| axum::http::HeaderValue::from_str(&p.to_string()).ok()) {
+            response.headers_mut().insert(VIEWS_BEHIND, value);
+        }
+        response
+    }
+}
+
+const VIEWS_BEHIND: &str = "shedu-views-behind";
 
 /// Waits for a position the client names. One beyond the log's head is no write anyone was told
 /// about: refused at once rather than waited for.

@@ -77,7 +77,7 @@ pub(crate) async fn stats(
             }
         }
     }
-    crate::context::wait_for_views(&state, &headers, min_position.as_deref()).await?;
+    let fresh = crate::context::wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let now = state.clock.now();
     // The expiries not yet recorded are counted after the counters are read: the other way
     // round, an expiry recorded in between would be moved to EXPIRED twice. The checkpoint is
@@ -103,17 +103,19 @@ pub(crate) async fn stats(
         }
         out
     };
-    Ok(Json(json!({
-        "total": counters.get("ca.total").copied().unwrap_or(0),
-        "status_distribution": statuses("ca.status.", &unrecorded.cas),
-        "type_distribution": group("ca.type."),
-        "engine_distribution": group("ca.engine."),
-        "level_distribution": group("ca.level."),
-        "certificates": {
-            "total": counters.get("certificate.total").copied().unwrap_or(0),
-            "status_distribution": statuses("certificate.status.", &unrecorded.certificates),
-        },
-        "as_of_position": checkpoint.position,
-    }))
-    .into_response())
+    Ok(fresh.mark(
+        Json(json!({
+            "total": counters.get("ca.total").copied().unwrap_or(0),
+            "status_distribution": statuses("ca.status.", &unrecorded.cas),
+            "type_distribution": group("ca.type."),
+            "engine_distribution": group("ca.engine."),
+            "level_distribution": group("ca.level."),
+            "certificates": {
+                "total": counters.get("certificate.total").copied().unwrap_or(0),
+                "status_distribution": statuses("certificate.status.", &unrecorded.certificates),
+            },
+            "as_of_position": checkpoint.position,
+        }))
+        .into_response(),
+    ))
 }

@@ -73,8 +73,8 @@ async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (query, min_position) = list_query(query, PROFILE_FIELDS, PROFILE_SORTABLE)?;
-    wait_for_views(&state, &headers, min_position.as_deref()).await?;
+    let fresh = wait_for_views(&state, &headers, min_position.as_deref()).await?;
     let page = state.views.list_profiles(&query).await?;
     let list: Vec<Value> = page.items.iter().map(profile_json).collect();
-    Ok(Json(json!({ "list": list, "next": page.next })).into_response())
+    Ok(fresh.mark(Json(json!({ "list": list, "next": page.next })).into_response()))
 }
