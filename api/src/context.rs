@@ -58,7 +58,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
 /// The `Shedu-Actor` header, or "anonymous" without one.
 pub(crate) fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get("shedu-actor") else { return Ok("anonymous".into()) };
+    let mut values = headers.get_all("shedu-actor").iter();
+    let Some(value) = values.next() else { return Ok("anonymous".into()) };
+    // Two actors: a gateway that appended its own rather than replacing the client's.
+    if values.next().is_some() {
+        return Err(ApiError::bad_request("Shedu-Actor", "sent more than once"));
+    }
     let refused = || ApiError::bad_request("Shedu-Actor", format!("must be 1-{MAX_ACTOR} visible ASCII characters"));
     let text = value.to_str().map_err(|_| refused())?;
     let visible = |c: char| c.is_ascii_graphic() || c == ' ';
@@ -90,7 +95,9 @@ pub(crate) async fn limit_body(
 }
 
 /// Answers 503 `request-timeout` for a request still running after `limits.request_timeout_seconds`.
-/// The idempotency layer runs a keyed command in its own task, so the command still completes.
+/// The request runs in a task of its own, so a command under way still completes (a CA whose key
+/// took long to generate is still created, and its key not left behind); the client reads the
+/// resource, or retries with its `Idempotency-Key`.
 pub(crate) async fn time_limit(
     axum::extract::State(state): axum::extract::State<std::sync::Arc<AppState>>,
     request: Request,
@@ -98,8 +105,11 @@ pub(crate) async fn time_limit(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let limit = Duration::from_secs(state.limits.request_timeout_seconds);
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
+    let running = tokio::spawn(next.run(request));
+    match tokio::time::timeout(limit, running).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => ApiError::Command(shedu_commands::CommandError::Internal(format!("request task failed: {e}")))
+            .into_response(),
         Err(_) => ApiError::RequestTimeout.into_response(),
     }
 }

@@ -45,7 +45,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let key = key
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| ApiError::bad_request("Idempotency-Key", "must be 1-255 visible ASCII characters"))?;
     let (parts, body) = request.into_parts();
     let limit = state.limits.max_body_bytes;
@@ -74,7 +74,7 @@ async fn run(
     // Run to completion even if the client goes away, so the claim is always completed or
     // released and a retry finds the first outcome.
     tokio::spawn(async move {
-        let response = finish(state, key, next.run(request).await).await;
+        let response = finish(state, key, since, next.run(request).await).await;
         drop(attempt);
         response
     })
@@ -104,11 +104,11 @@ pub(crate) async fn purge_expired(
     }
 }
 
-async fn finish(state: Arc<AppState>, key: String, response: Response) -> Result<Response, ApiError> {
+async fn finish(state: Arc<AppState>, key: String, since: i64, response: Response) -> Result<Response, ApiError> {
     if !response.status().is_success() {
         // Only a success is a promise worth replaying. A refusal is released so that a corrected
         // request may use the key, and is never stored: a 4xx body describes what was sent.
-        state.idempotency.release(&key).await?;
+        state.idempotency.release(&key, since).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();

@@ -39,8 +39,9 @@ pub enum Claim {
 pub trait IdempotencyStore: Send + Sync {
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, StoreError>;
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
-    /// Forgets a claim whose request did not succeed (a 4xx or 5xx), so the key can be used again.
-    async fn release(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets the claim made at `since` if its request did not succeed (a 4xx or 5xx), so the
+    /// key can be used again; a claim completed meanwhile (by another process's attempt) stays.
+    async fn release(&self, key: &str, since: i64) -> Result<(), StoreError>;
     /// Forgets every claim made before `before_us` (microseconds since the epoch), completed or
     /// not; returns how many. A key is reusable after that.
     async fn purge(&self, before_us: i64) -> Result<u64, StoreError>;

@@ -34,9 +34,13 @@ pub(crate) async fn exactly_once<A: Aggregate>(
         return Ok(prior);
     }
     match command.await {
-        Err(CommandError::Store(StoreError::DuplicateEvent(id))) if ctx.request_key.is_some() => {
-            prior(store, ctx).await?.ok_or(CommandError::Store(StoreError::DuplicateEvent(id)))
-        }
+        // Whatever the refusal (an id taken, "already revoked", an engine that is not this
+        // process's), another attempt of the same request may have committed meanwhile: its
+        // append is the answer.
+        Err(e) if ctx.request_key.is_some() => match prior(store, ctx).await {
+            Ok(Some(prior)) => Ok(prior),
+            _ => Err(e),
+        },
         other => other,
     }
 }

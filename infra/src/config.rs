@@ -62,8 +62,17 @@ impl Limits {
             ("idempotency_retention_seconds", self.idempotency_retention_seconds),
             ("key_generations", self.key_generations as u64),
         ];
-        match positive.iter().find(|(_, value)| *value == 0) {
-            Some((name, _)) => Err(format!("limits.{name} must be at least 1")),
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("limits.{name} must be at least 1"));
+        }
+        // Beyond these a setting is a typo, and a retention past the calendar overflows dates.
+        let most = [
+            ("request_timeout_seconds", self.request_timeout_seconds, 3600),
+            ("idempotency_retention_seconds", self.idempotency_retention_seconds, 366 * 24 * 3600),
+            ("key_generations", self.key_generations as u64, 1024),
+        ];
+        match most.iter().find(|(_, value, max)| value > max) {
+            Some((name, _, max)) => Err(format!("limits.{name} must be at most {max}")),
             None => Ok(()),
         }
     }

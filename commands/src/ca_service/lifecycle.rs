@@ -72,9 +72,10 @@ impl CaService {
                     let state = after.ok_or(DomainError::BrokenInvariant("a status change keeps the CA"))?;
                     return Ok(Outcome { state, position: appended.last_position });
                 }
-                // A descendant changed meanwhile: decide again. The target itself changing is a
-                // lost race the caller must hear about.
-                Err(StoreError::Conflict { stream_id, .. }) if stream_id != stream => backoff(attempt).await,
+                // The CA or a descendant changed meanwhile: decide again on what it is now. A
+                // metadata patch must never block a revocation; a status change that lost to
+                // another one hears the domain's answer (already revoked, on hold) next round.
+                Err(StoreError::Conflict { .. }) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -48,8 +48,13 @@ impl<B: Backend> IdempotencyStore for Views<B> {
             .await
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.0.writer().execute(Sql::with(B::DIALECT, "DELETE FROM idempotency WHERE key = {}", vec![key.into()])).await
+    async fn release(&self, key: &str, since: i64) -> Result<(), StoreError> {
+        let release = Sql::with(
+            B::DIALECT,
+            "DELETE FROM idempotency WHERE key = {} AND created_at_us = {} AND status IS NULL",
+            vec![key.into(), since.into()],
+        );
+        self.0.writer().execute(release).await
     }
 
     async fn purge(&self, before_us: i64) -> Result<u64, StoreError> {

@@ -58,6 +58,17 @@ async fn bodies_actors_and_positions_out_of_bounds_are_refused_and_nothing_is_ap
         .await
         .unwrap();
     assert_eq!(reply.status(), 400, "a non-ASCII actor is refused, not rewritten");
+    let twice = app
+        .client
+        .post(format!("{}/v2/cas", app.base))
+        .header("content-type", "application/json")
+        .header("shedu-actor", "mallory")
+        .header("shedu-actor", "alice")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400, "two actors: which one acted?");
     assert_eq!(app.log_head().await, head, "a refused request appended");
 
     // An actor is recorded as sent.
@@ -98,4 +109,33 @@ async fn chunked_post(base: &str, path: &str, chunks: usize, size: usize) -> Str
     let mut response = vec![0; 256];
     let read = stream.read(&mut response).await.unwrap();
     String::from_utf8_lossy(&response[..read]).lines().next().unwrap_or_default().to_owned()
+}
+
+/// A request cut short by the timeout still completes: the CA whose key took too long is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_answered_by_the_timeout_still_completes() {
+    let clock = std::sync::Arc::new(shedu_commands::clock::SystemClock);
+    let mut app = TestApp::unstarted(Backend::Sqlite, vec![], clock).await;
+    app.limits.request_timeout_seconds = 1;
+    app.limits.key_generations = 1;
+    app.try_start().await.unwrap();
+    let ids = ["slow-1", "slow-2", "slow-3"];
+    let replies = futures_join(&app, &ids).await;
+    for reply in &replies {
+        assert!(reply.status == 201 || reply.status == 503, "{}", reply.text);
+    }
+    for id in ids {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while app.ca(id).await.status != 200 {
+            assert!(Instant::now() < deadline, "{id} was never created");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Three RSA-4096 CA creations at once, one key generation at a time.
+async fn futures_join(app: &TestApp, ids: &[&str; 3]) -> Vec<shedu_tests::Reply> {
+    let body = |id: &str| ca_body(id, None, id, ("RSA", 4096), "1y");
+    let (a, b, c) = tokio::join!(app.create_ca(body(ids[0])), app.create_ca(body(ids[1])), app.create_ca(body(ids[2])));
+    vec![a, b, c]
 }

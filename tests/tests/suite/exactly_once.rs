@@ -108,6 +108,23 @@ async fn two_processes_running_one_claim_append_once(backend: Backend) {
     }
     assert_eq!(serials.len(), 8);
     assert_eq!(issued_certificates(&app.db).await, 8);
+
+    // A keyed revocation raced in both: the loser's refusal ("already revoked") neither answers
+    // nor frees the key; both answer with the one revocation.
+    for serial in &serials {
+        let key = format!("revoke-{serial}");
+        let headers = [("idempotency-key", key.as_str())];
+        let path = format!("/v2/certificates/{serial}/status");
+        let body = json!({"status": "REVOKED", "revocation_reason": "KeyCompromise"});
+        let (a, b) = tokio::join!(
+            app.call(reqwest::Method::POST, &path, Some(body.clone()), &headers),
+            other.call(reqwest::Method::POST, &path, Some(body.clone()), &headers)
+        );
+        assert_eq!((a.status.as_u16(), b.status.as_u16()), (200, 200), "{} / {}", a.text, b.text);
+        assert_eq!(a.position(), b.position());
+        let again = app.call(reqwest::Method::POST, &path, Some(body), &headers).await;
+        assert_eq!(again.status, 200, "{}", again.text);
+    }
     drop(other);
 }
 
