@@ -65,7 +65,8 @@ async fn lists(base: &str, duration: Duration) -> Latency {
             continue;
         }
         let started = Instant::now();
-        let listed = client.get(format!("{base}/v2/cas?page_size=10&sort_by=id")).send().await;
+        // "root" sorts after "issuing" and the append phase's "append-N" CAs: first, descending.
+        let listed = client.get(format!("{base}/v2/cas?page_size=10&sort_by=id&sort_mode=desc")).send().await;
         let body: Option<serde_json::Value> = match listed {
             Ok(r) if r.status().is_success() => r.json().await.ok(),
             _ => None,
