@@ -1,11 +1,17 @@
+use std::io::IsTerminal;
+
 use clap::Parser;
 use shedu_api::settings::{Cli, Command, KeysCommand, ProjectionsCommand, Settings};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr, coloured only on a terminal (and never with NO_COLOR set).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SHEDU_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let cli = Cli::parse();
     match cli.command {

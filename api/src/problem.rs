@@ -26,6 +26,10 @@ pub(crate) enum ApiError {
     PayloadTooLarge(usize),
     /// The request ran longer than `limits.request_timeout_seconds`.
     RequestTimeout,
+    /// No endpoint at this path.
+    NoRoute,
+    /// The path exists, not with this method.
+    NoMethod,
 }
 
 impl From<CommandError> for ApiError {
@@ -115,6 +119,10 @@ fn problem(error: &ApiError) -> Problem {
         // A command under way completes all the same: a keyed retry finds its outcome.
         ApiError::RequestTimeout => Problem::new(S::SERVICE_UNAVAILABLE, "request-timeout", "Request timed out")
             .detail("the request took too long; a command may still complete: read the resource, or retry with the same Idempotency-Key"),
+        ApiError::NoRoute => Problem::new(S::NOT_FOUND, "no-such-endpoint", "No such endpoint")
+            .detail("no endpoint at this path; the README lists them"),
+        ApiError::NoMethod => Problem::new(S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+            .detail("this endpoint does not take this method"),
         ApiError::Command(command) => command_problem(command),
     }
 }

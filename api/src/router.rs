@@ -7,6 +7,7 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
+use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::{cas, certificates, context, idempotency, ops, profiles};
 
@@ -20,6 +21,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v2/engines", get(ops::engines))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), context::limit_body))
@@ -29,4 +32,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Every error is problem+json, an unknown path's too.
+async fn no_route() -> ApiError {
+    ApiError::NoRoute
+}
+
+async fn no_method() -> ApiError {
+    ApiError::NoMethod
 }

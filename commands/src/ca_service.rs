@@ -55,8 +55,10 @@ pub struct CaService {
     lookup: Arc<dyn CaLookup>,
     certificates: Arc<dyn CertificateLookup>,
     cas: Runner<Ca>,
-    /// Subordinates created at once under one parent all append to the parent's stream.
-    parent_turns: Turns,
+    /// Commands of this process that append to one CA's stream at once take turns on it instead
+    /// of losing races to each other: subordinates created under one parent, and a CA's status
+    /// changes and metadata patches (a flood of patches must not starve a revocation).
+    turns: Turns,
     /// Issuance's reads, skipped while the guards they feed keep holding (docs/adr/0011).
     signing_cas: ReadCache<SigningCa>,
     profiles: ReadCache<IssuanceProfile>,
@@ -100,7 +102,7 @@ impl CaService {
             clock,
             lookup,
             certificates,
-            parent_turns: Turns::new(64),
+            turns: Turns::new(64),
             signing_cas: ReadCache::new(CACHED_STATES),
             profiles: ReadCache::new(CACHED_STATES),
             key_generations: Arc::new(tokio::sync::Semaphore::new(DEFAULT_KEY_GENERATIONS)),

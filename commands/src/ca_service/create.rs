@@ -132,7 +132,7 @@ impl CaService {
         let Some(parent_id) = new.parent_id() else {
             return self.append_new(ctx, creation(), &new.id, ca).await;
         };
-        let _turn = self.parent_turns.take(&parent_id.stream_id()).await;
+        let _turn = self.turns.take(&parent_id.stream_id()).await;
         for attempt in 0..MAX_ATTEMPTS {
             let parent = self.cas.load(parent_id).await?;
             let add = CaCommand::AddSubordinate { child_id: new.id.clone(), link };

@@ -32,6 +32,7 @@ impl CaService {
         status: Status,
         reason: Option<RevocationReason>,
     ) -> Result<Outcome<Ca>, CommandError> {
+        let _turn = self.turns.take(&id.stream_id()).await;
         exactly_once(self.store.as_ref(), ctx, self.change_status_once(ctx, id, status, reason)).await
     }
 
@@ -152,6 +153,7 @@ impl CaService {
         id: &CaId,
         patch: Value,
     ) -> Result<Outcome<Ca>, CommandError> {
+        let _turn = self.turns.take(&id.stream_id()).await;
         self.cas.execute(ctx, id, &CaCommand::UpdateMetadata { patch }).await
     }
 
