@@ -40,13 +40,8 @@ impl CaService {
         let certificate = self.importable(der, ca_type).await?;
         let id = id_or_new(request.id.clone())?;
         check_id_free(&id, self.cas.load(&id).await?.state.as_ref())?;
-        if let Some(chain) = &request.chain_pem {
-            // The chain's CAs are appended each on its own, before the request's own append, which
-            // alone carries its key: a retry finds those already here and skips them.
-            let unkeyed = CommandContext { request_key: None, ..ctx.clone() };
-            self.import_chain(&unkeyed, chain, der, now).await?;
-        }
-        let placement = self.placement(&id, der, &certificate, now).await?;
+        // The key first: a key that is unreadable or not the certificate's refuses the import
+        // before anything of it, its chain included, is appended.
         let custody = match request.private_key_pem {
             Some(private_key_pem) => {
                 let engine = self.engines.resolve(request.engine_id.as_ref())?;
@@ -58,8 +53,18 @@ impl CaService {
             None => None,
         };
         let imported_key = custody.as_ref().map(|c| c.key.clone());
-        let new = NewCa::imported(id, certificate, placement, custody, request.profile_id, request.metadata);
-        let result = self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await;
+        let result = async {
+            if let Some(chain) = &request.chain_pem {
+                // The chain's CAs are appended each on its own, before the request's own append,
+                // which alone carries its key: a retry finds those already here and skips them.
+                let unkeyed = CommandContext { request_key: None, ..ctx.clone() };
+                self.import_chain(&unkeyed, chain, der, now).await?;
+            }
+            let placement = self.placement(&id, der, &certificate, now).await?;
+            let new = NewCa::imported(id, certificate, placement, custody, request.profile_id, request.metadata);
+            self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await
+        }
+        .await;
         if let (Err(e), Some(key)) = (&result, imported_key) {
             self.discard_imported_key(e, key).await;
         }

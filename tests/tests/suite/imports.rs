@@ -169,6 +169,13 @@ async fn an_import_brings_its_chain_in_first() {
     let int_issuer = Issuer::new(int_params, &int_key);
     let sub = ca_params("Chain Issuing").signed_by(&sub_key, &int_issuer).unwrap();
     let chain = format!("{}{}", root.pem(), int.pem());
+    // With the wrong key, refused before anything of it is appended: its chain neither.
+    let head = app.log_head().await;
+    let wrong =
+        json!({"id": "issuing", "certificate": sub.pem(), "private_key": int_key.serialize_pem(), "chain": chain});
+    let refused = app.import_ca(wrong).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(app.log_head().await, head, "a refused import left its chain behind");
     let body =
         json!({"id": "issuing", "certificate": sub.pem(), "private_key": sub_key.serialize_pem(), "chain": chain});
     let reply = app.import_ca(body).await;
