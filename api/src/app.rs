@@ -238,10 +238,6 @@ impl EventStore for Notifying {
         Ok(appended)
     }
 
-    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream_after(stream_id, version).await
-    }
-
     async fn read_stream_page(
         &self,
         stream_id: &str,

@@ -192,7 +192,9 @@ pub trait EventStore: Send + Sync {
 
     /// A stream's events after its first `version` ones, oldest first: what a reader holding the
     /// stream's state at `version` has yet to apply.
-    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_stream_page(stream_id, version, usize::MAX).await
+    }
 
     /// At most `limit` of a stream's events after its first `version` ones, oldest first: one
     /// page of its history.

@@ -32,17 +32,6 @@ impl EventStore for SqliteDb {
         }
     }
 
-    async fn read_stream_after(&self, stream_id: &str, version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("{SELECT_EVENT} WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(stream_id)
-            .bind(version as i64)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(classify)?;
-        rows.iter().map(to_event).collect()
-    }
-
     async fn read_stream_page(
         &self,
         stream_id: &str,
@@ -53,7 +42,7 @@ impl EventStore for SqliteDb {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(stream_id)
             .bind(version as i64)
-            .bind(limit as i64)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
             .await
             .map_err(classify)?;
