@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the services Shedu's tests talk to, if they are not running: PostgreSQL (required) and
-# NATS JetStream (started when installed). Installs PostgreSQL from Debian if it is missing.
+# Starts the services Shedu's tests talk to, if they are not running: PostgreSQL and NATS
+# JetStream. Installs either from Debian if it is missing (the relay tests also start nats-servers
+# of their own, on free ports, to stop and restart them).
 set -euo pipefail
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
@@ -16,7 +17,11 @@ if ! pg_up; then
 fi
 pg_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 
-if [ -x /usr/sbin/nats-server ] && ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+if ! command -v nats-server >/dev/null 2>&1; then
+  echo "installing nats-server from Debian packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
   echo "starting NATS JetStream"
   mkdir -p /var/lib/nats-server
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \

@@ -18,6 +18,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 bash scripts/services.sh
+# The relay tests run nats-servers of their own, to stop and restart them.
+export SHEDU_NATS_SERVER="${SHEDU_NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}"
 
 # pkilint (PyPI) lints every issued certificate against RFC 5280; kept in a virtualenv next to
 # the build so it survives between runs and needs nothing installed system-wide.

@@ -16,6 +16,7 @@ use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
 use shedu_infra::config::{KekSource, build_engines, rotate_software_kek};
 use shedu_infra::private_files::create_private_dir;
+use shedu_infra::relay::Relay;
 use shedu_infra::software_engine::Rotation;
 use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
@@ -36,8 +37,11 @@ pub struct App {
     state: Arc<AppState>,
     projector: Arc<Projector>,
     reactor: Arc<CascadeReactor>,
+    /// Present when a NATS URL is configured.
+    relay: Option<Arc<Relay>>,
     wake: Arc<Notify>,
     reactor_wake: Arc<Notify>,
+    relay_wake: Arc<Notify>,
 }
 
 impl App {
@@ -53,16 +57,17 @@ impl App {
             .context("cannot create the data directory")?;
         let engines = build_engines(&settings.engines, &settings.data_dir).map_err(anyhow::Error::msg)?;
         let db = open(settings).await?;
-        if settings.nats_url.is_some() {
-            tracing::warn!("--nats-url is set but this build has no NATS relay yet; events are not published");
-        }
         let wake = Arc::new(Notify::new());
         let reactor_wake = Arc::new(Notify::new());
+        let relay_wake = Arc::new(Notify::new());
         let committed = Arc::new(Committed::default());
         let store: Arc<dyn EventStore> = Arc::new(Notifying {
             inner: db.event_store(),
-            wakes: [wake.clone(), reactor_wake.clone()],
+            wakes: [wake.clone(), reactor_wake.clone(), relay_wake.clone()],
             committed: committed.clone(),
+        });
+        let relay = settings.nats_url.as_ref().map(|url| {
+            Arc::new(Relay::new(store.clone(), db.views(), db.leases(), settings.relay.clone(), url.clone()))
         });
         let views = db.views();
         let progress = Progress::default();
@@ -104,7 +109,7 @@ impl App {
             attempts: Default::default(),
             committed,
         });
-        Ok(App { state, projector, reactor, wake, reactor_wake })
+        Ok(App { state, projector, reactor, relay, wake, reactor_wake, relay_wake })
     }
 
     pub fn router(&self) -> Router {
@@ -130,6 +135,10 @@ impl App {
         let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
         let reactor =
             tokio::spawn(self.reactor.clone().run(self.reactor_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
+        let relay = self
+            .relay
+            .clone()
+            .map(|relay| tokio::spawn(relay.run(self.relay_wake.clone(), stop_rx.clone(), PROJECTOR_POLL)));
         let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx.clone()));
         let retention = Duration::from_secs(self.state.limits.idempotency_retention_seconds);
         let purger =
@@ -140,6 +149,9 @@ impl App {
         let _ = projector.await;
         let _ = reactor.await;
         let _ = planner.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
         let _ = purger.await;
         Ok(())
     }
@@ -214,6 +226,19 @@ pub async fn rebuild_projections(settings: &Settings) -> anyhow::Result<(u64, Du
     Ok((events, elapsed))
 }
 
+/// `shedu relay`: publishes the log to NATS until `shutdown` completes.
+pub async fn run_relay(settings: &Settings, url: &str, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let db = open(settings).await?;
+    let relay = Arc::new(Relay::new(db.event_store(), db.views(), db.leases(), settings.relay.clone(), url.to_owned()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Nothing appends in this process: the relay polls.
+    let running = tokio::spawn(relay.run(Arc::new(Notify::new()), stop_rx, PROJECTOR_POLL));
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let _ = running.await;
+    Ok(())
+}
+
 /// `shedu keys rotate-kek`: re-seals a software engine's keys under the KEK `new` names; returns
 /// the engine's id and what was done.
 pub fn rotate_kek(settings: &Settings, engine: Option<&str>, new: &KekSource) -> anyhow::Result<(String, Rotation)> {
@@ -224,8 +249,9 @@ pub fn rotate_kek(settings: &Settings, engine: Option<&str>, new: &KekSource) ->
 /// and records what was committed, for queries to wait for.
 struct Notifying {
     inner: Arc<dyn EventStore>,
-    /// The projector's and the cascade reactor's: each has its own, as `notify_one` wakes one.
-    wakes: [Arc<Notify>; 2],
+    /// The projector's, the cascade reactor's and the relay's: each has its own, as `notify_one`
+    /// wakes one.
+    wakes: [Arc<Notify>; 3],
     committed: Arc<Committed>,
 }
 

@@ -21,6 +21,10 @@ async fn main() -> anyhow::Result<()> {
             let app = shedu_api::App::build(&settings).await?;
             app.serve(settings.listen, shutdown_signal()).await
         }
+        Command::Relay(args) => {
+            let settings = Settings::resolve(&args.common, None, Some(&args.nats_url)).map_err(anyhow::Error::msg)?;
+            shedu_api::app::run_relay(&settings, &args.nats_url, shutdown_signal()).await
+        }
         Command::Migrate(common) => {
             let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
             let applied = shedu_api::app::migrate(&settings).await?;

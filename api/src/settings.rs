@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use shedu_infra::config::{EngineConfig, FileConfig, KekSource, Limits};
+use shedu_infra::relay::RelaySettings;
 
 #[derive(Debug, Parser)]
 #[command(name = "shedu", version, about = "Shedu: an event-sourced Certificate Authority service")]
@@ -16,8 +17,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API, the projector and the cascade reactor in one process.
+    /// Run the API, the projector, the reactors and (with a NATS URL) the relay in one process.
     Serve(ServeArgs),
+    /// Publish the event log to NATS JetStream and nothing else: the relay of `serve`, on its
+    /// own. Several may run against one PostgreSQL log; one publishes at a time.
+    Relay(RelayArgs),
     /// Apply pending database migrations and exit.
     Migrate(CommonArgs),
     /// Manage the query views.
@@ -95,6 +99,15 @@ pub struct ServeArgs {
     pub nats_url: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// NATS server to publish to.
+    #[arg(long, env = "SHEDU_NATS_URL")]
+    pub nats_url: String,
+}
+
 /// Resolved settings.
 #[derive(Debug)]
 pub struct Settings {
@@ -104,6 +117,7 @@ pub struct Settings {
     pub nats_url: Option<String>,
     pub engines: Vec<EngineConfig>,
     pub limits: Limits,
+    pub relay: RelaySettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -122,6 +136,7 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("shedu.db").display()));
         let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         file.limits.check()?;
+        file.relay.check()?;
         let listen =
             listen.parse().map_err(|_| format!("--listen: '{listen}' is not an address like 127.0.0.1:8080"))?;
         Ok(Settings {
@@ -131,6 +146,7 @@ impl Settings {
             nats_url: nats_url.map(str::to_owned).or(file.nats_url),
             engines: file.engines,
             limits: file.limits,
+            relay: file.relay,
         })
     }
 }

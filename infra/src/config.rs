@@ -12,6 +12,7 @@ use shedu_domain::ids::EngineId;
 use zeroize::Zeroizing;
 
 use crate::private_files::create_private_dir;
+use crate::relay::RelaySettings;
 use crate::software_engine::{Kek, Rotation, SoftwareEngine, rotate_kek};
 
 /// The file's shape. Every setting also has a flag or environment variable.
@@ -26,6 +27,8 @@ pub struct FileConfig {
     pub engines: Vec<EngineConfig>,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub relay: RelaySettings,
 }
 
 /// Bounds on what one request may ask of Shedu (`[limits]` in the file).

@@ -7,6 +7,7 @@ use shedu_commands::certificate_service::CertificateLookup;
 use shedu_commands::event_store::{EventStore, StoreError};
 use shedu_commands::idempotency::IdempotencyStore;
 use shedu_commands::profile_service::ProfileUsage;
+use shedu_projections::lease::Leases;
 use shedu_projections::store::ViewStore;
 
 use crate::postgres::PgDb;
@@ -110,6 +111,13 @@ impl Database {
     }
 
     pub fn idempotency(&self) -> Arc<dyn IdempotencyStore> {
+        match self {
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
+        }
+    }
+
+    pub fn leases(&self) -> Arc<dyn Leases> {
         match self {
             Database::Sqlite(db) => Arc::new(Views(db.clone())),
             Database::Postgres(db) => Arc::new(Views(db.clone())),

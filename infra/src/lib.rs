@@ -1,5 +1,5 @@
 //! Adapters: the event log and query views on SQLite (embedded default) and PostgreSQL, the
-//! software crypto engine, configuration, and wiring them into the ports of `shedu-commands` and
+//! software crypto engine, the NATS relay, configuration, and wiring them into the ports of `shedu-commands` and
 //! `shedu-projections`. All SQL lives here; no HTTP.
 
 pub mod append;
@@ -11,6 +11,7 @@ mod errors;
 pub mod migrate;
 pub mod postgres;
 pub mod private_files;
+pub mod relay;
 pub mod software_engine;
 mod sql;
 pub mod sqlite;

@@ -5,6 +5,7 @@
 mod ca_lookup;
 mod certificate_lookup;
 mod idempotency;
+mod lease;
 mod profile_usage;
 mod view_commit;
 mod view_store;

@@ -7,6 +7,7 @@ pub mod cascade;
 pub mod counters;
 pub mod error;
 pub mod fresh;
+pub mod lease;
 pub mod progress;
 pub mod query;
 pub mod runner;

@@ -17,6 +17,8 @@ use shedu_infra::Database;
 use shedu_infra::config::{EngineConfig, KekSource, Limits};
 use shedu_infra::software_engine::Rotation;
 
+pub mod nats;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -111,6 +113,11 @@ pub struct ShedProcess {
 impl ShedProcess {
     /// Starts Shedu on `db` and a free port and waits until it answers `/ready`.
     pub async fn start(db: &TestDb) -> ShedProcess {
+        Self::start_with(db, &[]).await
+    }
+
+    /// Like [`ShedProcess::start`], with more arguments to `shedu serve` (e.g. `--nats-url`).
+    pub async fn start_with(db: &TestDb, args: &[&str]) -> ShedProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let binary = shedu_binary();
         let child = Command::new(&binary)
@@ -118,6 +125,7 @@ impl ShedProcess {
             .arg("--data-dir")
             .arg(&db.dir)
             .args(["--database-url", &db.url])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -134,6 +142,10 @@ impl ShedProcess {
         panic!("shedu serve did not become ready on port {port}");
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush, no answer to requests in flight.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -148,7 +160,7 @@ impl Drop for ShedProcess {
 }
 
 /// The `shedu` binary beside this test binary (`target/<profile>/deps/..`).
-fn shedu_binary() -> PathBuf {
+pub fn shedu_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     exe.parent().and_then(Path::parent).map(|dir| dir.join("shedu")).expect("target directory")
 }
@@ -247,6 +259,7 @@ impl TestApp {
             nats_url: None,
             engines: self.engines.clone(),
             limits: self.limits,
+            relay: Default::default(),
         }
     }
 

@@ -15,3 +15,4 @@ mod issuance;
 mod key_custody;
 mod metadata_and_issuance;
 mod projections;
+mod relay;
