@@ -22,6 +22,7 @@ use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
 use shedu_projections::runner::Projector;
+use shedu_projections::scheduler::Scheduler;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -32,11 +33,15 @@ use crate::state::AppState;
 
 /// How often the projector looks for events appended by other processes.
 const PROJECTOR_POLL: Duration = Duration::from_millis(250);
+/// The longest the scheduler sleeps without looking at its index again (another process's
+/// projector may have added an earlier entry); it wakes at once on this process's own.
+const SCHEDULER_POLL: Duration = Duration::from_secs(1);
 
 pub struct App {
     state: Arc<AppState>,
     projector: Arc<Projector>,
     reactor: Arc<CascadeReactor>,
+    scheduler: Arc<Scheduler>,
     /// Present when a NATS URL is configured.
     relay: Option<Arc<Relay>>,
     wake: Arc<Notify>,
@@ -94,6 +99,14 @@ impl App {
             certificates.clone(),
             lookup,
         ));
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            views.clone(),
+            progress.clone(),
+            cas.clone(),
+            certificates.clone(),
+            clock.clone(),
+        ));
         let idempotency = db.idempotency();
         let state = Arc::new(AppState {
             cas,
@@ -109,7 +122,21 @@ impl App {
             attempts: Default::default(),
             committed,
         });
-        Ok(App { state, projector, reactor, relay, wake, reactor_wake, relay_wake })
+        Ok(App { state, projector, reactor, scheduler, relay, wake, reactor_wake, relay_wake })
+    }
+
+    /// `shedu scheduler`: the projector (which keeps the scheduler's index) and the scheduler,
+    /// without the API, until `shutdown` completes.
+    pub async fn run_scheduler(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let projector = tokio::spawn(self.projector.clone().run(self.wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
+        let scheduler = tokio::spawn(self.scheduler.clone().run(stop_rx, SCHEDULER_POLL));
+        tracing::info!(database = self.state.db.kind(), "Shedu's scheduler is running");
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = projector.await;
+        let _ = scheduler.await;
+        Ok(())
     }
 
     pub fn router(&self) -> Router {
@@ -139,6 +166,7 @@ impl App {
             .relay
             .clone()
             .map(|relay| tokio::spawn(relay.run(self.relay_wake.clone(), stop_rx.clone(), PROJECTOR_POLL)));
+        let scheduler = tokio::spawn(self.scheduler.clone().run(stop_rx.clone(), SCHEDULER_POLL));
         let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx.clone()));
         let retention = Duration::from_secs(self.state.limits.idempotency_retention_seconds);
         let purger =
@@ -148,6 +176,7 @@ impl App {
         let _ = stop_tx.send(true);
         let _ = projector.await;
         let _ = reactor.await;
+        let _ = scheduler.await;
         let _ = planner.await;
         if let Some(relay) = relay {
             let _ = relay.await;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use shedu_commands::ca_service::{CreateCa, ImportCa};
+use shedu_commands::ca_service::{CreateCa, ImportCa, ReissueCa};
 use shedu_commands::context::Outcome;
 use shedu_domain::ca::Ca;
 use shedu_domain::duration::Validity;
@@ -23,7 +23,7 @@ use shedu_projections::ca_projection::{CA_FIELDS, CA_SORTABLE};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, StatusBody};
+use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, ReissueBody, StatusBody};
 use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
 use crate::input::{optional, patch_operations};
 use crate::problem::ApiError;
@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v2/cas/{id}", get(one).delete(delete))
         .route("/v2/cas/{id}/chain", get(chain))
         .route("/v2/cas/{id}/status", post(status))
+        .route("/v2/cas/{id}/reissue", post(reissue))
         .route("/v2/cas/{id}/metadata", axum::routing::patch(metadata).put(metadata))
         .route("/v2/cas/{id}/profile", axum::routing::put(profile))
         .route("/v2/cas/{id}/events", get(events))
@@ -145,6 +146,24 @@ async fn status(
     let status = Status::parse(&body.status)?;
     let reason = optional(body.revocation_reason, RevocationReason::parse)?;
     let outcome = state.cas.change_status(&ctx, &id, status, reason).await?;
+    Ok(command_response(&state, StatusCode::OK, &outcome))
+}
+
+async fn reissue(
+    State(state): State<Arc<AppState>>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(body): Body<ReissueBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let request = ReissueCa {
+        reason: body.reason,
+        rekey: body.rekey,
+        key: body.key_metadata.map(|k| KeySpec::parse(&k.key_type, k.bits)).transpose()?,
+        validity: body.ca_expiration.map(|v| Validity::parse(&v, "ca_expiration")).transpose()?,
+        engine_id: optional(body.engine_id, EngineId::parse)?,
+    };
+    let outcome = state.cas.reissue(&ctx, &id, request).await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 

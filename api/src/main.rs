@@ -25,6 +25,10 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::resolve(&args.common, None, Some(&args.nats_url)).map_err(anyhow::Error::msg)?;
             shedu_api::app::run_relay(&settings, &args.nats_url, shutdown_signal()).await
         }
+        Command::Scheduler(common) => {
+            let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
+            shedu_api::App::build(&settings).await?.run_scheduler(shutdown_signal()).await
+        }
         Command::Migrate(common) => {
             let settings = Settings::resolve(&common, None, None).map_err(anyhow::Error::msg)?;
             let applied = shedu_api::app::migrate(&settings).await?;

@@ -195,6 +195,7 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::RevokedForGood(_) => conflict("revoked-for-good", "Revoked for good"),
         DomainError::CaOnHold { .. } => conflict("ca-on-hold", "CA on hold"),
         DomainError::CaNotDeletable { .. } => conflict("ca-not-deletable", "CA cannot be deleted in its status"),
+        DomainError::CaNotReissuable { .. } => conflict("ca-not-reissuable", "CA cannot be reissued"),
         DomainError::ProfileInUse { .. } => conflict("profile-in-use", "Profile in use"),
         DomainError::IssuerRevoked { .. } => conflict("issuer-revoked", "Issuer revoked"),
         DomainError::PatchTestFailed { .. } => conflict("patch-test-failed", "Patch precondition failed"),

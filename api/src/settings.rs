@@ -22,6 +22,10 @@ pub enum Command {
     /// Publish the event log to NATS JetStream and nothing else: the relay of `serve`, on its
     /// own. Several may run against one PostgreSQL log; one publishes at a time.
     Relay(RelayArgs),
+    /// Record expiration warnings and expiries as they fall due, and nothing else: the scheduler
+    /// of `serve` (with the projector that keeps its index), on its own. Several may run against
+    /// one PostgreSQL log; each warning and expiry is recorded once.
+    Scheduler(CommonArgs),
     /// Apply pending database migrations and exit.
     Migrate(CommonArgs),
     /// Manage the query views.

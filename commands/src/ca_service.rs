@@ -6,6 +6,7 @@ mod create;
 mod import;
 mod lifecycle;
 mod reads;
+mod reissue;
 mod requests;
 mod sign;
 
@@ -17,7 +18,7 @@ use shedu_domain::ids::{CaId, EngineId, KeyId, SerialNumber};
 use shedu_domain::profile::IssuanceProfile;
 use shedu_domain::subject::Subject;
 
-pub use requests::{CreateCa, ImportCa, SignRequest};
+pub use requests::{CreateCa, ImportCa, ReissueCa, SignRequest};
 
 use crate::CommandError;
 use crate::certificate_service::CertificateLookup;

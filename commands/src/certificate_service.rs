@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use shedu_domain::expiry::Trigger;
 use shedu_domain::ids::{CaId, SerialNumber};
 use shedu_domain::issued::{CertificateCommand, IssuedCertificate};
 use shedu_domain::status::{RevocationReason, Status};
@@ -56,6 +57,17 @@ impl CertificateService {
         patch: Value,
     ) -> Result<Outcome<IssuedCertificate>, CommandError> {
         self.certificates.execute(ctx, serial, &CertificateCommand::UpdateMetadata { patch }).await
+    }
+
+    /// The scheduler: records `trigger` if it is pending and due; the log position appended, or
+    /// `None` when there was nothing to record.
+    pub async fn fire(
+        &self,
+        ctx: &CommandContext,
+        serial: &SerialNumber,
+        trigger: Trigger,
+    ) -> Result<Option<i64>, CommandError> {
+        self.certificates.execute_settled(ctx, serial, &CertificateCommand::Fire { trigger }).await
     }
 
     /// Revokes a certificate because its issuer (or an ancestor) was revoked; a no-op when it is

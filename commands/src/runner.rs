@@ -13,9 +13,10 @@ use uuid::Uuid;
 use crate::CommandError;
 use crate::clock::Clock;
 use crate::context::{CommandContext, Outcome};
-use crate::event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent};
+use crate::event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, StoreError};
 use crate::once::{append, exactly_once};
 use crate::read_cache::{ReadCache, Versioned};
+use crate::retry::{MAX_ATTEMPTS, backoff};
 
 /// An aggregate's state, its stream version and the log position of its last event.
 #[derive(Debug, Clone)]
@@ -139,6 +140,39 @@ impl<A: Aggregate> Runner<A> {
         self.remember(&stream_id, &after);
         let state = after.state.ok_or(DomainError::BrokenInvariant("a decided event leaves its aggregate in place"))?;
         Ok(Outcome { state, position: appended.last_position })
+    }
+
+    /// Like [`Runner::execute`] for a command that is decided afresh when it loses a race (the
+    /// scheduler's: whoever wins, the loser then decides nothing). The log position of what it
+    /// appended, or `None` when there was nothing to append.
+    pub async fn execute_settled(
+        &self,
+        ctx: &CommandContext,
+        id: &A::Id,
+        command: &A::Command,
+    ) -> Result<Option<i64>, CommandError> {
+        let stream_id = A::stream_id(id);
+        for attempt in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let loaded = self.load(id).await?;
+            let events = A::decide(id, loaded.state.as_ref(), command, now)?;
+            if events.is_empty() {
+                return Ok(None);
+            }
+            let request =
+                AppendRequest::single(stream_id.clone(), loaded.expected(), new_events(&events, ctx, None, now));
+            match append(self.store.as_ref(), ctx, request).await {
+                Ok(appended) => {
+                    let version = loaded.version + events.len() as u64;
+                    let state = events.iter().fold(loaded.state, A::evolve);
+                    self.remember(&stream_id, &Loaded { state, version, last_position: appended.last_position });
+                    return Ok(Some(appended.last_position));
+                }
+                Err(StoreError::Conflict { .. }) => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::RetriesExhausted { stream_id, attempts: MAX_ATTEMPTS })
     }
 
     fn remember(&self, stream_id: &str, loaded: &Loaded<A>) {

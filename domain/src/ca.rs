@@ -4,17 +4,22 @@ mod decide;
 mod events;
 mod evolve;
 mod new;
+mod reissue;
 mod state;
 
 pub use decide::{CaCommand, SubordinateLink, decide};
 pub use events::{
-    CA_CREATE, CA_DELETE, CA_IMPORT, CA_KEY_DESTROYED, CA_METADATA_UPDATE, CA_PROFILE_UPDATE, CA_STATUS_UPDATE,
-    CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent, CaKeyDestroyed, CaMetadataUpdated, CaProfileAssigned,
-    CaStatusChanged, CaSubordinateAdded, IRRELEVANT_TO_ISSUANCE,
+    CA_CREATE, CA_DELETE, CA_EXPIRATION_WARNING, CA_EXPIRED, CA_IMPORT, CA_KEY_DESTROYED, CA_METADATA_UPDATE,
+    CA_PROFILE_UPDATE, CA_REISSUE, CA_STATUS_UPDATE, CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent, CaKeyDestroyed,
+    CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded, IRRELEVANT_TO_ISSUANCE,
 };
 pub use evolve::{evolve, replay};
 pub use new::{
     CaCertificatePlan, Custody, NewCa, Placement, Under, check_can_sign_subordinate, check_id_free,
     ensure_ca_certificate, ensure_importable, place_import, plan_managed,
+};
+pub use reissue::{
+    CaReissued, DEFAULT_REASON, REISSUE_REASON, REISSUED_AT, REISSUED_FROM, Reissue, decide_reissue, ensure_reissuable,
+    plan_reissue,
 };
 pub use state::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};

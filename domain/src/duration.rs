@@ -28,6 +28,13 @@ impl Period {
         let shifted = start.replace_year(year).or_else(|_| (start - Duration::DAY).replace_year(year)).ok()?;
         shifted.checked_add(self.rest)
     }
+
+    /// The instant this period before `end`: the fixed part first, then whole years.
+    pub fn before(&self, end: OffsetDateTime) -> Option<OffsetDateTime> {
+        let start = end.checked_sub(self.rest)?;
+        let year = start.year().checked_sub(self.years)?;
+        start.replace_year(year).or_else(|_| (start - Duration::DAY).replace_year(year)).ok()
+    }
 }
 
 /// The wire shape of a validity, before parsing.

@@ -55,6 +55,8 @@ pub enum DomainError {
     RevokedForGood(Resource),
     #[error("CA '{id}' is on hold; revoke it for good before deleting it and its key")]
     CaOnHold { id: CaId },
+    #[error("CA '{id}' cannot be reissued: {reason}")]
+    CaNotReissuable { id: CaId, reason: String },
     #[error("CA '{id}' is {status}; only REVOKED or EXPIRED CAs (or ones imported without a key) can be deleted")]
     CaNotDeletable { id: CaId, status: Status },
     #[error("profile '{id}' is the default profile of CA(s) {}", list(cas))]

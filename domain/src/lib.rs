@@ -9,6 +9,7 @@ pub mod ca;
 pub mod certificate;
 pub mod duration;
 pub mod error;
+pub mod expiry;
 pub mod ids;
 pub mod invalid;
 pub mod issuance;

@@ -7,6 +7,7 @@ use shedu_commands::clock::micros;
 use shedu_commands::event_store::RecordedEvent;
 use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::ca::{self, Ca, CaEvent};
+use shedu_domain::expiry::{self, Due};
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
 use shedu_domain::issued::{self, CertificateEvent, IssuedCertificate};
 use shedu_domain::profile::{self, ProfileEvent, ProfileState};
@@ -137,6 +138,8 @@ async fn project_cas(
     }
     for (id, position) in positions {
         let old = before.get(&id).map(counters::ca_keys);
+        let after = states.get(&id).cloned().flatten().filter(|ca| !ca.deleted);
+        schedule(batch, id.stream_id(), before.get(&id).map(ca_pending), after.as_ref().map(ca_pending));
         match states.remove(&id).flatten().filter(|ca| !ca.deleted) {
             Some(ca) => {
                 counters::apply(&mut batch.counters, old, Some(counters::ca_keys(&ca)));
@@ -177,12 +180,31 @@ async fn project_certificates(
     }
     for (serial, position) in positions {
         if let Some(certificate) = states.remove(&serial).flatten() {
+            let pending = certificate_pending(&certificate);
+            schedule(batch, issued::stream_id(&serial), before.get(&serial).map(certificate_pending), Some(pending));
             let old = before.get(&serial).map(counters::certificate_keys);
             counters::apply(&mut batch.counters, old, Some(counters::certificate_keys(&certificate)));
             batch.upsert_certificates.push((certificate, position));
         }
     }
     Ok(())
+}
+
+fn ca_pending(ca: &Ca) -> Vec<Due> {
+    expiry::pending(&ca.certificate, ca.recorded_status, &ca.metadata)
+}
+
+fn certificate_pending(c: &IssuedCertificate) -> Vec<Due> {
+    expiry::pending(&c.certificate, c.recorded_status, &c.metadata)
+}
+
+/// Replaces a stream's entries in the scheduler's index when what is pending for it changed
+/// (most events, an issuance's status or metadata aside, change nothing there).
+fn schedule(batch: &mut ViewBatch, stream_id: String, before: Option<Vec<Due>>, after: Option<Vec<Due>>) {
+    let (before, after) = (before.unwrap_or_default(), after.unwrap_or_default());
+    if before != after {
+        batch.schedule.push((stream_id, after));
+    }
 }
 
 async fn project_profiles(

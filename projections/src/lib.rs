@@ -11,4 +11,5 @@ pub mod lease;
 pub mod progress;
 pub mod query;
 pub mod runner;
+pub mod scheduler;
 pub mod store;

@@ -32,6 +32,11 @@ impl Progress {
         });
     }
 
+    /// Hears each move of the local projector's checkpoint.
+    pub fn changes(&self) -> watch::Receiver<LogCursor> {
+        self.checkpoint.subscribe()
+    }
+
     /// The local projector's checkpoint.
     pub fn current(&self) -> LogCursor {
         *self.checkpoint.borrow()

@@ -52,7 +52,10 @@ impl Projector {
                 }
                 // Another projector (a replica, a rebuild) moved the checkpoint first: continue
                 // from what it committed instead of applying the same events twice.
-                Err(StoreError::Conflict { .. }) => checkpoint = self.views.checkpoint().await?,
+                Err(StoreError::Conflict { .. }) => {
+                    checkpoint = self.views.checkpoint().await?;
+                    self.progress.advance(checkpoint);
+                }
                 Err(e) => return Err(e.into()),
             }
         }

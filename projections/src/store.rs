@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use shedu_commands::event_store::{LogCursor, StoreError};
 use shedu_domain::ca::Ca;
+use shedu_domain::expiry::{Due, Trigger};
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
 use shedu_domain::issued::IssuedCertificate;
 use shedu_domain::profile::ProfileState;
@@ -22,6 +23,8 @@ pub struct ViewBatch {
     pub delete_profiles: Vec<ProfileId>,
     /// Increments to the statistics counters.
     pub counters: Counters,
+    /// The scheduler's index: each stream listed here has its entries replaced by these.
+    pub schedule: Vec<(String, Vec<Due>)>,
     /// The checkpoint this batch was read after. The commit fails with a conflict, changing
     /// nothing, if another projector (a second replica, a concurrent rebuild) moved it meanwhile.
     pub previous: LogCursor,
@@ -34,6 +37,14 @@ pub struct ViewBatch {
 pub struct UnrecordedExpiry {
     pub cas: Vec<(String, i64)>,
     pub certificates: Vec<(String, i64)>,
+}
+
+/// An entry of the scheduler's index: `trigger` of stream `stream_id` falls due at `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub stream_id: String,
+    pub trigger: Trigger,
+    pub due_at: OffsetDateTime,
 }
 
 #[async_trait]
@@ -63,4 +74,6 @@ pub trait ViewStore: Send + Sync {
     async fn named_checkpoint(&self, name: &str) -> Result<LogCursor, StoreError>;
     async fn save_named_checkpoint(&self, name: &str, cursor: LogCursor) -> Result<(), StoreError>;
     async fn unrecorded_expiry(&self, now: OffsetDateTime) -> Result<UnrecordedExpiry, StoreError>;
+    /// The scheduler's next `limit` entries, soonest first (ties by stream and trigger).
+    async fn next_scheduled(&self, limit: usize) -> Result<Vec<Scheduled>, StoreError>;
 }

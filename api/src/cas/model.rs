@@ -96,6 +96,18 @@ pub(super) struct ImportCaBody {
     pub metadata: Metadata,
 }
 
+/// `POST /v2/cas/{id}/reissue`; every field may be left out (`{}` reissues as it is).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReissueBody {
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub rekey: bool,
+    pub key_metadata: Option<KeyMetadataBody>,
+    pub ca_expiration: Option<ValidityInput>,
+    pub engine_id: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StatusBody {

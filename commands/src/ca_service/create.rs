@@ -78,7 +78,7 @@ impl CaService {
         result
     }
 
-    async fn sign_ca_certificate(
+    pub(super) async fn sign_ca_certificate(
         &self,
         plan: CaCertificatePlan,
         key: PublicKey,
@@ -181,7 +181,7 @@ pub(super) fn id_or_new(requested: Option<CaId>) -> Result<CaId, CommandError> {
 /// Destroys a key made for a CA whose creation was refused: nothing refers to it. When the store
 /// did not answer, or failed in a way it did not expect, the CA may have been committed, so the
 /// key stays.
-async fn discard_unless_recorded(
+pub(super) async fn discard_unless_recorded(
     result: &Result<Outcome<Ca>, CommandError>,
     engine: Arc<dyn CryptoEngine>,
     key_id: KeyId,

@@ -6,6 +6,7 @@ use serde_json::Value;
 use shedu_domain::DomainError;
 use shedu_domain::aggregate::Aggregate;
 use shedu_domain::ca::{Ca, CaCommand, decide};
+use shedu_domain::expiry::Trigger;
 use shedu_domain::ids::{CaId, ProfileId};
 use shedu_domain::issued::{self, CertificateCommand};
 use shedu_domain::status::{RevocationReason, Status};
@@ -155,6 +156,12 @@ impl CaService {
     ) -> Result<Outcome<Ca>, CommandError> {
         let _turn = self.turns.take(&id.stream_id()).await;
         self.cas.execute(ctx, id, &CaCommand::UpdateMetadata { patch }).await
+    }
+
+    /// The scheduler: records `trigger` (an expiration warning, the expiry) if it is pending and
+    /// due; the log position appended, or `None` when there was nothing to record.
+    pub async fn fire(&self, ctx: &CommandContext, id: &CaId, trigger: Trigger) -> Result<Option<i64>, CommandError> {
+        self.cas.execute_settled(ctx, id, &CaCommand::Fire { trigger }).await
     }
 
     /// Sets the CA's default profile and, when `allowed_profile_ids` is given, the other stored

@@ -58,3 +58,16 @@ pub struct SignRequest {
     pub profile: Option<ProfileInput>,
     pub metadata: Metadata,
 }
+
+/// Reissue a CA's certificate: same id and subject, new serial; a new key when `rekey`.
+#[derive(Debug, Clone)]
+pub struct ReissueCa {
+    pub reason: Option<String>,
+    pub rekey: bool,
+    /// The new key's type and size (rekey only); the current key's when absent.
+    pub key: Option<KeySpec>,
+    /// The new certificate's lifetime from now; as long as the current one's when absent.
+    pub validity: Option<Validity>,
+    /// The engine for the new key (rekey only); the current key's when absent.
+    pub engine_id: Option<EngineId>,
+}

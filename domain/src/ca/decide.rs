@@ -8,10 +8,12 @@ use super::events::{
 };
 use super::evolve::evolve;
 use super::new::{NewCa, ensure_ca_certificate};
+use super::reissue::{Reissue, decide_reissue};
 use super::state::{Ca, CaType};
 use crate::DomainError;
 use crate::aggregate::Aggregate;
 use crate::error::Resource;
+use crate::expiry::{self, Fired, Trigger};
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::{apply_patch, check_size};
 use crate::status::{RevocationReason, Status};
@@ -43,8 +45,14 @@ pub enum CaCommand {
         link: SubordinateLink,
     },
     Delete,
+    /// Record a reissued certificate (signed already) for the CA.
+    Reissue(Box<Reissue>),
     /// The engine destroyed the deleted CA's key.
     RecordKeyDestroyed,
+    /// The scheduler: record `trigger` if it is pending and due (else nothing).
+    Fire {
+        trigger: Trigger,
+    },
 }
 
 /// How a child came under this CA.
@@ -109,6 +117,15 @@ pub fn decide(
             Some(ca) if ca.deleted => vec![],
             _ => return Err(DomainError::BrokenInvariant("a key is destroyed after its CA is deleted")),
         }),
+        CaCommand::Fire { trigger } => Ok(state
+            .filter(|ca| !ca.deleted)
+            .and_then(|ca| expiry::decide(&ca.certificate, ca.recorded_status, &ca.metadata, trigger, now))
+            .map(|fired| match fired {
+                Fired::Warning(e) => CaEvent::ExpirationWarning(e),
+                Fired::Expired(e) => CaEvent::Expired(e),
+            })
+            .into_iter()
+            .collect()),
         CaCommand::CascadeRevoke { from } => {
             Ok(state.filter(|ca| !ca.deleted).map_or_else(Vec::new, |ca| cascade_revoke(ca, from, now)))
         }
@@ -119,6 +136,7 @@ pub fn decide(
                 CaCommand::UpdateMetadata { patch } => {
                     let metadata = apply_patch(&ca.metadata, patch)?;
                     check_size(&metadata)?;
+                    expiry::check_deltas(&metadata)?;
                     Ok(if metadata == ca.metadata {
                         vec![]
                     } else {
@@ -160,9 +178,11 @@ pub fn decide(
                     })
                 }
                 CaCommand::Delete => delete(ca, now),
+                CaCommand::Reissue(reissue) => Ok(vec![CaEvent::Reissued(decide_reissue(ca, reissue, now)?)]),
                 CaCommand::Create(_)
                 | CaCommand::Import(_)
                 | CaCommand::CascadeRevoke { .. }
+                | CaCommand::Fire { .. }
                 | CaCommand::RecordKeyDestroyed => {
                     Err(DomainError::BrokenInvariant("creation and cascade are decided above"))
                 }
@@ -180,6 +200,7 @@ fn create(id: &CaId, state: Option<&Ca>, new: &NewCa, now: OffsetDateTime) -> Re
     }
     ensure_ca_certificate(&new.certificate)?;
     check_size(&new.metadata)?;
+    expiry::check_deltas(&new.metadata)?;
     if new.ca_type == CaType::Managed && new.key.is_none() {
         return Err(DomainError::BrokenInvariant("a managed CA needs a key"));
     }

@@ -433,3 +433,78 @@ fn events_round_trip_through_their_stored_form() {
 fn replay_folds_every_event() {
     assert_eq!(replay(&[ca_created("root"), revoked(RevocationReason::Superseded)]).unwrap().version, 2);
 }
+
+#[test]
+fn the_scheduler_fires_each_warning_once_then_the_expiry_and_a_deleted_ca_fires_nothing() {
+    use crate::expiry::{EXPIRATION_DELTAS, Trigger};
+    let patch = json!([{"op": "add", "path": "/lamassu.io~1ca~1expiration-deltas",
+        "value": [{"name": "Preventive", "delta": "30d", "triggered": false}]}]);
+    let set = history([ca_created("root")]).when(CaCommand::UpdateMetadata { patch }).events();
+    let armed = [ca_created("root"), set[0].clone()];
+    let warn = CaCommand::Fire { trigger: Trigger::Warning { name: "Preventive".into() } };
+    let due = datetime!(2045-12-02 0:00 UTC);
+    history(armed.clone()).when_at(warn.clone(), due - Duration::seconds(1)).then_nothing();
+    let warned = history(armed.clone()).when_at(warn.clone(), due).events();
+    assert_eq!(warned[0].event_type(), "ca.expiration.warning");
+    let after: Vec<CaEvent> = armed.iter().cloned().chain(warned).collect();
+    assert_eq!(ca_after(&after).metadata[EXPIRATION_DELTAS][0]["triggered"], true);
+    history(after.clone()).when_at(warn, due).then_nothing();
+    let expire = CaCommand::Fire { trigger: Trigger::Expired };
+    history(after.clone()).when_at(expire.clone(), datetime!(2046-01-01 0:00 UTC)).then_nothing();
+    let expired = history(after.clone()).when_at(expire.clone(), datetime!(2046-01-01 0:00:01 UTC)).events();
+    let done: Vec<CaEvent> = after.iter().cloned().chain(expired.clone()).collect();
+    assert_eq!((expired[0].event_type(), ca_after(&done).recorded_status), ("ca.expired", Status::Expired));
+    let back = CaEvent::from_stored("ca.expired", 1, &expired[0].to_data()).unwrap();
+    assert_eq!(back, expired[0]);
+    history(done).when_at(expire.clone(), datetime!(2046-02-01 0:00 UTC)).then_nothing();
+    history([ca_created("root"), revoked(RevocationReason::Superseded), deleted()])
+        .when_at(expire, datetime!(2046-02-01 0:00 UTC))
+        .then_nothing();
+}
+
+#[test]
+fn malformed_expiration_deltas_are_refused_when_set() {
+    let patch =
+        json!([{"op": "add", "path": "/lamassu.io~1ca~1expiration-deltas", "value": [{"name": "P", "delta": "soon"}]}]);
+    let refused = decide(&root(), Some(&ca_after(&[ca_created("root")])), &CaCommand::UpdateMetadata { patch }, NOW);
+    assert!(matches!(refused, Err(DomainError::Invalid { .. })), "{refused:?}");
+}
+
+#[test]
+fn a_reissue_plans_the_same_lifetime_and_records_the_new_certificate_with_its_lineage() {
+    use crate::ca::{Reissue, plan_reissue};
+    let placed = || {
+        let mut new = new_ca("root");
+        new.issuer_metadata =
+            Some(IssuerMetadata { id: root(), serial_number: new.certificate.serial_number.clone(), level: 0 });
+        decide(&root(), None, &CaCommand::Create(new), NOW).unwrap().remove(0)
+    };
+    let ca = ca_after(&[placed()]);
+    assert!(
+        matches!(
+            plan_reissue(&ca_after(&[ca_created("root")]), None, None, NOW),
+            Err(DomainError::CaNotReissuable { .. })
+        ),
+        "an orphan"
+    );
+    let plan = plan_reissue(&ca, None, None, NOW).unwrap();
+    let lifetime = ca.certificate.valid_to - ca.certificate.valid_from;
+    assert_eq!((plan.not_after - plan.not_before, plan.subject.clone()), (lifetime, ca.certificate.subject.clone()));
+    let mut certificate = ca_certificate(plan.not_after);
+    certificate.serial_number = SerialNumber::parse("4a02").unwrap();
+    let issuer = IssuerMetadata { id: root(), serial_number: certificate.serial_number.clone(), level: 0 };
+    let reissue =
+        Reissue { certificate, custody: None, issuer_metadata: issuer, max_path_len: None, reason: "r".into() };
+    let events = history([placed()]).when(CaCommand::Reissue(Box::new(reissue.clone()))).events();
+    let after = ca_after(&[placed(), events[0].clone()]);
+    assert_eq!(after.certificate.serial_number.to_string(), "4a02");
+    assert_eq!(after.metadata["lamassu.io/ca/reissued-from"], "4a01");
+    assert_eq!(after.key, ca.key, "no rekey keeps the key");
+    let back = CaEvent::from_stored("ca.reissue", 1, &events[0].to_data()).unwrap();
+    assert_eq!(back, events[0]);
+    let refused =
+        history([placed(), revoked(RevocationReason::KeyCompromise)]).when(CaCommand::Reissue(Box::new(reissue))).0;
+    assert!(matches!(refused, Err(DomainError::CaNotReissuable { .. })), "{refused:?}");
+    let expired = plan_reissue(&ca, None, None, datetime!(2047-01-01 0:00 UTC));
+    assert!(matches!(expired, Err(DomainError::CaNotReissuable { .. })));
+}

@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::reissue::CaReissued;
 use super::state::{CaType, IssuerMetadata, KeyRef, SecurityLevel};
 use crate::aggregate::{DomainEvent, UnknownEvent};
 use crate::certificate::CertificateInfo;
+use crate::expiry::{ExpirationWarning, Expired};
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::{Metadata, MetadataChanged};
 use crate::status::{Revocation, Status};
@@ -21,6 +23,11 @@ pub enum CaEvent {
     SubordinateAdded(CaSubordinateAdded),
     Deleted(CaDeleted),
     KeyDestroyed(CaKeyDestroyed),
+    Reissued(CaReissued),
+    /// The scheduler: a named expiration delta fell due.
+    ExpirationWarning(ExpirationWarning),
+    /// The scheduler: the certificate's `valid_to` passed; the CA is EXPIRED.
+    Expired(Expired),
 }
 
 /// A CA came to exist, created by Shedu (`ca.create`) or imported (`ca.import`).
@@ -101,12 +108,15 @@ pub const CA_PROFILE_UPDATE: &str = "ca.profile.update";
 pub const CA_SUBORDINATE_ADD: &str = "ca.subordinate.add";
 pub const CA_DELETE: &str = "ca.delete";
 pub const CA_KEY_DESTROYED: &str = "ca.key.destroyed";
+pub const CA_REISSUE: &str = "ca.reissue";
+pub const CA_EXPIRATION_WARNING: &str = "ca.expiration.warning";
+pub const CA_EXPIRED: &str = "ca.expired";
 
 /// The CA events that change nothing a certificate's issuance rests on (the CA's status, key,
 /// profiles and validity, and its ancestors'): its metadata, and its record of a new subordinate.
 /// An issuance guarded on a CA's stream lets these pass (docs/adr/0017), so that patching a
 /// CA's metadata never starves its issuance.
-pub const IRRELEVANT_TO_ISSUANCE: &[&str] = &[CA_METADATA_UPDATE, CA_SUBORDINATE_ADD];
+pub const IRRELEVANT_TO_ISSUANCE: &[&str] = &[CA_METADATA_UPDATE, CA_SUBORDINATE_ADD, CA_EXPIRATION_WARNING];
 
 impl DomainEvent for CaEvent {
     fn event_type(&self) -> &'static str {
@@ -119,6 +129,9 @@ impl DomainEvent for CaEvent {
             CaEvent::SubordinateAdded(_) => CA_SUBORDINATE_ADD,
             CaEvent::Deleted(_) => CA_DELETE,
             CaEvent::KeyDestroyed(_) => CA_KEY_DESTROYED,
+            CaEvent::Reissued(_) => CA_REISSUE,
+            CaEvent::ExpirationWarning(_) => CA_EXPIRATION_WARNING,
+            CaEvent::Expired(_) => CA_EXPIRED,
         }
     }
 
@@ -138,6 +151,9 @@ impl DomainEvent for CaEvent {
             CaEvent::SubordinateAdded(e) => serde_json::to_value(e),
             CaEvent::Deleted(e) => serde_json::to_value(e),
             CaEvent::KeyDestroyed(e) => serde_json::to_value(e),
+            CaEvent::Reissued(e) => serde_json::to_value(e),
+            CaEvent::ExpirationWarning(e) => serde_json::to_value(e),
+            CaEvent::Expired(e) => serde_json::to_value(e),
         };
         // Serialising plain data structs with string keys cannot fail.
         data.unwrap_or(Value::Null)
@@ -164,6 +180,9 @@ impl DomainEvent for CaEvent {
             CA_SUBORDINATE_ADD => read(data).map(CaEvent::SubordinateAdded),
             CA_DELETE => read(data).map(CaEvent::Deleted),
             CA_KEY_DESTROYED => read(data).map(CaEvent::KeyDestroyed),
+            CA_REISSUE => read(data).map(CaEvent::Reissued),
+            CA_EXPIRATION_WARNING => read(data).map(CaEvent::ExpirationWarning),
+            CA_EXPIRED => read(data).map(CaEvent::Expired),
             _ => Err("not a CA event".into()),
         };
         event.map_err(unknown)

@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 
 use super::events::CaEvent;
+use super::reissue::apply_reissue;
 use super::state::Ca;
+use crate::expiry::mark_triggered;
 use crate::status::Status;
 
 /// Folds one event into the state. Holds no rules: every event that was recorded applies.
@@ -65,6 +67,15 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
         }
         CaEvent::KeyDestroyed(e) => {
             ca.key_destroyed = true;
+            ca.updated_at = e.at;
+        }
+        CaEvent::Reissued(e) => apply_reissue(&mut ca, e),
+        CaEvent::ExpirationWarning(e) => {
+            mark_triggered(&mut ca.metadata, &e.name);
+            ca.updated_at = e.at;
+        }
+        CaEvent::Expired(e) => {
+            ca.recorded_status = Status::Expired;
             ca.updated_at = e.at;
         }
     }

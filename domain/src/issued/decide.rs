@@ -10,6 +10,7 @@ use crate::aggregate::Aggregate;
 use crate::ca::IssuerMetadata;
 use crate::certificate::CertificateInfo;
 use crate::error::Resource;
+use crate::expiry::{self, Fired, Trigger, mark_triggered};
 use crate::ids::{CaId, ProfileId, SerialNumber};
 use crate::metadata::{Metadata, apply_patch, check_size};
 use crate::status::{RevocationReason, Status};
@@ -33,6 +34,10 @@ pub enum CertificateCommand {
     },
     UpdateMetadata {
         patch: Value,
+    },
+    /// The scheduler: record `trigger` if it is pending and due (else nothing).
+    Fire {
+        trigger: Trigger,
     },
 }
 
@@ -73,6 +78,7 @@ pub fn decide(
     match (state, command) {
         (None, CertificateCommand::Issue { certificate, issuer_metadata, profile_id, metadata }) => {
             check_size(metadata)?;
+            expiry::check_deltas(metadata)?;
             Ok(vec![CertificateEvent::Issued(CertificateIssued {
                 certificate: (**certificate).clone(),
                 issuer_metadata: issuer_metadata.clone(),
@@ -82,7 +88,17 @@ pub fn decide(
             })])
         }
         (Some(_), CertificateCommand::Issue { .. }) => Err(DomainError::AlreadyExists(what())),
+        (None, CertificateCommand::Fire { .. }) => Ok(vec![]),
         (None, _) => Err(DomainError::NotFound(what())),
+        (Some(c), CertificateCommand::Fire { trigger }) => {
+            Ok(expiry::decide(&c.certificate, c.recorded_status, &c.metadata, trigger, now)
+                .map(|fired| match fired {
+                    Fired::Warning(e) => CertificateEvent::ExpirationWarning(e),
+                    Fired::Expired(e) => CertificateEvent::Expired(e),
+                })
+                .into_iter()
+                .collect())
+        }
         (Some(c), CertificateCommand::CascadeRevoke { from }) => {
             let current = c.status_at(now);
             Ok(cascade(current, c.is_on_hold(), now)
@@ -101,6 +117,7 @@ pub fn decide(
         (Some(c), CertificateCommand::UpdateMetadata { patch }) => {
             let metadata = apply_patch(&c.metadata, patch)?;
             check_size(&metadata)?;
+            expiry::check_deltas(&metadata)?;
             Ok(if metadata == c.metadata {
                 vec![]
             } else {
@@ -157,6 +174,14 @@ pub fn evolve(state: Option<IssuedCertificate>, event: &CertificateEvent) -> Opt
         }
         CertificateEvent::MetadataUpdated(e) => {
             c.metadata = e.applied_to(&c.metadata);
+            c.updated_at = e.at;
+        }
+        CertificateEvent::ExpirationWarning(e) => {
+            mark_triggered(&mut c.metadata, &e.name);
+            c.updated_at = e.at;
+        }
+        CertificateEvent::Expired(e) => {
+            c.recorded_status = Status::Expired;
             c.updated_at = e.at;
         }
     }

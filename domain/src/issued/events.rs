@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::aggregate::{DomainEvent, UnknownEvent};
 use crate::ca::IssuerMetadata;
 use crate::certificate::CertificateInfo;
+use crate::expiry::{ExpirationWarning, Expired};
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::{Metadata, MetadataChanged};
 use crate::status::{Revocation, Status};
@@ -19,6 +20,8 @@ pub enum CertificateEvent {
     Issued(CertificateIssued),
     StatusChanged(CertificateStatusChanged),
     MetadataUpdated(CertificateMetadataUpdated),
+    ExpirationWarning(ExpirationWarning),
+    Expired(Expired),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +49,8 @@ pub type CertificateMetadataUpdated = MetadataChanged;
 const ISSUE: &str = "ca.sign.certificate";
 const STATUS_UPDATE: &str = "certificate.status.update";
 const METADATA_UPDATE: &str = "certificate.metadata.update";
+const EXPIRATION_WARNING: &str = "certificate.expiration.warning";
+const EXPIRED: &str = "certificate.expired";
 
 impl DomainEvent for CertificateEvent {
     fn event_type(&self) -> &'static str {
@@ -53,6 +58,8 @@ impl DomainEvent for CertificateEvent {
             CertificateEvent::Issued(_) => ISSUE,
             CertificateEvent::StatusChanged(_) => STATUS_UPDATE,
             CertificateEvent::MetadataUpdated(_) => METADATA_UPDATE,
+            CertificateEvent::ExpirationWarning(_) => EXPIRATION_WARNING,
+            CertificateEvent::Expired(_) => EXPIRED,
         }
     }
 
@@ -68,6 +75,8 @@ impl DomainEvent for CertificateEvent {
             CertificateEvent::Issued(e) => serde_json::to_value(e),
             CertificateEvent::StatusChanged(e) => serde_json::to_value(e),
             CertificateEvent::MetadataUpdated(e) => serde_json::to_value(e),
+            CertificateEvent::ExpirationWarning(e) => serde_json::to_value(e),
+            CertificateEvent::Expired(e) => serde_json::to_value(e),
         };
         data.unwrap_or(Value::Null)
     }
@@ -82,6 +91,8 @@ impl DomainEvent for CertificateEvent {
             ISSUE => CertificateIssued::deserialize(data).map(CertificateEvent::Issued),
             STATUS_UPDATE => CertificateStatusChanged::deserialize(data).map(CertificateEvent::StatusChanged),
             METADATA_UPDATE => CertificateMetadataUpdated::deserialize(data).map(CertificateEvent::MetadataUpdated),
+            EXPIRATION_WARNING => ExpirationWarning::deserialize(data).map(CertificateEvent::ExpirationWarning),
+            EXPIRED => Expired::deserialize(data).map(CertificateEvent::Expired),
             _ => return Err(unknown("not a certificate event".into())),
         };
         event.map_err(|e| unknown(e.to_string()))

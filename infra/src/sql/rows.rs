@@ -54,6 +54,11 @@ pub(crate) const UPSERT_PROFILE: Upsert = Upsert {
     on_conflict: "ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
 };
 
+pub(crate) const UPSERT_SCHEDULED: Upsert = Upsert {
+    into: "INSERT INTO expiry_schedule (stream_id, trigger, due_at_us)",
+    on_conflict: "ON CONFLICT (stream_id, trigger) DO UPDATE SET due_at_us = excluded.due_at_us",
+};
+
 pub(crate) const ADD_COUNTER: Upsert = Upsert {
     into: "INSERT INTO stats (key, value)",
     on_conflict: "ON CONFLICT (key) DO UPDATE SET value = stats.value + excluded.value",

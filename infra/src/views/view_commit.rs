@@ -8,10 +8,11 @@ use shedu_projections::store::ViewBatch;
 use super::{VIEWS, save_checkpoint};
 use crate::backend::{Backend, Column, WriteTx};
 use crate::sql::rows::{
-    ADD_COUNTER, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, ca_row, certificate_row, profile_row, upsert_groups,
+    ADD_COUNTER, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, UPSERT_SCHEDULED, ca_row, certificate_row, profile_row,
+    upsert_groups,
 };
 use crate::sql::{Dialect, Sql};
-use crate::timestamps::now_us;
+use crate::timestamps::{micros, now_us};
 
 /// Applies `batch` if the views' checkpoint is still `batch.previous`, else a conflict and no change.
 pub(super) async fn commit<B: Backend>(backend: &B, batch: ViewBatch) -> Result<(), StoreError> {
@@ -53,6 +54,19 @@ pub(super) async fn commit<B: Backend>(backend: &B, batch: ViewBatch) -> Result<
     for id in &batch.delete_profiles {
         tx.execute(Sql::with(dialect, "DELETE FROM profile_view WHERE id = {}", vec![id.as_str().into()])).await?;
     }
+    // The scheduler's index: each listed stream's entries replaced by what is pending now.
+    let streams: Vec<_> = batch.schedule.iter().map(|(stream, _)| stream.as_str().into()).collect();
+    for chunk in streams.chunks(500) {
+        let mut delete = Sql::new(dialect, "DELETE FROM expiry_schedule WHERE stream_id IN ");
+        delete.push_list(chunk.iter().cloned());
+        tx.execute(delete).await?;
+    }
+    let entries = batch.schedule.iter().flat_map(|(stream, due)| {
+        due.iter().map(|d| vec![stream.as_str().into(), d.trigger.key().into(), micros(d.at).into()])
+    });
+    for group in upsert_groups(entries.collect()) {
+        tx.execute(UPSERT_SCHEDULED.statement(dialect, group)).await?;
+    }
     for (key, delta) in &batch.counters {
         tx.execute(ADD_COUNTER.statement(dialect, [vec![key.as_str().into(), (*delta).into()]])).await?;
     }
@@ -70,7 +84,7 @@ pub(super) async fn reset<B: Backend>(backend: &B) -> Result<(), StoreError> {
     let mut lock = Sql::with(dialect, "SELECT tx FROM checkpoints WHERE name = {}", vec![VIEWS.into()]);
     lock.push(dialect.row_lock());
     tx.execute(lock).await?;
-    for table in ["ca_view", "certificate_view", "profile_view", "stats"] {
+    for table in ["ca_view", "certificate_view", "profile_view", "stats", "expiry_schedule"] {
         tx.execute(Sql::new(dialect, &format!("DELETE FROM {table}"))).await?;
     }
     // Reactors' checkpoints go too: they would otherwise wait on views that start over.

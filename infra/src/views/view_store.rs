@@ -10,7 +10,7 @@ use shedu_domain::profile::ProfileState;
 use shedu_projections::ca_projection::{ca_sort_value, certificate_sort_value, profile_sort_value};
 use shedu_projections::counters::Counters;
 use shedu_projections::query::{ListQuery, Page, SortValue};
-use shedu_projections::store::{UnrecordedExpiry, ViewBatch, ViewStore};
+use shedu_projections::store::{Scheduled, UnrecordedExpiry, ViewBatch, ViewStore};
 use time::OffsetDateTime;
 
 use super::{VIEWS, Views, save_checkpoint, view_commit};
@@ -18,7 +18,8 @@ use crate::backend::{Backend, Column, Statements};
 use crate::sql::list::{CA_VIEW, CERTIFICATE_VIEW, PROFILE_VIEW, list};
 use crate::sql::rows::from_doc;
 use crate::sql::{Bind, Sql};
-use crate::timestamps::micros;
+use crate::timestamps::{from_micros, micros};
+use shedu_domain::expiry::Trigger;
 
 #[async_trait]
 impl<B: Backend> ViewStore for Views<B> {
@@ -91,6 +92,24 @@ impl<B: Backend> ViewStore for Views<B> {
             self.unrecorded_expiry_in("certificate_view", now)
         )?;
         Ok(UnrecordedExpiry { cas, certificates })
+    }
+
+    async fn next_scheduled(&self, limit: usize) -> Result<Vec<Scheduled>, StoreError> {
+        let sql = Sql::with(
+            B::DIALECT,
+            "SELECT stream_id, trigger, due_at_us FROM expiry_schedule \
+             ORDER BY due_at_us, stream_id, trigger LIMIT {}",
+            vec![(limit.min(10_000) as i64).into()],
+        );
+        let rows = self.0.readers().fetch(sql, &[Column::Text, Column::Text, Column::Int]).await?;
+        let mut scheduled = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            let (stream_id, trigger, due_at) = (row.text()?, row.text()?, row.int()?);
+            // An entry this version cannot read (none is written) is passed over, not fatal.
+            let Some(trigger) = Trigger::from_key(&trigger) else { continue };
+            scheduled.push(Scheduled { stream_id, trigger, due_at: from_micros(due_at)? });
+        }
+        Ok(scheduled)
     }
 
     async fn named_checkpoint(&self, name: &str) -> Result<LogCursor, StoreError> {

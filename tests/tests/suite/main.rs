@@ -15,4 +15,6 @@ mod issuance;
 mod key_custody;
 mod metadata_and_issuance;
 mod projections;
+mod reissue;
 mod relay;
+mod scheduler;
