@@ -18,6 +18,7 @@ use shedu_infra::config::{KekSource, build_engines, rotate_software_kek};
 use shedu_infra::private_files::create_private_dir;
 use shedu_infra::relay::Relay;
 use shedu_infra::software_engine::Rotation;
+use shedu_projections::adoption::AdoptionReactor;
 use shedu_projections::cascade::CascadeReactor;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
@@ -42,11 +43,13 @@ pub struct App {
     projector: Arc<Projector>,
     reactor: Arc<CascadeReactor>,
     scheduler: Arc<Scheduler>,
+    adoption: Arc<AdoptionReactor>,
     /// Present when a NATS URL is configured.
     relay: Option<Arc<Relay>>,
     wake: Arc<Notify>,
     reactor_wake: Arc<Notify>,
     relay_wake: Arc<Notify>,
+    adoption_wake: Arc<Notify>,
 }
 
 impl App {
@@ -65,10 +68,11 @@ impl App {
         let wake = Arc::new(Notify::new());
         let reactor_wake = Arc::new(Notify::new());
         let relay_wake = Arc::new(Notify::new());
+        let adoption_wake = Arc::new(Notify::new());
         let committed = Arc::new(Committed::default());
         let store: Arc<dyn EventStore> = Arc::new(Notifying {
             inner: db.event_store(),
-            wakes: [wake.clone(), reactor_wake.clone(), relay_wake.clone()],
+            wakes: [wake.clone(), reactor_wake.clone(), relay_wake.clone(), adoption_wake.clone()],
             committed: committed.clone(),
         });
         let relay = settings.nats_url.as_ref().map(|url| {
@@ -107,6 +111,7 @@ impl App {
             certificates.clone(),
             clock.clone(),
         ));
+        let adoption = Arc::new(AdoptionReactor::new(store.clone(), views.clone(), progress.clone(), cas.clone()));
         let idempotency = db.idempotency();
         let state = Arc::new(AppState {
             cas,
@@ -122,7 +127,7 @@ impl App {
             attempts: Default::default(),
             committed,
         });
-        Ok(App { state, projector, reactor, scheduler, relay, wake, reactor_wake, relay_wake })
+        Ok(App { state, projector, reactor, scheduler, adoption, relay, wake, reactor_wake, relay_wake, adoption_wake })
     }
 
     /// `shedu scheduler`: the projector (which keeps the scheduler's index) and the scheduler,
@@ -167,6 +172,8 @@ impl App {
             .clone()
             .map(|relay| tokio::spawn(relay.run(self.relay_wake.clone(), stop_rx.clone(), PROJECTOR_POLL)));
         let scheduler = tokio::spawn(self.scheduler.clone().run(stop_rx.clone(), SCHEDULER_POLL));
+        let adoption =
+            tokio::spawn(self.adoption.clone().run(self.adoption_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
         let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx.clone()));
         let retention = Duration::from_secs(self.state.limits.idempotency_retention_seconds);
         let purger =
@@ -177,6 +184,7 @@ impl App {
         let _ = projector.await;
         let _ = reactor.await;
         let _ = scheduler.await;
+        let _ = adoption.await;
         let _ = planner.await;
         if let Some(relay) = relay {
             let _ = relay.await;
@@ -278,9 +286,9 @@ pub fn rotate_kek(settings: &Settings, engine: Option<&str>, new: &KekSource) ->
 /// and records what was committed, for queries to wait for.
 struct Notifying {
     inner: Arc<dyn EventStore>,
-    /// The projector's, the cascade reactor's and the relay's: each has its own, as `notify_one`
+    /// The projector's, the cascade reactor's, the relay's and the adoption reactor's: each has its own, as `notify_one`
     /// wakes one.
-    wakes: [Arc<Notify>; 3],
+    wakes: [Arc<Notify>; 4],
     committed: Arc<Committed>,
 }
 

@@ -2,6 +2,7 @@
 //! commands live in the files below this one, each an `impl CaService` block; the request types
 //! they take, in `requests`.
 
+mod adopt;
 mod create;
 mod import;
 mod lifecycle;
@@ -47,6 +48,9 @@ pub trait CaLookup: Send + Sync {
 
     /// The CAs whose key is `key_id` in engine `engine_id`.
     async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError>;
+
+    /// The imported CAs waiting for their issuer (no issuer known, not self-signed).
+    async fn orphans(&self) -> Result<Vec<CaId>, StoreError>;
 }
 
 pub struct CaService {

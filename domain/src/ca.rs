@@ -10,8 +10,9 @@ mod state;
 pub use decide::{CaCommand, SubordinateLink, decide};
 pub use events::{
     CA_CREATE, CA_DELETE, CA_EXPIRATION_WARNING, CA_EXPIRED, CA_IMPORT, CA_KEY_DESTROYED, CA_METADATA_UPDATE,
-    CA_PROFILE_UPDATE, CA_REISSUE, CA_STATUS_UPDATE, CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent, CaKeyDestroyed,
-    CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded, IRRELEVANT_TO_ISSUANCE,
+    CA_PROFILE_UPDATE, CA_REISSUE, CA_REPARENT, CA_STATUS_UPDATE, CA_SUBORDINATE_ADD, CaCreated, CaDeleted, CaEvent,
+    CaKeyDestroyed, CaMetadataUpdated, CaProfileAssigned, CaReparented, CaStatusChanged, CaSubordinateAdded,
+    IRRELEVANT_TO_ISSUANCE,
 };
 pub use evolve::{evolve, replay};
 pub use new::{

@@ -62,6 +62,11 @@ impl CaLookup for FreshLookup {
         self.catch_up().await?;
         self.cas.cas_using_key(engine_id, key_id).await
     }
+
+    async fn orphans(&self) -> Result<Vec<CaId>, StoreError> {
+        self.catch_up().await?;
+        self.cas.orphans().await
+    }
 }
 
 #[async_trait]

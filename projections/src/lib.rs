@@ -2,6 +2,7 @@
 //! view rows), the view-store port the database adapters implement, and list queries (filters,
 //! sorting, keyset bookmarks) as plain data. No SQL here: `shedu-infra` translates queries.
 
+pub mod adoption;
 pub mod ca_projection;
 pub mod cascade;
 pub mod counters;

@@ -173,7 +173,11 @@ impl CaService {
     }
 
     /// The CA in Shedu that issued `der`, if any.
-    async fn find_issuer(&self, der: &[u8], certificate: &CertificateInfo) -> Result<Option<Ca>, CommandError> {
+    pub(super) async fn find_issuer(
+        &self,
+        der: &[u8],
+        certificate: &CertificateInfo,
+    ) -> Result<Option<Ca>, CommandError> {
         let candidates =
             self.lookup.issuer_candidates(certificate.authority_key_id.as_deref(), &certificate.issuer).await?;
         let mut forged = None;

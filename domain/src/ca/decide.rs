@@ -4,10 +4,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::events::{
-    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaStatusChanged, CaSubordinateAdded,
+    CaCreated, CaDeleted, CaEvent, CaMetadataUpdated, CaProfileAssigned, CaReparented, CaStatusChanged,
+    CaSubordinateAdded,
 };
 use super::evolve::evolve;
-use super::new::{NewCa, ensure_ca_certificate};
+use super::new::{NewCa, Placement, ensure_ca_certificate};
 use super::reissue::{Reissue, decide_reissue};
 use super::state::{Ca, CaType};
 use crate::DomainError;
@@ -45,6 +46,9 @@ pub enum CaCommand {
         link: SubordinateLink,
     },
     Delete,
+    /// Place the CA under the issuer that signed it: an orphan whose issuer arrived, or a CA whose
+    /// issuer's level changed. A CA never moves to another issuer.
+    Adopt(Placement),
     /// Record a reissued certificate (signed already) for the CA.
     Reissue(Box<Reissue>),
     /// The engine destroyed the deleted CA's key.
@@ -178,6 +182,7 @@ pub fn decide(
                     })
                 }
                 CaCommand::Delete => delete(ca, now),
+                CaCommand::Adopt(placement) => adopt(ca, placement, now),
                 CaCommand::Reissue(reissue) => Ok(vec![CaEvent::Reissued(decide_reissue(ca, reissue, now)?)]),
                 CaCommand::Create(_)
                 | CaCommand::Import(_)
@@ -256,6 +261,32 @@ fn cascade_revoke(ca: &Ca, from: &CaId, now: OffsetDateTime) -> Vec<CaEvent> {
         cascaded_from: Some(from.clone()),
         at: now,
     })]
+}
+
+fn adopt(ca: &Ca, placement: &Placement, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {
+    let Some(issuer) = placement.issuer_metadata.clone() else {
+        return Err(DomainError::BrokenInvariant("a CA is adopted by an issuer"));
+    };
+    if ca.parent_id().is_some_and(|current| *current != issuer.id) || issuer.id == ca.id {
+        return Err(DomainError::BrokenInvariant("a placed CA keeps its issuer"));
+    }
+    if placement.level != issuer.level + 1 {
+        return Err(DomainError::BrokenInvariant("a subordinate's level is its parent's level plus one"));
+    }
+    let unchanged = ca.issuer_metadata.as_ref() == Some(&issuer)
+        && ca.level == placement.level
+        && ca.max_path_len == placement.max_path_len;
+    Ok(if unchanged {
+        vec![]
+    } else {
+        vec![CaEvent::Reparented(CaReparented {
+            level: placement.level,
+            issuer_metadata: issuer,
+            max_path_len: placement.max_path_len,
+            previous_level: ca.level,
+            at: now,
+        })]
+    })
 }
 
 fn delete(ca: &Ca, now: OffsetDateTime) -> Result<Vec<CaEvent>, DomainError> {

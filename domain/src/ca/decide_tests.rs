@@ -508,3 +508,19 @@ fn a_reissue_plans_the_same_lifetime_and_records_the_new_certificate_with_its_li
     let expired = plan_reissue(&ca, None, None, datetime!(2047-01-01 0:00 UTC));
     assert!(matches!(expired, Err(DomainError::CaNotReissuable { .. })));
 }
+
+#[test]
+fn an_orphan_is_adopted_once_and_a_placed_ca_never_changes_issuer() {
+    let orphan = history([ca_created("orphan")]);
+    let parent = ca_after(&[ca_created("root")]);
+    let placement = Placement { level: 1, issuer_metadata: Some(parent.as_issuer()), max_path_len: None };
+    let events = orphan.when(CaCommand::Adopt(placement.clone())).events();
+    let adopted = ca_after(&[ca_created("orphan"), events[0].clone()]);
+    assert_eq!((adopted.level, adopted.parent_id()), (1, Some(&root())));
+    let again = given::<Ca>(CaId::parse("orphan").unwrap(), [ca_created("orphan"), events[0].clone()]);
+    again.when(CaCommand::Adopt(placement)).then_nothing();
+    let other =
+        IssuerMetadata { id: CaId::parse("other").unwrap(), serial_number: parent.certificate.serial_number, level: 0 };
+    let elsewhere = Placement { level: 1, issuer_metadata: Some(other), max_path_len: None };
+    assert!(matches!(again.when(CaCommand::Adopt(elsewhere)).0, Err(DomainError::BrokenInvariant(_))));
+}

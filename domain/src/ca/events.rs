@@ -24,6 +24,8 @@ pub enum CaEvent {
     Deleted(CaDeleted),
     KeyDestroyed(CaKeyDestroyed),
     Reissued(CaReissued),
+    /// An orphan found its issuer, or an ancestor's level changed: the CA's place is now this.
+    Reparented(CaReparented),
     /// The scheduler: a named expiration delta fell due.
     ExpirationWarning(ExpirationWarning),
     /// The scheduler: the certificate's `valid_to` passed; the CA is EXPIRED.
@@ -83,6 +85,20 @@ pub struct CaSubordinateAdded {
     pub at: OffsetDateTime,
 }
 
+/// `ca.reparent`: the CA's issuer in Shedu and level, as placed when its issuer arrived (an
+/// imported chain in any order) or when its issuer's own level changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaReparented {
+    pub level: u32,
+    pub issuer_metadata: IssuerMetadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_path_len: Option<u32>,
+    /// The level before (0 for an orphan, whose level was a placeholder).
+    pub previous_level: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 /// The CA is gone; its key's fate is recorded apart, once the engine has answered
 /// ([`CaKeyDestroyed`]). Schema version 1 carried `key_destroyed`, written before destruction
 /// was even attempted: it is read and ignored.
@@ -109,6 +125,7 @@ pub const CA_SUBORDINATE_ADD: &str = "ca.subordinate.add";
 pub const CA_DELETE: &str = "ca.delete";
 pub const CA_KEY_DESTROYED: &str = "ca.key.destroyed";
 pub const CA_REISSUE: &str = "ca.reissue";
+pub const CA_REPARENT: &str = "ca.reparent";
 pub const CA_EXPIRATION_WARNING: &str = "ca.expiration.warning";
 pub const CA_EXPIRED: &str = "ca.expired";
 
@@ -130,6 +147,7 @@ impl DomainEvent for CaEvent {
             CaEvent::Deleted(_) => CA_DELETE,
             CaEvent::KeyDestroyed(_) => CA_KEY_DESTROYED,
             CaEvent::Reissued(_) => CA_REISSUE,
+            CaEvent::Reparented(_) => CA_REPARENT,
             CaEvent::ExpirationWarning(_) => CA_EXPIRATION_WARNING,
             CaEvent::Expired(_) => CA_EXPIRED,
         }
@@ -152,6 +170,7 @@ impl DomainEvent for CaEvent {
             CaEvent::Deleted(e) => serde_json::to_value(e),
             CaEvent::KeyDestroyed(e) => serde_json::to_value(e),
             CaEvent::Reissued(e) => serde_json::to_value(e),
+            CaEvent::Reparented(e) => serde_json::to_value(e),
             CaEvent::ExpirationWarning(e) => serde_json::to_value(e),
             CaEvent::Expired(e) => serde_json::to_value(e),
         };
@@ -181,6 +200,7 @@ impl DomainEvent for CaEvent {
             CA_DELETE => read(data).map(CaEvent::Deleted),
             CA_KEY_DESTROYED => read(data).map(CaEvent::KeyDestroyed),
             CA_REISSUE => read(data).map(CaEvent::Reissued),
+            CA_REPARENT => read(data).map(CaEvent::Reparented),
             CA_EXPIRATION_WARNING => read(data).map(CaEvent::ExpirationWarning),
             CA_EXPIRED => read(data).map(CaEvent::Expired),
             _ => Err("not a CA event".into()),

@@ -70,6 +70,12 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
             ca.updated_at = e.at;
         }
         CaEvent::Reissued(e) => apply_reissue(&mut ca, e),
+        CaEvent::Reparented(e) => {
+            ca.level = e.level;
+            ca.issuer_metadata = Some(e.issuer_metadata.clone());
+            ca.max_path_len = e.max_path_len;
+            ca.updated_at = e.at;
+        }
         CaEvent::ExpirationWarning(e) => {
             mark_triggered(&mut ca.metadata, &e.name);
             ca.updated_at = e.at;

@@ -35,6 +35,10 @@ impl<B: Backend> CaLookup for Views<B> {
         .await
     }
 
+    async fn orphans(&self) -> Result<Vec<CaId>, StoreError> {
+        self.ca_ids(Sql::new(B::DIALECT, "SELECT id FROM ca_view WHERE issuer_id IS NULL ORDER BY id")).await
+    }
+
     async fn cas_using_key(&self, engine_id: &EngineId, key_id: &KeyId) -> Result<Vec<CaId>, StoreError> {
         self.ca_ids(Sql::with(
             B::DIALECT,

@@ -3,6 +3,7 @@
 // Helpers here are test code too: a failed step should stop the test with its message.
 #![allow(clippy::unwrap_used)]
 
+mod adoption;
 mod api_cas;
 mod api_errors;
 mod bounded_input;
