@@ -8,6 +8,7 @@
 
 mod append;
 mod ceiling;
+mod events;
 mod lists;
 mod load;
 mod procs;
@@ -63,6 +64,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)) {
         let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
         return scale_only(n.parse()?, only.as_deref()).await;
+    }
+    // `--events`: only the relay and scheduler figures (issue 11), printed and written to
+    // docs/benchmarks-events.json.
+    if args.iter().any(|a| a == "--events") {
+        return events_only(quick).await;
     }
     // `--lists`: only list latency under issuance, printed (SHEDU_BENCH_SERVER picks the binary,
     // so that two builds can be compared).
@@ -179,6 +185,22 @@ async fn scale_only(certificates: usize, only: Option<&str>) -> anyhow::Result<(
     }
     // Kept for profiling (`perf record shedu projections rebuild --data-dir …`).
     eprintln!("kept {}", scratch.display());
+    Ok(())
+}
+
+async fn events_only(quick: bool) -> anyhow::Result<()> {
+    let binary = procs::build_shedu()?;
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    let (backlog, cell) = if quick { (20_000, Duration::from_secs(3)) } else { (1_000_000, Duration::from_secs(10)) };
+    eprintln!("relay and scheduler on sqlite: a backlog of {backlog} issuances");
+    let result = events::run(&binary, &scratch, backlog, cell).await?;
+    let report = json!({"machine": machine(), "date": time::OffsetDateTime::now_utc().date().to_string(),
+        "commit": git_commit(), "mode": if quick { "quick" } else { "full" }, "events": result});
+    if !quick {
+        std::fs::write("docs/benchmarks-events.json", serde_json::to_string_pretty(&report)?)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 

@@ -65,12 +65,23 @@ pub(crate) fn build_shedu() -> anyhow::Result<PathBuf> {
 }
 
 pub(crate) async fn start_shedu(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Server> {
+    start_shedu_with(binary, data_dir, database_url, &[]).await
+}
+
+/// `shedu serve` with `extra` flags (`--nats-url …`).
+pub(crate) async fn start_shedu_with(
+    binary: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+) -> anyhow::Result<Server> {
     let port = free_port();
     let mut command = Command::new(binary);
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .env("SHEDU_KEK", "5a".repeat(32))
         .env("SHEDU_LOG", "error")
         .stdout(Stdio::null())
@@ -95,6 +106,19 @@ pub(crate) async fn wait_ready(url: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("{url} did not answer within 60 s")
+}
+
+/// Waits until something listens at `url`'s host and port (`nats://127.0.0.1:4222`).
+pub(crate) async fn wait_ready_tcp(url: &str) -> anyhow::Result<()> {
+    let address = url.rsplit("//").next().unwrap_or(url).to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(&address).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("nothing listens at {address} after 30 s")
 }
 
 /// Installs Debian's cfssl when it is missing, so that one command reproduces every figure.

@@ -119,7 +119,7 @@ pub(crate) async fn run(
 }
 
 /// Roots first, then issuing CAs under them, 16 requests at a time; returns the issuing CA ids.
-async fn create_cas(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn create_cas(base: &str, count: usize) -> anyhow::Result<Vec<String>> {
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         client.post(format!("{base}{path}")).header("content-type", "application/json").body(body.to_string()).send()
@@ -170,7 +170,7 @@ async fn post_all(base: &str, bodies: Vec<Value>) -> anyhow::Result<()> {
 }
 
 /// Signs one CSR and returns the certificate's serial number.
-async fn sign_one(base: &str, ca: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_one(base: &str, ca: &str) -> anyhow::Result<String> {
     let key = rcgen::KeyPair::generate()?;
     let mut params = rcgen::CertificateParams::new(vec!["template.example.test".to_owned()])?;
     params.distinguished_name.push(rcgen::DnType::CommonName, "template.example.test");
@@ -188,7 +188,7 @@ async fn sign_one(base: &str, ca: &str) -> anyhow::Result<String> {
 
 /// Appends `count` certificates in batches of a thousand streams per append; every hundredth
 /// is revoked in the same write. PostgreSQL takes four appenders at once.
-async fn seed_certificates(
+pub(crate) async fn seed_certificates(
     store: Arc<dyn EventStore>,
     template: &Value,
     issuing: &[String],
@@ -270,7 +270,7 @@ fn new_event(event_type: &str, data: Value, at: OffsetDateTime) -> NewEvent {
 }
 
 /// Runs `shedu projections rebuild`; returns (events, seconds, peak RSS in MiB).
-fn rebuild(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<(u64, f64, f64)> {
+pub(crate) fn rebuild(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<(u64, f64, f64)> {
     let mut command = Command::new(binary);
     command.args(["projections", "rebuild", "--data-dir"]).arg(data_dir).env("SHEDU_LOG", "error");
     if let Some(url) = database_url {

@@ -15,7 +15,7 @@ use shedu_domain::profile::{self, ProfileEvent, ProfileState};
 use crate::counters;
 use crate::error::ProjectionError;
 use crate::query::{Field, FieldKind, SortField, SortValue};
-use crate::store::{ViewBatch, ViewStore};
+use crate::store::{Scheduling, ViewBatch, ViewStore};
 
 pub const CA_FIELDS: &[Field] = &[
     Field { name: "id", kind: FieldKind::String },
@@ -201,9 +201,10 @@ fn certificate_pending(c: &IssuedCertificate) -> Vec<Due> {
 /// Replaces a stream's entries in the scheduler's index when what is pending for it changed
 /// (most events, an issuance's status or metadata aside, change nothing there).
 fn schedule(batch: &mut ViewBatch, stream_id: String, before: Option<Vec<Due>>, after: Option<Vec<Due>>) {
+    let existed = before.is_some();
     let (before, after) = (before.unwrap_or_default(), after.unwrap_or_default());
     if before != after {
-        batch.schedule.push((stream_id, after));
+        batch.schedule.push(Scheduling { stream_id, due: after, existed });
     }
 }
 

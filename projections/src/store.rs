@@ -24,7 +24,7 @@ pub struct ViewBatch {
     /// Increments to the statistics counters.
     pub counters: Counters,
     /// The scheduler's index: each stream listed here has its entries replaced by these.
-    pub schedule: Vec<(String, Vec<Due>)>,
+    pub schedule: Vec<Scheduling>,
     /// The checkpoint this batch was read after. The commit fails with a conflict, changing
     /// nothing, if another projector (a second replica, a concurrent rebuild) moved it meanwhile.
     pub previous: LogCursor,
@@ -37,6 +37,16 @@ pub struct ViewBatch {
 pub struct UnrecordedExpiry {
     pub cas: Vec<(String, i64)>,
     pub certificates: Vec<(String, i64)>,
+}
+
+/// A stream's entries in the scheduler's index, as they are to be.
+#[derive(Debug, Clone, Default)]
+pub struct Scheduling {
+    pub stream_id: String,
+    pub due: Vec<Due>,
+    /// Whether the stream may have entries already (it was in the views before this batch); a
+    /// new stream's are only inserted, which keeps a rebuild from deleting what is not there.
+    pub existed: bool,
 }
 
 /// An entry of the scheduler's index: `trigger` of stream `stream_id` falls due at `due_at`.

@@ -183,7 +183,22 @@ impl CaService {
     /// first, and the destruction once the engine confirms it (`ca.key.destroyed`): a key kept
     /// because another CA uses it, or whose destruction failed, is never recorded as destroyed.
     pub async fn delete_ca(&self, ctx: &CommandContext, id: &CaId) -> Result<Outcome<Ca>, CommandError> {
-        let outcome = self.cas.execute(ctx, id, &CaCommand::Delete).await?;
+        let mut outcome = self.cas.execute(ctx, id, &CaCommand::Delete).await?;
+        // Keys retired by a rekey go with the CA, unless another CA signs with one of them.
+        for key in outcome.state.retired_keys.clone() {
+            if self.lookup.cas_using_key(&key.engine_id, &key.key_id).await?.iter().any(|other| other != id) {
+                continue;
+            }
+            let engine = self.engines.resolve(Some(&key.engine_id))?;
+            let key_id = key.key_id.clone();
+            match blocking(move || Ok(engine.delete_key(&key_id)?)).await {
+                Ok(()) => {
+                    outcome = self.cas.execute(ctx, id, &CaCommand::RecordRetiredKeyDestroyed { key }).await?;
+                }
+                Err(e) => tracing::error!(ca = %id, key_id = %key.key_id, error = %e,
+                    "CA deleted but a key it signed with before a rekey could not be destroyed"),
+            }
+        }
         let Some(key) = outcome.state.key.clone() else {
             return Ok(outcome);
         };

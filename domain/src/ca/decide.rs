@@ -10,7 +10,7 @@ use super::events::{
 use super::evolve::evolve;
 use super::new::{NewCa, Placement, ensure_ca_certificate};
 use super::reissue::{Reissue, decide_reissue};
-use super::state::{Ca, CaType};
+use super::state::{Ca, CaType, KeyRef};
 use crate::DomainError;
 use crate::aggregate::Aggregate;
 use crate::error::Resource;
@@ -53,6 +53,10 @@ pub enum CaCommand {
     Reissue(Box<Reissue>),
     /// The engine destroyed the deleted CA's key.
     RecordKeyDestroyed,
+    /// The engine destroyed a key the deleted CA signed with before a rekey.
+    RecordRetiredKeyDestroyed {
+        key: KeyRef,
+    },
     /// The scheduler: record `trigger` if it is pending and due (else nothing).
     Fire {
         trigger: Trigger,
@@ -130,6 +134,13 @@ pub fn decide(
             })
             .into_iter()
             .collect()),
+        CaCommand::RecordRetiredKeyDestroyed { key } => Ok(match state {
+            Some(ca) if ca.deleted && ca.retired_keys.contains(key) => {
+                vec![CaEvent::KeyDestroyed(super::events::CaKeyDestroyed { key: key.clone(), at: now })]
+            }
+            Some(ca) if ca.deleted => vec![],
+            _ => return Err(DomainError::BrokenInvariant("a key is destroyed after its CA is deleted")),
+        }),
         CaCommand::CascadeRevoke { from } => {
             Ok(state.filter(|ca| !ca.deleted).map_or_else(Vec::new, |ca| cascade_revoke(ca, from, now)))
         }
@@ -188,6 +199,7 @@ pub fn decide(
                 | CaCommand::Import(_)
                 | CaCommand::CascadeRevoke { .. }
                 | CaCommand::Fire { .. }
+                | CaCommand::RecordRetiredKeyDestroyed { .. }
                 | CaCommand::RecordKeyDestroyed => {
                     Err(DomainError::BrokenInvariant("creation and cascade are decided above"))
                 }

@@ -19,6 +19,7 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
                 issuer_metadata: e.issuer_metadata.clone(),
                 certificate: e.certificate.clone(),
                 key: e.key.clone(),
+                retired_keys: Vec::new(),
                 security_level: e.security_level,
                 profile_id: e.profile_id.clone(),
                 allowed_profile_ids: Vec::new(),
@@ -66,7 +67,10 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
             ca.updated_at = e.at;
         }
         CaEvent::KeyDestroyed(e) => {
-            ca.key_destroyed = true;
+            if ca.key.as_ref() == Some(&e.key) {
+                ca.key_destroyed = true;
+            }
+            ca.retired_keys.retain(|k| *k != e.key);
             ca.updated_at = e.at;
         }
         CaEvent::Reissued(e) => apply_reissue(&mut ca, e),

@@ -121,7 +121,11 @@ pub fn decide_reissue(ca: &Ca, reissue: &Reissue, now: OffsetDateTime) -> Result
 pub(super) fn apply_reissue(ca: &mut Ca, e: &CaReissued) {
     ca.certificate = e.certificate.clone();
     if let Some(key) = &e.key {
-        ca.key = Some(key.clone());
+        if let Some(old) = ca.key.replace(key.clone())
+            && old != *key
+        {
+            ca.retired_keys.push(old);
+        }
         ca.security_level = e.security_level.or(ca.security_level);
     }
     ca.issuer_metadata = Some(e.issuer_metadata.clone());

@@ -63,6 +63,10 @@ pub struct Ca {
     pub issuer_metadata: Option<IssuerMetadata>,
     pub certificate: CertificateInfo,
     pub key: Option<KeyRef>,
+    /// Keys the CA signed with before a reissue on a new key, kept for what they signed and
+    /// destroyed with the CA.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_keys: Vec<KeyRef>,
     pub security_level: Option<SecurityLevel>,
     pub profile_id: Option<ProfileId>,
     /// Stored profiles besides the default that a signing request may name.

@@ -55,14 +55,14 @@ pub(super) async fn commit<B: Backend>(backend: &B, batch: ViewBatch) -> Result<
         tx.execute(Sql::with(dialect, "DELETE FROM profile_view WHERE id = {}", vec![id.as_str().into()])).await?;
     }
     // The scheduler's index: each listed stream's entries replaced by what is pending now.
-    let streams: Vec<_> = batch.schedule.iter().map(|(stream, _)| stream.as_str().into()).collect();
+    let streams: Vec<_> = batch.schedule.iter().filter(|s| s.existed).map(|s| s.stream_id.as_str().into()).collect();
     for chunk in streams.chunks(500) {
         let mut delete = Sql::new(dialect, "DELETE FROM expiry_schedule WHERE stream_id IN ");
         delete.push_list(chunk.iter().cloned());
         tx.execute(delete).await?;
     }
-    let entries = batch.schedule.iter().flat_map(|(stream, due)| {
-        due.iter().map(|d| vec![stream.as_str().into(), d.trigger.key().into(), micros(d.at).into()])
+    let entries = batch.schedule.iter().flat_map(|s| {
+        s.due.iter().map(|d| vec![s.stream_id.as_str().into(), d.trigger.key().into(), micros(d.at).into()])
     });
     for group in upsert_groups(entries.collect()) {
         tx.execute(UPSERT_SCHEDULED.statement(dialect, group)).await?;

@@ -160,5 +160,21 @@ async fn roots_and_intermediates_are_reissued_with_and_without_a_new_key(backend
     assert_eq!(no_rekey.status, 400, "{}", no_rekey.text);
     let unknown = reissue(&app, "nobody", json!({})).await;
     assert_eq!(unknown.status, 404);
+
+    // Deleting the rekeyed CA destroys both its keys: the current one and the one it retired.
+    assert_eq!(app.set_status("int", "REVOKED", Some("Superseded")).await.status, 200);
+    assert_eq!(app.delete_ca("int").await.status, 204);
+    let history = app.events("int").await.json();
+    let mut destroyed: Vec<String> = history["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "ca.key.destroyed")
+        .map(|e| e["data"]["key"]["key_id"].as_str().unwrap().to_owned())
+        .collect();
+    destroyed.sort();
+    let mut keys = vec![int["key_id"].as_str().unwrap().to_owned(), new_int["key_id"].as_str().unwrap().to_owned()];
+    keys.sort();
+    assert_eq!(destroyed, keys, "{history}");
     let _ = std::fs::remove_dir_all(dir);
 }
