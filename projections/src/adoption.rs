@@ -11,60 +11,46 @@ use std::time::Duration;
 use shedu_commands::CommandError;
 use shedu_commands::ca_service::CaService;
 use shedu_commands::context::CommandContext;
-use shedu_commands::event_store::{EventStore, LogCursor, RecordedEvent};
+use shedu_commands::event_store::{EventStore, RecordedEvent};
 use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::ca::CaEvent;
 use shedu_domain::ids::CaId;
 use tokio::sync::{Notify, watch};
 
 use crate::progress::Progress;
+use crate::reactor_checkpoint::ReactorCheckpoint;
 use crate::store::ViewStore;
 
 pub const CHECKPOINT: &str = "adoption";
 const BATCH: usize = 500;
-const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct AdoptionReactor {
     store: Arc<dyn EventStore>,
     views: Arc<dyn ViewStore>,
     progress: Progress,
     cas: Arc<CaService>,
-    position: tokio::sync::Mutex<Option<LogCursor>>,
-    saved: tokio::sync::Mutex<tokio::time::Instant>,
+    checkpoint: ReactorCheckpoint,
 }
 
 impl AdoptionReactor {
     pub fn new(store: Arc<dyn EventStore>, views: Arc<dyn ViewStore>, progress: Progress, cas: Arc<CaService>) -> Self {
-        let long_ago = tokio::time::Instant::now().checked_sub(SAVE_EVERY).unwrap_or_else(tokio::time::Instant::now);
-        let saved = tokio::sync::Mutex::new(long_ago);
-        AdoptionReactor { store, views, progress, cas, position: tokio::sync::Mutex::new(None), saved }
+        AdoptionReactor { store, views, progress, cas, checkpoint: ReactorCheckpoint::new(CHECKPOINT) }
     }
 
     pub async fn catch_up(&self) -> Result<(), CommandError> {
-        let mut position = self.position.lock().await;
-        let mut checkpoint = match *position {
-            Some(cursor) => cursor,
-            None => self.views.named_checkpoint(CHECKPOINT).await?,
-        };
+        let mut held = self.checkpoint.hold(self.views.as_ref()).await?;
         loop {
-            let events = self.store.read_all(checkpoint, BATCH).await?;
+            let events = self.store.read_all(held.cursor, BATCH).await?;
             let Some(last) = events.last() else {
-                *position = Some(checkpoint);
+                held.finish();
                 return Ok(());
             };
             let mut acted = false;
             for event in &events {
                 acted |= self.react(event).await?;
             }
-            checkpoint = last.cursor();
-            *position = Some(checkpoint);
-            // Saved after acting, else at most once a second: issuance, the bulk of the log, is
-            // passed over without a write per batch.
-            let mut saved = self.saved.lock().await;
-            if acted || saved.elapsed() >= SAVE_EVERY {
-                self.views.save_named_checkpoint(CHECKPOINT, checkpoint).await?;
-                *saved = tokio::time::Instant::now();
-            }
+            // Saved at once after acting: CAs are few, issuance is passed over.
+            self.checkpoint.advance(self.views.as_ref(), &mut held, last.cursor(), acted).await?;
         }
     }
 

@@ -23,6 +23,7 @@ use shedu_domain::status::{RevocationReason, Status};
 use tokio::sync::{Notify, watch};
 
 use crate::progress::Progress;
+use crate::reactor_checkpoint::ReactorCheckpoint;
 use crate::store::ViewStore;
 
 pub const CHECKPOINT: &str = "cascade";
@@ -35,12 +36,8 @@ pub struct CascadeReactor {
     cas: Arc<CaService>,
     certificates: Arc<CertificateService>,
     lookup: Arc<dyn CertificateLookup>,
-    saved: tokio::sync::Mutex<tokio::time::Instant>,
-    /// Where this process has got to; the stored checkpoint is only read at start.
-    position: tokio::sync::Mutex<Option<shedu_commands::event_store::LogCursor>>,
+    checkpoint: ReactorCheckpoint,
 }
-
-const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 impl CascadeReactor {
     pub fn new(
@@ -51,7 +48,6 @@ impl CascadeReactor {
         certificates: Arc<CertificateService>,
         lookup: Arc<dyn CertificateLookup>,
     ) -> Self {
-        let long_ago = tokio::time::Instant::now().checked_sub(SAVE_EVERY).unwrap_or_else(tokio::time::Instant::now);
         CascadeReactor {
             store,
             views,
@@ -59,36 +55,23 @@ impl CascadeReactor {
             cas,
             certificates,
             lookup,
-            saved: tokio::sync::Mutex::new(long_ago),
-            position: tokio::sync::Mutex::new(None),
+            checkpoint: ReactorCheckpoint::new(CHECKPOINT),
         }
     }
 
     pub async fn catch_up(&self) -> Result<(), CommandError> {
-        let mut position = self.position.lock().await;
-        let mut checkpoint = match *position {
-            Some(cursor) => cursor,
-            None => self.views.named_checkpoint(CHECKPOINT).await?,
-        };
+        let mut held = self.checkpoint.hold(self.views.as_ref()).await?;
         loop {
-            let events = self.store.read_all(checkpoint, BATCH).await?;
+            let events = self.store.read_all(held.cursor, BATCH).await?;
             let Some(last) = events.last() else {
-                *position = Some(checkpoint);
+                held.finish();
                 return Ok(());
             };
             let mut revoked: BTreeMap<CaId, bool> = BTreeMap::new();
             for event in &events {
                 self.react(event, &mut revoked).await?;
             }
-            checkpoint = last.cursor();
-            *position = Some(checkpoint);
-            // Kept in memory between wake-ups, saved at most once a second: after a crash the reactor redoes at most that much,
-            // and its commands are idempotent. Saving per batch would cost a write per issuance.
-            let mut saved = self.saved.lock().await;
-            if saved.elapsed() >= SAVE_EVERY {
-                self.views.save_named_checkpoint(CHECKPOINT, checkpoint).await?;
-                *saved = tokio::time::Instant::now();
-            }
+            self.checkpoint.advance(self.views.as_ref(), &mut held, last.cursor(), false).await?;
         }
     }
 

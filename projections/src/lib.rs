@@ -11,6 +11,7 @@ pub mod fresh;
 pub mod lease;
 pub mod progress;
 pub mod query;
+mod reactor_checkpoint;
 pub mod runner;
 pub mod scheduler;
 pub mod store;

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use shedu_commands::CommandError;
 use shedu_commands::ca_service::CaService;
 use shedu_commands::certificate_service::CertificateService;
-use shedu_commands::clock::Clock;
+use shedu_commands::clock::{Clock, micros};
 use shedu_commands::context::CommandContext;
 use shedu_commands::event_store::EventStore;
 use shedu_domain::ids::{CaId, SerialNumber};
@@ -166,5 +166,5 @@ impl Scheduler {
 }
 
 fn key(entry: &Scheduled) -> (String, String, i64) {
-    (entry.stream_id.clone(), entry.trigger.key(), entry.due_at.unix_timestamp_nanos() as i64 / 1_000)
+    (entry.stream_id.clone(), entry.trigger.key(), micros(entry.due_at))
 }
