@@ -11,8 +11,11 @@ export SHEDU_TEST_PG_URL="${SHEDU_TEST_PG_URL:-postgres://postgres@127.0.0.1:543
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
 # openssl verifies Shedu's certificates independently of the code that made them; the README's
 # examples (scripts/readme_test.sh) also need curl and jq.
+# SoftHSM2 (a PKCS#11 token) and opensc's pkcs11-tool test the PKCS#11 engine on a real module.
 missing=()
 for tool in openssl curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+command -v pkcs11-tool >/dev/null || missing+=(opensc)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -29,6 +32,23 @@ if [ ! -x "$venv/bin/lint_pkix_cert" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint
 fi
 export SHEDU_PKILINT="$venv/bin/lint_pkix_cert"
+
+# moto (PyPI) is the local AWS KMS endpoint the KMS engine's tests start, one per test.
+moto_venv="$CARGO_TARGET_DIR/moto-venv"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+fi
+export SHEDU_MOTO_SERVER="$moto_venv/bin/moto_server"
+# Credentials for moto, and no instance-metadata lookups from the AWS default chain.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+
+# SoftHSM keeps the suite's tokens in a directory of its own, emptied on every run.
+softhsm="$CARGO_TARGET_DIR/softhsm"
+rm -rf "$softhsm" && mkdir -p "$softhsm/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+  "$softhsm/tokens" > "$softhsm/softhsm2.conf"
+export SOFTHSM2_CONF="$softhsm/softhsm2.conf"
 
 # Each test (and each benchmark run) makes its own database; drop those left behind.
 psql "$SHEDU_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'shedu_test_%' OR datname LIKE 'shedu_bench_%'" \

@@ -90,7 +90,8 @@ impl App {
         });
         let cas = Arc::new(
             CaService::new(store.clone(), Arc::new(engines), clock.clone(), lookup.clone(), lookup.clone())
-                .with_key_generations(settings.limits.key_generations),
+                .with_key_generations(settings.limits.key_generations)
+                .with_policy(settings.policy),
         );
         let certificates = Arc::new(CertificateService::new(store.clone(), clock.clone()));
         let profiles = ProfileService::new(store.clone(), clock.clone(), lookup.clone());

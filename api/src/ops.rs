@@ -2,6 +2,7 @@
 
 use shedu_domain::invalid::shown;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -25,33 +26,89 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> impl IntoRespon
         let checkpoint = state.views.checkpoint().await?;
         Ok::<_, shedu_commands::event_store::StoreError>((head, checkpoint.position))
     };
-    match checks.await {
+    let (checked, engines) = tokio::join!(checks, engine_health(&state));
+    // An engine that cannot be reached is reported by name, and the instance stays ready: the
+    // CAs on every other engine keep working, and taking the instance out would stop them too.
+    let unreachable: Vec<&str> = engines.iter().filter(|e| !e.reachable).map(|e| e.id.as_str()).collect();
+    let engines_json: Vec<_> = engines.iter().map(EngineHealth::json).collect();
+    match checked {
         Ok((head, position)) => {
             let lag = (head - position).max(0);
             let status = if lag <= MAX_LAG { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            let body = json!({ "status": if lag <= MAX_LAG { "ready" } else { "catching-up" },
-                "database": state.db.kind(), "log_head": head, "projection_lag": lag });
+            let word = match (lag <= MAX_LAG, unreachable.is_empty()) {
+                (false, _) => "catching-up",
+                (true, true) => "ready",
+                (true, false) => "degraded",
+            };
+            let body = json!({ "status": word, "database": state.db.kind(), "log_head": head,
+                "projection_lag": lag, "engines": engines_json, "unreachable_engines": unreachable });
             (status, Json(body))
         }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "store-unavailable", "database": state.db.kind() })),
+                Json(json!({ "status": "store-unavailable", "database": state.db.kind(), "engines": engines_json })),
             )
         }
     }
 }
 
+/// How long an engine may take to answer a health check before it counts as unreachable.
+const ENGINE_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+struct EngineHealth {
+    id: String,
+    reachable: bool,
+    error: Option<String>,
+    supported: Option<serde_json::Value>,
+}
+
+impl EngineHealth {
+    fn json(&self) -> serde_json::Value {
+        let mut value = json!({ "id": self.id, "reachable": self.reachable });
+        if let Some(error) = &self.error {
+            value["error"] = json!(error);
+        }
+        value
+    }
+}
+
+/// Every engine checked at once, each on a blocking thread (PKCS#11 and the KMS client block).
+async fn engine_health(state: &AppState) -> Vec<EngineHealth> {
+    let checks = state.cas.engines().list().cloned().map(|engine| async move {
+        let id = engine.info().id.to_string();
+        let work = tokio::task::spawn_blocking(move || engine.check().and_then(|()| engine.supported_key_types()));
+        let (reachable, error, supported) = match tokio::time::timeout(ENGINE_CHECK_TIMEOUT, work).await {
+            Ok(Ok(Ok(types))) => (true, None, Some(json!(types))),
+            Ok(Ok(Err(e))) => (false, Some(e.to_string()), None),
+            Ok(Err(_)) => (false, Some("the check failed".to_owned()), None),
+            Err(_) => (false, Some(format!("no answer within {} s", ENGINE_CHECK_TIMEOUT.as_secs())), None),
+        };
+        EngineHealth { id, reachable, error, supported }
+    });
+    futures_util::future::join_all(checks).await
+}
+
+/// `GET /v2/engines`: each engine with its level, what it can generate (as its device reports
+/// it now) and whether it can be reached.
 pub(crate) async fn engines(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let default = state.cas.engines().default_id().clone();
+    let health = engine_health(&state).await;
     let list: Vec<_> = state
         .cas
         .engines()
         .list()
-        .map(|info| {
+        .zip(health)
+        .map(|(engine, health)| {
+            let info = engine.info();
             let mut value = json!(info);
             value["default"] = json!(info.id == default);
+            value["reachable"] = json!(health.reachable);
+            value["supported_key_types"] = health.supported.unwrap_or_else(|| json!([]));
+            if let Some(error) = health.error {
+                value["error"] = json!(error);
+            }
             value
         })
         .collect();

@@ -163,6 +163,21 @@ fn command_problem(error: &CommandError) -> Problem {
                 .detail(engine)
                 .field("private_key"),
             EngineError::KeyNotFound(_) => Problem::internal("key-unavailable", "Key unavailable in its engine"),
+            EngineError::ImportUnsupported(m) => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "key-import-unsupported",
+                "The engine does not take imported keys",
+            )
+            .detail(m)
+            .field("engine_id"),
+            EngineError::Unavailable { engine: id, .. } => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                "engine-unavailable",
+                "Crypto engine unavailable",
+            )
+            .detail(format!(
+                "crypto engine '{id}' cannot be reached now; CAs on other engines are unaffected; retry once it is back"
+            )),
             // A fault of the engine (a key that does not open, a device gone): not the client's, and
             // the same request may succeed once the operator has fixed it.
             EngineError::Failed(_) => {
@@ -213,6 +228,9 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::NotSignedByNamedIssuer { .. } => rule("forged-issuer", "Not signed by the issuer it names"),
         DomainError::SelfSignatureInvalid => rule("self-signature-invalid", "Self-signature does not verify"),
         DomainError::WeakKey { .. } => rule("weak-key", "Key too weak"),
+        DomainError::SecurityLevelTooLow { .. } => {
+            rule("security-level-too-low", "Key not held securely enough for the policy")
+        }
         DomainError::KeyNotAllowed { .. } => rule("key-not-allowed", "Key not allowed by the profile"),
         DomainError::SubjectNotAcceptable { .. } => rule("subject-not-acceptable", "Subject not acceptable"),
         DomainError::NamesNobody => rule("names-nobody", "Certificate would name nobody"),

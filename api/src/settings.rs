@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use shedu_domain::ca::SecurityPolicy;
 use shedu_infra::config::{EngineConfig, FileConfig, KekSource, Limits};
 use shedu_infra::relay::RelaySettings;
 
@@ -122,6 +123,7 @@ pub struct Settings {
     pub engines: Vec<EngineConfig>,
     pub limits: Limits,
     pub relay: RelaySettings,
+    pub policy: SecurityPolicy,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -151,6 +153,7 @@ impl Settings {
             engines: file.engines,
             limits: file.limits,
             relay: file.relay,
+            policy: file.policy,
         })
     }
 }

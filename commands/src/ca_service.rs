@@ -14,7 +14,7 @@ mod sign;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shedu_domain::ca::Ca;
+use shedu_domain::ca::{Ca, SecurityPolicy};
 use shedu_domain::ids::{CaId, EngineId, KeyId, SerialNumber};
 use shedu_domain::profile::IssuanceProfile;
 use shedu_domain::subject::Subject;
@@ -69,6 +69,8 @@ pub struct CaService {
     profiles: ReadCache<IssuanceProfile>,
     /// Key generations allowed at once: one request can ask for an RSA-4096 key, seconds of a core.
     key_generations: Arc<tokio::sync::Semaphore>,
+    /// How securely CA keys must be held (`[policy]`); every rule off by default.
+    policy: SecurityPolicy,
 }
 
 /// What signing needs of a CA, with its certificate already decoded.
@@ -111,10 +113,16 @@ impl CaService {
             signing_cas: ReadCache::new(CACHED_STATES),
             profiles: ReadCache::new(CACHED_STATES),
             key_generations: Arc::new(tokio::sync::Semaphore::new(DEFAULT_KEY_GENERATIONS)),
+            policy: SecurityPolicy::default(),
         }
     }
 
     /// At most `permits` key generations at once; the others wait their turn.
+    pub fn with_policy(mut self, policy: SecurityPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
     pub fn with_key_generations(mut self, permits: usize) -> Self {
         self.key_generations = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
         self

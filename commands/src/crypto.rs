@@ -41,7 +41,6 @@ pub struct EngineInfo {
     #[serde(rename = "type")]
     pub kind: EngineKind,
     pub security_level: SecurityLevel,
-    pub supported_key_types: Vec<SupportedKeyType>,
 }
 
 /// Engine failures. Messages name keys by id only and never carry key material.
@@ -57,6 +56,13 @@ pub enum EngineError {
     /// The private key supplied for import is not the certificate's key.
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,
+    /// The engine cannot be reached now (a token removed, a KMS endpoint down). The same
+    /// request may succeed once it is back; CAs on other engines are unaffected.
+    #[error("crypto engine '{engine}' is unavailable: {reason}")]
+    Unavailable { engine: EngineId, reason: String },
+    /// The engine does not take imported private keys.
+    #[error("{0}")]
+    ImportUnsupported(String),
     #[error("crypto engine failure: {0}")]
     Failed(String),
 }
@@ -68,6 +74,10 @@ pub enum EngineError {
 /// message (e.g. a TBSCertificate) and returns the X.509 signature value (DER ECDSA-Sig-Value).
 pub trait CryptoEngine: Send + Sync {
     fn info(&self) -> &EngineInfo;
+    /// The key types and sizes the engine can generate, as the device reports them now.
+    fn supported_key_types(&self) -> Result<Vec<SupportedKeyType>, EngineError>;
+    /// Whether the engine can be used now: an error says why not.
+    fn check(&self) -> Result<(), EngineError>;
     fn generate_key(&self, spec: KeySpec) -> Result<PublicKey, EngineError>;
     /// Imports a PEM private key (PKCS#8, PKCS#1 or SEC1) after checking that its public half is
     /// `expected_spki_der`; a mismatch stores nothing.
@@ -112,7 +122,15 @@ impl Engines {
             .ok_or_else(|| DomainError::invalid("engine_id", format!("no crypto engine '{id}' is configured")))
     }
 
-    pub fn list(&self) -> impl Iterator<Item = &EngineInfo> {
-        self.engines.values().map(|e| e.info())
+    pub fn list(&self) -> impl Iterator<Item = &Arc<dyn CryptoEngine>> {
+        self.engines.values()
+    }
+
+    /// The key types `KeySpec::SUPPORTED` names: what an engine that can make every key offers.
+    pub fn every_key_type() -> Vec<SupportedKeyType> {
+        KeySpec::SUPPORTED
+            .iter()
+            .map(|(key_type, sizes)| SupportedKeyType { key_type: *key_type, sizes: sizes.to_vec() })
+            .collect()
     }
 }

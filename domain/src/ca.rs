@@ -1,5 +1,6 @@
 //! The CA aggregate: one event stream per CA (`ca-<id>`), folded into [`Ca`] by [`evolve`].
 
+mod custody_policy;
 mod decide;
 mod events;
 mod evolve;
@@ -7,6 +8,7 @@ mod new;
 mod reissue;
 mod state;
 
+pub use custody_policy::SecurityPolicy;
 pub use decide::{CaCommand, SubordinateLink, decide};
 pub use events::{
     CA_CREATE, CA_DELETE, CA_EXPIRATION_WARNING, CA_EXPIRED, CA_IMPORT, CA_KEY_DESTROYED, CA_METADATA_UPDATE,

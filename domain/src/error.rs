@@ -103,6 +103,9 @@ pub enum DomainError {
     #[error("the certificate cannot issue certificates: {reason}")]
     NotAnIssuer { reason: &'static str },
     /// NIST SP 800-131A: RSA below 2048 bits is refused whatever a profile says.
+    /// The configured policy (`[policy]`) asks for a key held more securely; `rule` names it.
+    #[error("policy.{rule}: this CA's key must be held at {required} or above, and the engine's level is {actual}")]
+    SecurityLevelTooLow { rule: &'static str, required: &'static str, actual: &'static str },
     #[error("{bits}-bit RSA keys are too weak to certify (minimum 2048)")]
     WeakKey { bits: u32 },
     /// The profile's crypto enforcement refuses the key; `rule` names the profile field.

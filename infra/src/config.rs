@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use shedu_commands::crypto::{CryptoEngine, Engines};
-use shedu_domain::ca::SecurityLevel;
+use shedu_domain::ca::{SecurityLevel, SecurityPolicy};
 use shedu_domain::ids::EngineId;
 
 use zeroize::Zeroizing;
 
 use crate::private_files::create_private_dir;
+
+mod engines;
 use crate::relay::RelaySettings;
 use crate::software_engine::{Kek, Rotation, SoftwareEngine, rotate_kek};
 
@@ -29,6 +31,8 @@ pub struct FileConfig {
     pub limits: Limits,
     #[serde(default)]
     pub relay: RelaySettings,
+    #[serde(default)]
+    pub policy: SecurityPolicy,
 }
 
 /// Bounds on what one request may ask of Shedu (`[limits]` in the file).
@@ -81,7 +85,7 @@ impl Limits {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     pub id: String,
@@ -95,6 +99,26 @@ pub struct EngineConfig {
     pub kek_env: Option<String>,
     /// Software engine: file holding the KEK as 64 hex digits.
     pub kek_file: Option<PathBuf>,
+    /// PKCS#11: the module (shared library) to load.
+    pub module: Option<PathBuf>,
+    /// PKCS#11: the token's label (slot ids change; labels do not).
+    pub token_label: Option<String>,
+    /// PKCS#11: environment variable holding the user PIN.
+    pub pin_env: Option<String>,
+    /// PKCS#11: file holding the user PIN (mode 0600).
+    pub pin_file: Option<PathBuf>,
+    /// PKCS#11: sessions open at most (signing tasks beyond it wait their turn).
+    pub max_sessions: Option<usize>,
+    /// AWS KMS: region, else the AWS default chain.
+    pub region: Option<String>,
+    /// AWS KMS: a KMS-compatible endpoint instead of AWS's.
+    pub endpoint_url: Option<String>,
+    /// AWS KMS: a profile of the shared AWS config files.
+    pub profile: Option<String>,
+    /// AWS KMS: keys are named `alias/<alias_prefix>/<key id>` (default `shedu`).
+    pub alias_prefix: Option<String>,
+    /// AWS KMS: days before KMS deletes a key Shedu deleted (7 to 30, default 7).
+    pub deletion_window_days: Option<i32>,
 }
 
 impl FileConfig {
@@ -182,11 +206,13 @@ pub fn build_engines(configs: &[EngineConfig], data_dir: &Path) -> Result<Engine
                 let level = config.security_level.unwrap_or(SecurityLevel::SL0);
                 engines.push(Arc::new(SoftwareEngine::new(id, dir, kek, level)?));
             }
-            "pkcs11" | "aws_kms" => {
-                return Err(format!(
-                    "engine '{}': type '{}' is not available in this build yet",
-                    config.id, config.kind
-                ));
+            "pkcs11" => {
+                let level = config.security_level.unwrap_or(SecurityLevel::SL2);
+                engines.push(Arc::new(engines::pkcs11(config, id, level)?));
+            }
+            "aws_kms" => {
+                let level = config.security_level.unwrap_or(SecurityLevel::SL1);
+                engines.push(Arc::new(engines::kms(config, id, level)?));
             }
             other => {
                 return Err(format!("engine '{}': unknown type '{other}' (software, pkcs11, aws_kms)", config.id));
@@ -240,8 +266,7 @@ fn with_default(configs: &[EngineConfig]) -> (Cow<'_, [EngineConfig]>, bool) {
         kind: "software".into(),
         default: true,
         security_level: None,
-        kek_env: None,
-        kek_file: None,
+        ..EngineConfig::default()
     };
     (Cow::Owned(vec![embedded]), true)
 }

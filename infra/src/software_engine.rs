@@ -9,7 +9,7 @@ mod cache;
 mod kek;
 mod kek_check;
 mod key_file;
-mod keys;
+pub(crate) mod keys;
 mod rotate;
 
 use std::fs;
@@ -17,20 +17,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SigningKey};
-use shedu_commands::crypto::{CryptoEngine, EngineError, EngineInfo, EngineKind, PublicKey, SupportedKeyType};
+use shedu_commands::crypto::{CryptoEngine, EngineError, EngineInfo, EngineKind, Engines, PublicKey, SupportedKeyType};
 use shedu_commands::x509::keys::key_spec_of_spki;
-use shedu_commands::x509::pem_text::one_labelled_block;
 use shedu_domain::ca::SecurityLevel;
 use shedu_domain::ids::{EngineId, KeyId};
 use shedu_domain::key::{KeySpec, KeyType};
-use zeroize::Zeroizing;
 
 use self::cache::KeyCache;
 pub use self::kek::{Kek, KekId};
 use self::key_file::{Binding, Sealer};
-use self::keys::{IMPORTABLE, algorithm_name, key_id_of, key_pair_from_der, unseal};
+use self::keys::{algorithm_name, key_id_of, unseal};
 pub use self::rotate::{Rotation, rotate_kek};
 use crate::private_files::create_private_dir;
+use crate::private_key_pem;
 
 struct Loaded {
     key_pair: KeyPair,
@@ -51,12 +50,8 @@ impl SoftwareEngine {
         create_private_dir(&dir)?;
         let sealer = Sealer::new(&kek)?;
         kek_check::verify(&dir, id.as_str(), &sealer)?;
-        let supported_key_types = KeySpec::SUPPORTED
-            .iter()
-            .map(|(key_type, sizes)| SupportedKeyType { key_type: *key_type, sizes: sizes.to_vec() })
-            .collect();
         Ok(SoftwareEngine {
-            info: EngineInfo { id, kind: EngineKind::Software, security_level, supported_key_types },
+            info: EngineInfo { id, kind: EngineKind::Software, security_level },
             dir,
             sealer,
             cache: KeyCache::new(cache::CAPACITY),
@@ -107,6 +102,14 @@ impl CryptoEngine for SoftwareEngine {
         &self.info
     }
 
+    fn supported_key_types(&self) -> Result<Vec<SupportedKeyType>, EngineError> {
+        Ok(Engines::every_key_type())
+    }
+
+    fn check(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     fn generate_key(&self, spec: KeySpec) -> Result<PublicKey, EngineError> {
         let generated = match (spec.key_type, spec.bits) {
             (KeyType::Rsa, 2048) => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
@@ -127,28 +130,8 @@ impl CryptoEngine for SoftwareEngine {
     }
 
     fn import_key(&self, private_key_pem: &str, expected_spki_der: &[u8]) -> Result<PublicKey, EngineError> {
-        let malformed = |m: &str| EngineError::MalformedKey(format!("private_key: {m}"));
-        // Exactly one key block, nothing around it but whitespace.
-        let labels = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"];
-        let (label, der) = one_labelled_block(private_key_pem, &labels, "private_key").map_err(|e| match e {
-            shedu_domain::DomainError::Invalid { message, .. } => malformed(&message),
-            other => malformed(&other.to_string()),
-        })?;
-        let der = Zeroizing::new(der);
-        let encoding = match label.as_str() {
-            "PRIVATE KEY" => "pkcs8",
-            "RSA PRIVATE KEY" => "pkcs1",
-            "EC PRIVATE KEY" => "sec1",
-            _ => return Err(malformed("encrypted keys are not accepted; decrypt it first")),
-        };
-        let key_pair = IMPORTABLE
-            .iter()
-            .find_map(|alg| key_pair_from_der(&der, encoding, alg))
-            .ok_or_else(|| malformed("unreadable or unsupported key (RSA, ECDSA P-256/384/521, Ed25519)"))?;
-        if key_pair.subject_public_key_info() != expected_spki_der {
-            return Err(EngineError::KeyMismatch);
-        }
-        self.store(key_pair, encoding)
+        let imported = private_key_pem::read(private_key_pem, expected_spki_der)?;
+        self.store(imported.key_pair, imported.encoding)
     }
 
     fn public_key(&self, key_id: &KeyId) -> Result<PublicKey, EngineError> {

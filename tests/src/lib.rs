@@ -13,10 +13,12 @@ use serde_json::{Value, json};
 use shedu_api::Settings;
 use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{EventStore, LogCursor, RecordedEvent};
+use shedu_domain::ca::SecurityPolicy;
 use shedu_infra::Database;
 use shedu_infra::config::{EngineConfig, KekSource, Limits};
 use shedu_infra::software_engine::Rotation;
 
+pub mod engines;
 pub mod nats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +202,8 @@ pub struct TestApp {
     pub engines: Vec<EngineConfig>,
     /// The `[limits]` of a configuration file.
     pub limits: Limits,
+    /// The `[policy]` of a configuration file.
+    pub policy: SecurityPolicy,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     clock: Arc<dyn Clock>,
     /// The first instance on a database removes its directory when dropped; others leave it.
@@ -227,6 +231,7 @@ impl TestApp {
             backend,
             engines,
             limits: Limits::default(),
+            policy: SecurityPolicy::default(),
             stop: None,
             clock,
             owns_dir: true,
@@ -243,6 +248,7 @@ impl TestApp {
             backend: self.backend,
             engines: self.engines.clone(),
             limits: self.limits,
+            policy: self.policy,
             stop: None,
             clock: self.clock.clone(),
             owns_dir: false,
@@ -260,6 +266,7 @@ impl TestApp {
             engines: self.engines.clone(),
             limits: self.limits,
             relay: Default::default(),
+            policy: self.policy,
         }
     }
 

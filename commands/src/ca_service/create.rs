@@ -56,6 +56,11 @@ impl CaService {
         let plan = plan_managed(request.subject.clone(), &request.validity, under, now)?;
 
         let engine = self.engines.resolve(request.engine_id.as_ref())?;
+        let level = engine.info().security_level;
+        match &parent {
+            None => self.policy.check_root(level)?,
+            Some(parent) => self.policy.check_subordinate(level, Some(parent))?,
+        }
         let key = {
             let (engine, spec) = (engine.clone(), request.key);
             let _turn = self.key_generations.acquire().await.map_err(|e| CommandError::Internal(e.to_string()))?;

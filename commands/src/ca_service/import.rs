@@ -3,7 +3,8 @@
 
 use shedu_domain::DomainError;
 use shedu_domain::ca::{
-    Ca, CaCommand, CaType, Custody, KeyRef, NewCa, Placement, check_id_free, ensure_importable, place_import,
+    Ca, CaCommand, CaType, Custody, KeyRef, NewCa, Placement, SecurityLevel, check_id_free, ensure_importable,
+    place_import,
 };
 use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::ids::CaId;
@@ -60,7 +61,8 @@ impl CaService {
                 let unkeyed = CommandContext { request_key: None, ..ctx.clone() };
                 self.import_chain(&unkeyed, chain, der, now).await?;
             }
-            let placement = self.placement(&id, der, &certificate, now).await?;
+            let level = custody.as_ref().map(|c| c.security_level);
+            let placement = self.placement(&id, der, &certificate, level, now).await?;
             let new = NewCa::imported(id, certificate, placement, custody, request.profile_id, request.metadata);
             self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await
         }
@@ -90,6 +92,7 @@ impl CaService {
         id: &CaId,
         der: &[u8],
         certificate: &CertificateInfo,
+        key_level: Option<SecurityLevel>,
         now: OffsetDateTime,
     ) -> Result<Placement, CommandError> {
         let own = link(der, der);
@@ -98,6 +101,12 @@ impl CaService {
         // that name here: its signature is broken or forged.
         if own == Link::Forged && issuer.is_none() {
             return Err(DomainError::SelfSignatureInvalid.into());
+        }
+        // A key brought in is held to the same rules as one made here.
+        match (key_level, own == Link::Issued) {
+            (Some(level), true) => self.policy.check_root(level)?,
+            (Some(level), false) => self.policy.check_subordinate(level, issuer.as_ref())?,
+            (None, _) => {}
         }
         Ok(place_import(id, certificate, own == Link::Issued, issuer.as_ref(), now)?)
     }
@@ -130,7 +139,7 @@ impl CaService {
             check_names(&member, "chain")?;
             ensure_importable(&certificate, CaType::ImportedWithoutKey)?;
             let id = id_or_new(None)?;
-            let placement = self.placement(&id, &member, &certificate, now).await?;
+            let placement = self.placement(&id, &member, &certificate, None, now).await?;
             let new = NewCa::imported(id, certificate, placement, None, None, Default::default());
             self.commit_new_ca(ctx, CaCommand::Import(new), vec![], now).await?;
         }

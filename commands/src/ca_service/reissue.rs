@@ -59,6 +59,11 @@ impl CaService {
 
         let (engine, key, custody) = if request.rekey {
             let engine = self.engines.resolve(Some(request.engine_id.as_ref().unwrap_or(&current.engine_id)))?;
+            let level = engine.info().security_level;
+            match parent {
+                None => self.policy.check_root(level)?,
+                Some((parent, _)) => self.policy.check_subordinate(level, Some(parent))?,
+            }
             let spec = match request.key {
                 Some(spec) => spec,
                 None => {

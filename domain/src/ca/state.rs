@@ -32,11 +32,22 @@ impl CaType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How securely an engine holds keys: SL0 software, SL1 cloud KMS, SL2 hardware HSM. Ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SecurityLevel {
     SL0,
     SL1,
     SL2,
+}
+
+impl SecurityLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityLevel::SL0 => "SL0",
+            SecurityLevel::SL1 => "SL1",
+            SecurityLevel::SL2 => "SL2",
+        }
+    }
 }
 
 /// The CA that signed this CA's certificate, as known to Shedu.

@@ -17,6 +17,7 @@ fn software_engine(kek_env: Option<&str>, kek_file: Option<&Path>) -> EngineConf
         security_level: None,
         kek_env: kek_env.map(str::to_owned),
         kek_file: kek_file.map(Path::to_path_buf),
+        ..EngineConfig::default()
     }
 }
 

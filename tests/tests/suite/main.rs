@@ -7,6 +7,7 @@ mod adoption;
 mod api_cas;
 mod api_errors;
 mod bounded_input;
+mod engines;
 mod event_store;
 mod exactly_once;
 mod hierarchy;

@@ -1,0 +1,286 @@
+//! Crypto engines with real devices: a SoftHSM2 token (PKCS#11) and a moto KMS endpoint. For
+//! each: a root and an intermediate, CSRs signed, a reissue, 16 signatures at once, every chain
+//! verified by openssl and every leaf linted by pkilint; keys deleted with their CA; keys that
+//! stay on the token, sensitive and never extractable.
+
+use serde_json::{Value, json};
+use shedu_domain::ca::{SecurityLevel, SecurityPolicy};
+use shedu_infra::config::EngineConfig;
+use shedu_tests::engines::{HSM_PIN, Moto, SoftHsmToken};
+use shedu_tests::{Backend, TestApp, ca_body, openssl, openssl_csr, pkilint, temp_dir};
+
+/// The software engine beside the one under test, as a configuration file would give it.
+fn software(dir: &std::path::Path) -> EngineConfig {
+    let kek = dir.join("kek.hex");
+    std::fs::write(&kek, "ab".repeat(32)).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&kek, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    EngineConfig {
+        id: "software".into(),
+        kind: "software".into(),
+        default: true,
+        kek_file: Some(kek),
+        ..EngineConfig::default()
+    }
+}
+
+async fn app_with(engine: EngineConfig, policy: SecurityPolicy) -> TestApp {
+    let dir = temp_dir("engine-kek");
+    let mut app = TestApp::unstarted(
+        Backend::Sqlite,
+        vec![software(&dir), engine],
+        std::sync::Arc::new(shedu_commands::clock::SystemClock),
+    )
+    .await;
+    app.policy = policy;
+    app.try_start().await.expect("Shedu starts");
+    app
+}
+
+fn pem(value: &Value) -> String {
+    value["certificate"]["certificate"].as_str().or(value["certificate"].as_str()).expect("PEM").to_owned()
+}
+
+fn on(mut body: Value, engine: &str) -> Value {
+    body["engine_id"] = json!(engine);
+    body
+}
+
+/// openssl verifies `leaf` under `root` through `intermediate`, strictly.
+fn verify_chain(dir: &std::path::Path, root: &str, intermediate: &str, leaf: &str) {
+    let name = uuid::Uuid::new_v4().simple().to_string();
+    let (r, i, l) = (format!("{name}-root.pem"), format!("{name}-int.pem"), format!("{name}-leaf.pem"));
+    std::fs::write(dir.join(&r), root).unwrap();
+    std::fs::write(dir.join(&i), intermediate).unwrap();
+    std::fs::write(dir.join(&l), leaf).unwrap();
+    let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", &r, "-untrusted", &i, &l], dir);
+    assert!(ok, "openssl verify: {out}");
+}
+
+struct Exercised {
+    root: Value,
+    intermediate: Value,
+}
+
+/// What every engine must do: a root and an intermediate held in it, a CSR signed, the
+/// intermediate reissued with a new key, 16 signatures at once. Returns the CAs.
+async fn exercise(app: &TestApp, engine: &str, level: &str) -> Exercised {
+    let dir = temp_dir("engine");
+    let engines = app.get("/v2/engines").await.json();
+    let listed = engines.as_array().unwrap().iter().find(|e| e["id"] == engine).cloned().expect("engine listed");
+    assert_eq!(listed["reachable"], true, "{listed}");
+    assert_eq!(listed["security_level"], level);
+    assert_eq!(listed["default"], false);
+    let ecdsa = listed["supported_key_types"].as_array().unwrap().iter().find(|t| t["type"] == "ECDSA").cloned();
+    assert!(ecdsa.is_some_and(|t| t["sizes"].as_array().unwrap().contains(&json!(256))), "{listed}");
+
+    let reply = app.create_ca(on(ca_body("root", None, "Engine Root", ("ECDSA", 256), "10y"), engine)).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let root = reply.json();
+    assert_eq!((root["engine_id"].as_str(), root["security_level"].as_str()), (Some(engine), Some(level)));
+    let reply =
+        app.create_ca(on(ca_body("int", Some("root"), "Engine Intermediate", ("RSA", 2048), "5y"), engine)).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let intermediate = reply.json();
+    let profile = json!({"id": "leaf", "name": "leaf", "validity": {"type": "Duration", "duration": "30d"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth"]});
+    assert_eq!(app.create_profile(profile).await.status, 201);
+    app.allow_profiles("int", Some("leaf"), &[]).await;
+    let csr = openssl_csr(&dir, "leaf", "ec:P-256", "leaf.example.test", "DNS:leaf.example.test");
+    let reply = app.sign("int", json!({"csr": csr})).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let leaf = pem(&reply.json());
+    verify_chain(&dir, &pem(&root), &pem(&intermediate), &leaf);
+    assert_eq!(pkilint(&dir, &leaf), "", "pkilint findings");
+
+    // A reissue with a new key, signed by the root in the engine.
+    let reply = app.call(reqwest::Method::POST, "/v2/cas/int/reissue", Some(json!({"rekey": true})), &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let intermediate = reply.json();
+    assert_eq!(intermediate["engine_id"], engine);
+
+    // 16 signatures at once, each verified.
+    let csrs: Vec<String> = (0..16)
+        .map(|n| {
+            openssl_csr(
+                &dir,
+                &format!("c{n}"),
+                "ec:P-256",
+                &format!("c{n}.example.test"),
+                &format!("DNS:c{n}.example.test"),
+            )
+        })
+        .collect();
+    let replies = futures_util::future::join_all(csrs.iter().map(|csr| app.sign("int", json!({"csr": csr})))).await;
+    for reply in replies {
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        verify_chain(&dir, &pem(&root), &pem(&intermediate), &pem(&reply.json()));
+    }
+    Exercised { root, intermediate }
+}
+
+/// Revokes and deletes a CA: 204, and its key is destroyed in its engine.
+async fn revoke_and_delete(app: &TestApp, id: &str) {
+    assert_eq!(app.set_status(id, "REVOKED", Some("CessationOfOperation")).await.status, 200);
+    let reply = app.delete_ca(id).await;
+    assert_eq!(reply.status, 204, "{}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pkcs11_token_holds_and_uses_the_keys() {
+    let token = SoftHsmToken::new();
+    let app = app_with(token.engine("hsm"), SecurityPolicy::default()).await;
+    let cas = exercise(&app, "hsm", "SL2").await;
+
+    // The keys are on the token, sensitive and never extractable.
+    let root_key = cas.root["key_id"].as_str().unwrap();
+    let private = token.object("Private Key", root_key).expect("the root's private key is on the token");
+    assert!(private.contains("sensitive") && private.contains("never extractable"), "{private}");
+    assert!(!private.contains("decrypt") && private.contains("sign"), "{private}");
+
+    // An Ed25519 root, where the token offers EdDSA.
+    let reply = app.create_ca(on(ca_body("ed", None, "Ed Root", ("Ed25519", 256), "1y"), "hsm")).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let dir = temp_dir("engine-ed");
+    std::fs::write(dir.join("ed.pem"), pem(&reply.json())).unwrap();
+    let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", "ed.pem", "ed.pem"], &dir);
+    assert!(ok, "{out}");
+
+    // A CA imported with its key: the key goes onto the token.
+    let (ok, out) = openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "imp.key",
+            "-out",
+            "imp.pem",
+            "-subj",
+            "/CN=Imported HSM Root",
+            "-days",
+            "365",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &dir,
+    );
+    assert!(ok, "{out}");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let reply = app
+        .import_ca(json!({"id": "imported", "certificate": read("imp.pem"), "private_key": read("imp.key"), "engine_id": "hsm"}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let imported = reply.json();
+    assert_eq!(
+        (imported["type"].as_str(), imported["security_level"].as_str()),
+        (Some("IMPORTED_WITH_KEY"), Some("SL2"))
+    );
+    let key = token.object("Private Key", imported["key_id"].as_str().unwrap()).expect("imported key on the token");
+    assert!(key.contains("sensitive"), "{key}");
+    assert!(!reply.text.contains("PRIVATE KEY"));
+    app.allow_profiles("imported", Some("leaf"), &[]).await;
+    let csr = openssl_csr(&dir, "imp-leaf", "ec:P-256", "imp.example.test", "DNS:imp.example.test");
+    let reply = app.sign("imported", json!({"csr": csr})).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    std::fs::write(dir.join("imp-leaf.pem"), pem(&reply.json())).unwrap();
+    let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", "imp.pem", "imp-leaf.pem"], &dir);
+    assert!(ok, "{out}");
+
+    // Deleting the intermediate destroys its key, and the key it had before the reissue.
+    let int_key = cas.intermediate["key_id"].as_str().unwrap().to_owned();
+    assert!(token.object("Private Key", &int_key).is_some());
+    revoke_and_delete(&app, "int").await;
+    assert!(token.object("Private Key", &int_key).is_none(), "the deleted CA's key is gone");
+    assert!(token.object("Public Key", &int_key).is_none());
+
+    // Nothing in the log carries the PIN.
+    for id in ["root", "int", "imported"] {
+        assert!(!app.events(id).await.text.contains(HSM_PIN));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kms_endpoint_holds_and_uses_the_keys() {
+    let moto = Moto::start().await;
+    let app = app_with(moto.engine("kms"), SecurityPolicy::default()).await;
+    let cas = exercise(&app, "kms", "SL1").await;
+    let alias = |ca: &Value| format!("alias/shedu/{}", ca["key_id"].as_str().unwrap());
+    assert_eq!(moto.key_state(&alias(&cas.root)).await.as_deref(), Some("Enabled"));
+
+    // KMS does not take imported keys here: a clear 422, and nothing recorded.
+    let dir = temp_dir("kms-import");
+    let (ok, out) = openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=Not In KMS",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &dir,
+    );
+    assert!(ok, "{out}");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let reply = app
+        .import_ca(
+            json!({"id": "nokey", "certificate": read("c.pem"), "private_key": read("k.pem"), "engine_id": "kms"}),
+        )
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(
+        reply.json()["type"].as_str().map(|t| t.ends_with(":key-import-unsupported")),
+        Some(true),
+        "{}",
+        reply.text
+    );
+    assert_eq!(app.ca("nokey").await.status, 404);
+
+    // Deleting the intermediate removes its alias and schedules its key's deletion.
+    revoke_and_delete(&app, "int").await;
+    assert_eq!(moto.key_state(&alias(&cas.intermediate)).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_security_policy_refuses_keys_held_below_its_levels() {
+    let token = SoftHsmToken::new();
+    let policy = SecurityPolicy {
+        min_security_level_for_roots: Some(SecurityLevel::SL2),
+        subordinates_at_least_parent_level: true,
+        ..SecurityPolicy::default()
+    };
+    let app = app_with(token.engine("hsm"), policy).await;
+    let reply = app.create_ca(ca_body("soft-root", None, "Soft Root", ("ECDSA", 256), "1y")).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    let problem = reply.json();
+    assert!(problem["type"].as_str().unwrap().ends_with(":security-level-too-low"), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("min_security_level_for_roots"), "{problem}");
+    assert_eq!(app.ca("soft-root").await.status, 404);
+
+    assert_eq!(app.create_ca(on(ca_body("hsm-root", None, "HSM Root", ("ECDSA", 256), "1y"), "hsm")).await.status, 201);
+    let reply = app.create_ca(ca_body("soft-sub", Some("hsm-root"), "Soft Sub", ("ECDSA", 256), "180d")).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(reply.json()["detail"].as_str().unwrap().contains("subordinates_at_least_parent_level"));
+    let reply = app.create_ca(on(ca_body("hsm-sub", Some("hsm-root"), "HSM Sub", ("ECDSA", 256), "180d"), "hsm")).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
