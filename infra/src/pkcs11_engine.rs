@@ -233,7 +233,13 @@ impl CryptoEngine for Pkcs11Engine {
     fn public_key(&self, key_id: &KeyId) -> Result<PublicKey, EngineError> {
         let id = object_id(key_id.as_str()).map_err(EngineError::Failed)?;
         self.token
-            .run(|session, _| self.public_of(session, &id))?
+            .run(|session, connection| {
+                let found = self.public_of(session, &id)?;
+                if found.is_none() {
+                    self.token.present(connection)?;
+                }
+                Ok(found)
+            })?
             .ok_or_else(|| EngineError::KeyNotFound(key_id.clone()))
     }
 
@@ -246,6 +252,7 @@ impl CryptoEngine for Pkcs11Engine {
                     let (Some(private), Some(public)) =
                         (find(session, ObjectClass::PRIVATE_KEY, &id)?, self.public_of(session, &id)?)
                     else {
+                        self.token.present(connection)?;
                         return Ok(None);
                     };
                     let handles = Handles { generation: connection.generation, private, spec: public.spec };

@@ -87,7 +87,9 @@ impl SoftHsmToken {
 
     /// Takes the token away (as if removed), and returns a handle that puts it back.
     pub fn remove(&self) -> PathBuf {
-        let away = self.token_dir.with_extension("removed");
+        // Out of the token directory: SoftHSM takes any directory in it for a token.
+        let name = self.token_dir.file_name().expect("token directory name");
+        let away = self.token_dir.parent().and_then(Path::parent).expect("token root's parent").join(name);
         std::fs::rename(&self.token_dir, &away).unwrap();
         away
     }

@@ -120,6 +120,16 @@ impl ShedProcess {
 
     /// Like [`ShedProcess::start`], with more arguments to `shedu serve` (e.g. `--nats-url`).
     pub async fn start_with(db: &TestDb, args: &[&str]) -> ShedProcess {
+        Self::start_logging(db, args, std::process::Stdio::null()).await
+    }
+
+    /// Like [`ShedProcess::start_with`], its log (at `info`) written to `log`.
+    pub async fn start_logged(db: &TestDb, args: &[&str], log: &Path) -> ShedProcess {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_logging(db, args, file.into()).await
+    }
+
+    async fn start_logging(db: &TestDb, args: &[&str], stderr: std::process::Stdio) -> ShedProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let binary = shedu_binary();
         let child = Command::new(&binary)
@@ -128,9 +138,9 @@ impl ShedProcess {
             .arg(&db.dir)
             .args(["--database-url", &db.url])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("SHEDU_LOG", "info")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e} (run `cargo build --bin shedu`)", binary.display()));
         let process = ShedProcess { child, base: format!("http://127.0.0.1:{port}") };

@@ -20,6 +20,9 @@ const SESSION_WAIT: Duration = Duration::from_secs(10);
 /// A token that could not be found is looked for again at most this often; meanwhile callers get
 /// the last reason at once.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a token in use is asked whether it is still there. Some modules (SoftHSM) go on
+/// signing with keys they hold in memory after the token went away, and say so only when asked.
+const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a connection to the token knows: its slot and the mechanisms it offers.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ struct State {
     idle: Vec<Session>,
     in_use: usize,
     generation: u64,
+    /// When the token was last seen present.
+    seen: Option<Instant>,
     /// When connecting last failed, in which module start, and why.
     failed: Option<(Instant, u64, String)>,
 }
@@ -93,7 +98,11 @@ impl Token {
                     continue;
                 }
             };
-            match op(&session, &connection) {
+            let result = match self.due_for_presence_check() {
+                true => self.present(&connection).and_then(|()| op(&session, &connection)),
+                false => op(&session, &connection),
+            };
+            match result {
                 Err(e) if broken(&e) => {
                     self.broke(connection.generation, session, &e);
                     reason = describe(&e);
@@ -105,6 +114,22 @@ impl Token {
             }
         }
         Err(self.unavailable(reason))
+    }
+
+    /// Whether a presence check is due, marking it done.
+    fn due_for_presence_check(&self) -> bool {
+        let mut state = self.lock();
+        let due = state.seen.is_none_or(|at| at.elapsed() >= PRESENCE_INTERVAL);
+        if due {
+            state.seen = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Whether the token is still in its slot: a key not found on a token that went away is
+    /// the token's absence, not the key's (SoftHSM then finds no objects without an error).
+    pub(super) fn present(&self, connection: &Connection) -> Result<(), Error> {
+        self.module.context.get_token_info(connection.slot).map(drop)
     }
 
     /// The current connection, made if there is none.

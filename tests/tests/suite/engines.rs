@@ -284,3 +284,87 @@ async fn the_security_policy_refuses_keys_held_below_its_levels() {
     let reply = app.create_ca(on(ca_body("hsm-sub", Some("hsm-root"), "HSM Sub", ("ECDSA", 256), "180d"), "hsm")).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
+
+/// The token goes away under a running Shedu (its own process, so that restarting the module
+/// touches no other test): that engine's CAs get 503 and the others keep signing; `/ready` names
+/// it; when the token returns, its CAs sign again. The log never shows the PIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_token_gives_503_for_its_cas_only_and_recovers_when_it_returns() {
+    let token = SoftHsmToken::new();
+    let db = shedu_tests::TestDb::new(Backend::Sqlite).await;
+    let hsm = token.engine("hsm");
+    let kek = db.dir.join("kek.hex");
+    std::fs::write(&kek, "cd".repeat(32)).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&kek, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let config = format!(
+        "[[engines]]\nid = \"software\"\ntype = \"software\"\ndefault = true\nkek_file = \"{}\"\n\n\
+         [[engines]]\nid = \"hsm\"\ntype = \"pkcs11\"\nmodule = \"{}\"\ntoken_label = \"{}\"\npin_file = \"{}\"\n",
+        kek.display(),
+        hsm.module.unwrap().display(),
+        token.label,
+        token.pin_file.display()
+    );
+    let config_path = db.dir.join("shedu.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let log = db.dir.join("shedu.log");
+    let shedu = shedu_tests::ShedProcess::start_logged(&db, &["--config", config_path.to_str().unwrap()], &log).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let request = client.post(format!("{}{path}", shedu.base)).json(&body);
+        async move {
+            let reply = request.send().await.unwrap();
+            let status = reply.status().as_u16();
+            (status, reply.text().await.unwrap())
+        }
+    };
+    let profile = json!({"id": "leaf", "name": "leaf", "validity": {"type": "Duration", "duration": "30d"},
+        "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth"]});
+    assert_eq!(post("/v2/profiles", profile).await.0, 201);
+    for (id, engine) in [("hsm-ca", "hsm"), ("soft-ca", "software")] {
+        let mut body = on(ca_body(id, None, id, ("ECDSA", 256), "1y"), engine);
+        body["profile_id"] = json!("leaf");
+        let (status, text) = post("/v2/cas", body).await;
+        assert_eq!(status, 201, "{text}");
+    }
+    let dir = temp_dir("token-removed");
+    let csr = openssl_csr(&dir, "leaf", "ec:P-256", "leaf.example.test", "DNS:leaf.example.test");
+    let sign = |ca: &str| post(&format!("/v2/cas/{ca}/certificates/sign"), json!({"csr": csr}));
+    assert_eq!(sign("hsm-ca").await.0, 201);
+
+    let away = token.remove();
+    // SoftHSM notices a missing token directory at its next rescan, not at once.
+    let mut refused = (0, String::new());
+    for _ in 0..50 {
+        refused = sign("hsm-ca").await;
+        if refused.0 != 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, text) = refused;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("engine-unavailable") && text.contains("'hsm'"), "{text}");
+    assert_eq!(sign("soft-ca").await.0, 201, "the software engine's CAs keep signing");
+    let ready: Value = client.get(format!("{}/ready", shedu.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["unreachable_engines"], json!(["hsm"]), "{ready}");
+
+    token.put_back(&away);
+    let mut recovered = None;
+    for _ in 0..50 {
+        let (status, text) = sign("hsm-ca").await;
+        if status == 201 {
+            recovered = Some(text);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recovered.is_some(), "the token's CAs sign again once it is back");
+    let ready: Value = client.get(format!("{}/ready", shedu.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    drop(shedu);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("PKCS#11 token"), "the log tells what happened: {log}");
+    assert!(!log.contains(HSM_PIN), "the PIN is never logged");
+}
