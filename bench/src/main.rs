@@ -8,6 +8,7 @@
 
 mod append;
 mod ceiling;
+mod engines;
 mod events;
 mod lists;
 mod load;
@@ -69,6 +70,11 @@ async fn main() -> anyhow::Result<()> {
     // docs/benchmarks-events.json.
     if args.iter().any(|a| a == "--events") {
         return events_only(quick).await;
+    }
+    // `--engines`: only the crypto engines' figures (issue 12), printed and written to
+    // docs/benchmarks-engines.json.
+    if args.iter().any(|a| a == "--engines") {
+        return engines_only(quick).await;
     }
     // `--lists`: only list latency under issuance, printed (SHEDU_BENCH_SERVER picks the binary,
     // so that two builds can be compared).
@@ -249,7 +255,22 @@ fn csrs(n: usize) -> anyhow::Result<(Vec<String>, Vec<Vec<u8>>)> {
 }
 
 /// A device profile and an ECDSA P-256 root and issuing CA.
-async fn setup(base: &str) -> anyhow::Result<()> {
+async fn engines_only(quick: bool) -> anyhow::Result<()> {
+    let cell = Duration::from_secs(if quick { 2 } else { 10 });
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&scratch)?;
+    let (pems, _) = csrs(64)?;
+    let bodies: Arc<Vec<String>> = Arc::new(pems.iter().map(|p| json!({ "csr": p }).to_string()).collect());
+    let binary = procs::build_shedu()?;
+    let results = engines::run(&binary, &scratch, bodies, cell).await?;
+    if !quick {
+        std::fs::write("docs/benchmarks-engines.json", serde_json::to_string_pretty(&results)?)?;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+pub(crate) async fn setup(base: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         client.post(format!("{base}{path}")).header("content-type", "application/json").body(body.to_string()).send()
