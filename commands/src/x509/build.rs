@@ -25,7 +25,7 @@ use crate::x509::splice::{Placeholder, sign_with_issuer};
 /// A self-signed root CA certificate, DER.
 pub fn self_signed_ca(plan: &CaCertificatePlan, key: &EngineSigner) -> Result<Vec<u8>, CommandError> {
     let params = ca_params(plan, key, false)?;
-    let cert = params.self_signed(key).map_err(signing_failed)?;
+    let cert = params.self_signed(key).map_err(|e| key.failure(e))?;
     Ok(cert.der().to_vec())
 }
 

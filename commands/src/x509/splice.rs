@@ -47,7 +47,7 @@ pub(crate) fn sign_with_issuer(
         return Err(malformed());
     }
     let tbs = tlv(0x30, &[version, serial, inner_algorithm, issuer_name, fields].concat());
-    let signature = issuer_key.sign(&tbs).map_err(|e| CommandError::Internal(format!("signing failed: {e}")))?;
+    let signature = issuer_key.sign_message(&tbs)?;
     let bit_string = tlv(0x03, &[&[0u8][..], &signature].concat());
     Ok(tlv(0x30, &[&tbs[..], signature_algorithm, &bit_string].concat()))
 }
