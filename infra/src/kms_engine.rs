@@ -19,7 +19,11 @@ use shedu_domain::ids::{EngineId, KeyId};
 use shedu_domain::key::{KeySpec, KeyType};
 
 pub use self::client::KmsSettings;
-use self::client::{Kms, KmsFailure};
+use self::client::{Kms, KmsFailure, MessageType};
+use crate::key_der::digest;
+
+/// KMS's limit on a message sent whole; longer ones are sent as their digest.
+const RAW_LIMIT: usize = 4096;
 
 /// What a key id maps to in KMS.
 #[derive(Clone)]
@@ -163,8 +167,15 @@ impl CryptoEngine for KmsEngine {
         let spec = known.public.spec;
         let (algorithm, verification) = algorithms(spec)
             .ok_or_else(|| EngineError::Unsupported(format!("signing with {} in AWS KMS", spec.key_type.as_str())))?;
-        let signature =
-            self.kms.sign(&self.alias(key_id), message, algorithm).map_err(|e| self.error(e, Some(key_id)))?;
+        let (message_type, body) = if message.len() <= RAW_LIMIT {
+            (MessageType::Raw, message.to_vec())
+        } else {
+            (MessageType::Digest, digest(spec, message))
+        };
+        let signature = self
+            .kms
+            .sign(&self.alias(key_id), message_type, body, algorithm)
+            .map_err(|e| self.error(e, Some(key_id)))?;
         aws_lc_rs::signature::UnparsedPublicKey::new(verification, &known.raw_public_key)
             .verify(message, &signature)
             .map_err(|_| {

@@ -42,6 +42,9 @@ pub struct Pkcs11Engine {
     info: EngineInfo,
     token: Token,
     handles: Mutex<HashMap<KeyId, Handles>>,
+    /// Public keys read from the token: a key id names one public key for good (it is the hash
+    /// of it), and issuance asks for it on every certificate.
+    publics: Mutex<HashMap<KeyId, PublicKey>>,
 }
 
 /// Where and how to reach a token.
@@ -63,6 +66,7 @@ impl Pkcs11Engine {
             info: EngineInfo { id, kind: EngineKind::Pkcs11, security_level },
             token,
             handles: Mutex::default(),
+            publics: Mutex::default(),
         };
         if let Err(e) = engine.token.connection() {
             tracing::warn!(engine = %engine.info.id, error = %e, "PKCS#11 token not available at start");
@@ -81,6 +85,7 @@ impl Pkcs11Engine {
 
     fn forget(&self, key_id: &KeyId) {
         self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(key_id);
+        self.publics.lock().unwrap_or_else(|p| p.into_inner()).remove(key_id);
     }
 
     /// The public key with `CKA_ID` `id`, as Shedu names it.
@@ -231,8 +236,12 @@ impl CryptoEngine for Pkcs11Engine {
     }
 
     fn public_key(&self, key_id: &KeyId) -> Result<PublicKey, EngineError> {
+        if let Some(public) = self.publics.lock().unwrap_or_else(|p| p.into_inner()).get(key_id) {
+            return Ok(public.clone());
+        }
         let id = object_id(key_id.as_str()).map_err(EngineError::Failed)?;
-        self.token
+        let public = self
+            .token
             .run(|session, connection| {
                 let found = self.public_of(session, &id)?;
                 if found.is_none() {
@@ -240,7 +249,9 @@ impl CryptoEngine for Pkcs11Engine {
                 }
                 Ok(found)
             })?
-            .ok_or_else(|| EngineError::KeyNotFound(key_id.clone()))
+            .ok_or_else(|| EngineError::KeyNotFound(key_id.clone()))?;
+        self.publics.lock().unwrap_or_else(|p| p.into_inner()).insert(key_id.clone(), public.clone());
+        Ok(public)
     }
 
     fn sign(&self, key_id: &KeyId, message: &[u8]) -> Result<Vec<u8>, EngineError> {
@@ -261,9 +272,9 @@ impl CryptoEngine for Pkcs11Engine {
                 }
             };
             let Some(mechanism) = Self::mechanism(connection, handles.spec) else { return Ok(Some(Err(handles.spec))) };
-            let input = match (&mechanism, handles.spec.key_type) {
-                (Mechanism::Ecdsa, _) => digest(handles.spec, message),
-                (Mechanism::RsaPkcs, _) => objects::digest_info(handles.spec, message),
+            let input = match &mechanism {
+                Mechanism::Ecdsa => digest(handles.spec, message),
+                Mechanism::RsaPkcs => objects::digest_info(handles.spec, message),
                 _ => message.to_vec(),
             };
             let signature = session.sign(&mechanism, handles.private, &input)?;

@@ -9,11 +9,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+pub(super) use aws_sdk_kms::types::MessageType;
+use aws_sdk_kms::types::{KeySpec, KeyUsageType, SigningAlgorithmSpec};
 use serde::Deserialize;
-
-/// KMS's limit on a message sent whole; longer ones are sent as their digest.
-const RAW_LIMIT: usize = 4096;
 
 /// `[[engines]]` settings of an `aws_kms` engine beyond id, type and level.
 #[derive(Debug, Clone, Deserialize)]
@@ -172,23 +170,14 @@ impl Kms {
         public.public_key().map(|b| b.as_ref().to_vec()).ok_or_else(|| missing("public key"))
     }
 
+    /// Signs `body`: the message itself (`MessageType::Raw`) or its digest (`Digest`).
     pub(super) fn sign(
         &self,
         key: &str,
-        message: &[u8],
+        message_type: MessageType,
+        body: Vec<u8>,
         algorithm: SigningAlgorithmSpec,
     ) -> Result<Vec<u8>, KmsFailure> {
-        let (message_type, body) = if message.len() <= RAW_LIMIT {
-            (MessageType::Raw, message.to_vec())
-        } else {
-            use sha2::Digest;
-            let digest = match algorithm {
-                SigningAlgorithmSpec::EcdsaSha384 => sha2::Sha384::digest(message).to_vec(),
-                SigningAlgorithmSpec::EcdsaSha512 => sha2::Sha512::digest(message).to_vec(),
-                _ => sha2::Sha256::digest(message).to_vec(),
-            };
-            (MessageType::Digest, digest)
-        };
         let (client, key) = (self.client.clone(), key.to_owned());
         let signed = self.run(async move {
             client
