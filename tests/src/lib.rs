@@ -488,6 +488,37 @@ pub fn openssl_csr(dir: &Path, name: &str, key: &str, cn: &str, san: &str) -> St
     std::fs::read_to_string(dir.join(out)).expect("csr written")
 }
 
+/// A self-signed ECDSA P-256 CA certificate made by openssl (CA:TRUE, keyCertSign and cRLSign,
+/// a year), as an operator would bring one to import: `(certificate PEM, private key PEM)`.
+pub fn openssl_ca(dir: &Path, name: &str, cn: &str) -> (String, String) {
+    let (key, cert, subj) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={cn}"));
+    let args = [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &cert,
+        "-subj",
+        &subj,
+        "-days",
+        "365",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+    let (ok, text) = openssl(&args, dir);
+    assert!(ok, "openssl req -x509: {text}");
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).expect("written by openssl");
+    (read(&cert), read(&key))
+}
+
 /// Lints a PEM certificate with pkilint's RFC 5280 linter at WARNING and above; returns the
 /// findings (empty when clean).
 pub fn pkilint(dir: &Path, pem: &str) -> String {

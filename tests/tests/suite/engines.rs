@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use shedu_domain::ca::{SecurityLevel, SecurityPolicy};
 use shedu_infra::config::EngineConfig;
 use shedu_tests::engines::{HSM_PIN, Moto, SoftHsmToken};
-use shedu_tests::{Backend, TestApp, ca_body, openssl, openssl_csr, pkilint, temp_dir};
+use shedu_tests::{Backend, TestApp, ca_body, openssl, openssl_ca, openssl_csr, pkilint, temp_dir};
 
 /// The software engine beside the one under test, as a configuration file would give it.
 fn software(dir: &std::path::Path) -> EngineConfig {
@@ -147,34 +147,11 @@ async fn a_pkcs11_token_holds_and_uses_the_keys() {
     assert!(ok, "{out}");
 
     // A CA imported with its key: the key goes onto the token.
-    let (ok, out) = openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "imp.key",
-            "-out",
-            "imp.pem",
-            "-subj",
-            "/CN=Imported HSM Root",
-            "-days",
-            "365",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &dir,
-    );
-    assert!(ok, "{out}");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let (certificate, private_key) = openssl_ca(&dir, "imp", "Imported HSM Root");
     let reply = app
-        .import_ca(json!({"id": "imported", "certificate": read("imp.pem"), "private_key": read("imp.key"), "engine_id": "hsm"}))
+        .import_ca(
+            json!({"id": "imported", "certificate": certificate, "private_key": private_key, "engine_id": "hsm"}),
+        )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let imported = reply.json();
@@ -216,36 +193,9 @@ async fn a_kms_endpoint_holds_and_uses_the_keys() {
 
     // KMS does not take imported keys here: a clear 422, and nothing recorded.
     let dir = temp_dir("kms-import");
-    let (ok, out) = openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-            "-subj",
-            "/CN=Not In KMS",
-            "-days",
-            "30",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &dir,
-    );
-    assert!(ok, "{out}");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let (certificate, private_key) = openssl_ca(&dir, "c", "Not In KMS");
     let reply = app
-        .import_ca(
-            json!({"id": "nokey", "certificate": read("c.pem"), "private_key": read("k.pem"), "engine_id": "kms"}),
-        )
+        .import_ca(json!({"id": "nokey", "certificate": certificate, "private_key": private_key, "engine_id": "kms"}))
         .await;
     assert_eq!(reply.status, 422, "{}", reply.text);
     assert_eq!(
