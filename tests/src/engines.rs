@@ -14,7 +14,8 @@ pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// A PIN no other string in Shedu's output could contain by chance.
 pub const HSM_PIN: &str = "7319-hsm-pin-4052";
 
-/// Token initialisation is serialised: the new token's directory is the one that appears.
+/// Changes to the token directory are serialised: the new token's directory is the one that
+/// appears, and softhsm2-util fails on a token whose directory moves while it scans them.
 static INIT: Mutex<()> = Mutex::new(());
 
 /// A SoftHSM token initialised for one test, under a unique label.
@@ -90,11 +91,13 @@ impl SoftHsmToken {
         // Out of the token directory: SoftHSM takes any directory in it for a token.
         let name = self.token_dir.file_name().expect("token directory name");
         let away = self.token_dir.parent().and_then(Path::parent).expect("token root's parent").join(name);
+        let _turn = INIT.lock().unwrap_or_else(|p| p.into_inner());
         std::fs::rename(&self.token_dir, &away).unwrap();
         away
     }
 
     pub fn put_back(&self, away: &Path) {
+        let _turn = INIT.lock().unwrap_or_else(|p| p.into_inner());
         std::fs::rename(away, &self.token_dir).unwrap();
     }
 }
