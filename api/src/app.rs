@@ -11,6 +11,7 @@ use axum::Router;
 use shedu_commands::ca_service::CaService;
 use shedu_commands::certificate_service::CertificateService;
 use shedu_commands::clock::{Clock, SystemClock};
+use shedu_commands::crl_service::CrlService;
 use shedu_commands::event_store::{AppendRequest, Appended, EventStore, LogCursor, RecordedEvent, StoreError};
 use shedu_commands::profile_service::ProfileService;
 use shedu_infra::Database;
@@ -20,6 +21,7 @@ use shedu_infra::relay::Relay;
 use shedu_infra::software_engine::Rotation;
 use shedu_projections::adoption::AdoptionReactor;
 use shedu_projections::cascade::CascadeReactor;
+use shedu_projections::crl_publisher::CrlPublisher;
 use shedu_projections::fresh::FreshLookup;
 use shedu_projections::progress::Progress;
 use shedu_projections::runner::Projector;
@@ -44,6 +46,8 @@ pub struct App {
     reactor: Arc<CascadeReactor>,
     scheduler: Arc<Scheduler>,
     adoption: Arc<AdoptionReactor>,
+    /// Absent when CRL publishing is off (`crl.enabled = false`).
+    crl_publisher: Option<Arc<CrlPublisher>>,
     /// Present when a NATS URL is configured.
     relay: Option<Arc<Relay>>,
     wake: Arc<Notify>,
@@ -88,10 +92,22 @@ impl App {
             views: views.clone(),
             progress: progress.clone(),
         });
+        let engines = Arc::new(engines);
+        let crls = Arc::new(CrlService::new(
+            store.clone(),
+            db.crl_store(),
+            engines.clone(),
+            clock.clone(),
+            settings.crl.validity(),
+        ));
+        let crl_publisher = settings.crl.enabled.then(|| {
+            Arc::new(CrlPublisher::new(crls.clone(), progress.clone(), clock.clone(), settings.crl.schedule()))
+        });
         let cas = Arc::new(
-            CaService::new(store.clone(), Arc::new(engines), clock.clone(), lookup.clone(), lookup.clone())
+            CaService::new(store.clone(), engines, clock.clone(), lookup.clone(), lookup.clone())
                 .with_key_generations(settings.limits.key_generations)
-                .with_policy(settings.policy),
+                .with_policy(settings.policy)
+                .with_public_base_url(settings.public_base_url.clone(), settings.crl.enabled && settings.crl.delta),
         );
         let certificates = Arc::new(CertificateService::new(store.clone(), clock.clone()));
         let profiles = ProfileService::new(store.clone(), clock.clone(), lookup.clone());
@@ -118,6 +134,8 @@ impl App {
             cas,
             certificates,
             profiles,
+            crls,
+            crl: settings.crl,
             store,
             views,
             progress,
@@ -128,7 +146,19 @@ impl App {
             attempts: Default::default(),
             committed,
         });
-        Ok(App { state, projector, reactor, scheduler, adoption, relay, wake, reactor_wake, relay_wake, adoption_wake })
+        Ok(App {
+            state,
+            projector,
+            reactor,
+            scheduler,
+            adoption,
+            crl_publisher,
+            relay,
+            wake,
+            reactor_wake,
+            relay_wake,
+            adoption_wake,
+        })
     }
 
     /// `shedu scheduler`: the projector (which keeps the scheduler's index) and the scheduler,
@@ -175,6 +205,7 @@ impl App {
         let scheduler = tokio::spawn(self.scheduler.clone().run(stop_rx.clone(), SCHEDULER_POLL));
         let adoption =
             tokio::spawn(self.adoption.clone().run(self.adoption_wake.clone(), stop_rx.clone(), PROJECTOR_POLL));
+        let crl_publisher = self.crl_publisher.clone().map(|publisher| tokio::spawn(publisher.run(stop_rx.clone())));
         let planner = tokio::spawn(keep_planner_informed(self.state.db.clone(), stop_rx.clone()));
         let retention = Duration::from_secs(self.state.limits.idempotency_retention_seconds);
         let purger =
@@ -189,6 +220,9 @@ impl App {
         let _ = planner.await;
         if let Some(relay) = relay {
             let _ = relay.await;
+        }
+        if let Some(crl_publisher) = crl_publisher {
+            let _ = crl_publisher.await;
         }
         let _ = purger.await;
         Ok(())

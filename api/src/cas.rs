@@ -25,7 +25,7 @@ use time::format_description::well_known::Rfc3339;
 
 use self::model::{CaResponse, CreateCaBody, ImportCaBody, ProfileBody, ReissueBody, StatusBody};
 use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
-use crate::input::{optional, patch_operations};
+use crate::input::{optional, optional_time, patch_operations};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -145,7 +145,8 @@ async fn status(
     let id = parse_id(&id)?;
     let status = Status::parse(&body.status)?;
     let reason = optional(body.revocation_reason, RevocationReason::parse)?;
-    let outcome = state.cas.change_status(&ctx, &id, status, reason).await?;
+    let invalid_since = optional_time(body.invalidity_date, "invalidity_date")?;
+    let outcome = state.cas.change_status(&ctx, &id, status, reason, invalid_since).await?;
     Ok(command_response(&state, StatusCode::OK, &outcome))
 }
 

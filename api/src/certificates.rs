@@ -23,7 +23,7 @@ use shedu_projections::ca_projection::{CERTIFICATE_FIELDS, CERTIFICATE_SORTABLE}
 use time::OffsetDateTime;
 
 use crate::context::{Body, Ctx, command_reply, list_query, wait_for_views};
-use crate::input::{optional, patch_operations};
+use crate::input::{optional, optional_time, patch_operations};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -87,6 +87,7 @@ struct SignBody {
 struct StatusBody {
     status: String,
     revocation_reason: Option<String>,
+    invalidity_date: Option<String>,
 }
 
 async fn sign(
@@ -118,7 +119,9 @@ async fn status(
 ) -> Result<Response, ApiError> {
     let status = Status::parse(&body.status)?;
     let reason = optional(body.revocation_reason, RevocationReason::parse)?;
-    let outcome = state.certificates.change_status(&ctx, &SerialNumber::parse(&serial)?, status, reason).await?;
+    let invalid_since = optional_time(body.invalidity_date, "invalidity_date")?;
+    let serial = SerialNumber::parse(&serial)?;
+    let outcome = state.certificates.change_status(&ctx, &serial, status, reason, invalid_since).await?;
     Ok(respond(&state, StatusCode::OK, &outcome))
 }
 

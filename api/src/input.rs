@@ -1,6 +1,8 @@
 //! Request input that several resources parse alike.
 
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::problem::ApiError;
 
@@ -10,6 +12,13 @@ pub(crate) fn optional<T, E: Into<ApiError>>(
     parse: impl Fn(&str) -> Result<T, E>,
 ) -> Result<Option<T>, ApiError> {
     raw.filter(|s| !s.is_empty()).map(|s| parse(&s)).transpose().map_err(Into::into)
+}
+
+/// An optional RFC 3339 time, `field` naming it in the error.
+pub(crate) fn optional_time(raw: Option<String>, field: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+    optional(raw, |s| {
+        OffsetDateTime::parse(s, &Rfc3339).map_err(|_| ApiError::bad_request(field, "must be an RFC 3339 time"))
+    })
 }
 
 /// RFC 6902 patch, or Lamassu's `{"patches": [...]}` wrapper around one.

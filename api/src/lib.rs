@@ -8,6 +8,7 @@ mod cas;
 mod certificates;
 mod committed;
 mod context;
+mod crls;
 mod idempotency;
 mod input;
 mod ops;

@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve(&args.common, args.listen.as_deref(), args.nats_url.as_deref())
+                .and_then(|s| s.with_public_base_url(args.public_base_url.as_deref()))
                 .map_err(anyhow::Error::msg)?;
             let app = shedu_api::App::build(&settings).await?;
             app.serve(settings.listen, shutdown_signal()).await

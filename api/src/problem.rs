@@ -30,6 +30,8 @@ pub(crate) enum ApiError {
     NoRoute,
     /// The path exists, not with this method.
     NoMethod,
+    /// The CA exists and publishes no CRL of the kind asked for; the message says why.
+    NoCrl(String),
 }
 
 impl From<CommandError> for ApiError {
@@ -123,6 +125,7 @@ fn problem(error: &ApiError) -> Problem {
             .detail("no endpoint at this path; the README lists them"),
         ApiError::NoMethod => Problem::new(S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
             .detail("this endpoint does not take this method"),
+        ApiError::NoCrl(why) => Problem::new(S::NOT_FOUND, "no-crl", "No CRL").detail(why),
         ApiError::Command(command) => command_problem(command),
     }
 }
@@ -215,6 +218,8 @@ fn domain_problem(error: &DomainError) -> Problem {
         DomainError::IssuerRevoked { .. } => conflict("issuer-revoked", "Issuer revoked"),
         DomainError::PatchTestFailed { .. } => conflict("patch-test-failed", "Patch precondition failed"),
         DomainError::AlreadyImported { .. } => conflict("already-imported", "Certificate already imported"),
+        DomainError::CrlBehind { .. } => conflict("crl-behind", "Views behind the last CRL"),
+        DomainError::NoBaseCrl { .. } => conflict("no-base-crl", "No full CRL to complete"),
         DomainError::ParentNotFound(_) => rule("parent-not-found", "Parent CA not found"),
         DomainError::UnknownProfile(_) => rule("unknown-profile", "Unknown issuance profile"),
         DomainError::OutlivesParent { .. } => rule("outlives-parent", "Validity beyond the parent's"),

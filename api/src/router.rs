@@ -9,13 +9,14 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::{cas, certificates, context, idempotency, ops, profiles};
+use crate::{cas, certificates, context, crls, idempotency, ops, profiles};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(cas::routes())
         .merge(certificates::routes())
+        .merge(crls::routes())
         .merge(profiles::routes())
         .route("/v2/stats/cas", get(ops::stats))
         .route("/v2/engines", get(ops::engines))

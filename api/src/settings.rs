@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use shedu_domain::ca::SecurityPolicy;
-use shedu_infra::config::{EngineConfig, FileConfig, KekSource, Limits};
+use shedu_infra::config::{CrlSettings, EngineConfig, FileConfig, KekSource, Limits};
 use shedu_infra::relay::RelaySettings;
 
 #[derive(Debug, Parser)]
@@ -102,6 +102,10 @@ pub struct ServeArgs {
     /// NATS server for the event relay (off when absent).
     #[arg(long, env = "SHEDU_NATS_URL")]
     pub nats_url: Option<String>,
+    /// The URL relying parties reach Shedu at (`https://pki.example.com`): certificates issued
+    /// from then on name their issuer's CRL and certificate below it.
+    #[arg(long, env = "SHEDU_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +128,8 @@ pub struct Settings {
     pub limits: Limits,
     pub relay: RelaySettings,
     pub policy: SecurityPolicy,
+    pub crl: CrlSettings,
+    pub public_base_url: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -143,6 +149,7 @@ impl Settings {
         let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         file.limits.check()?;
         file.relay.check()?;
+        file.crl.check()?;
         let listen =
             listen.parse().map_err(|_| format!("--listen: '{listen}' is not an address like 127.0.0.1:8080"))?;
         Ok(Settings {
@@ -154,6 +161,42 @@ impl Settings {
             limits: file.limits,
             relay: file.relay,
             policy: file.policy,
+            crl: file.crl,
+            public_base_url: file.public_base_url.map(|url| checked_base_url(&url)).transpose()?,
         })
+    }
+
+    /// `--public-base-url` over the file's `public_base_url`.
+    pub fn with_public_base_url(mut self, url: Option<&str>) -> Result<Self, String> {
+        if let Some(url) = url {
+            self.public_base_url = Some(checked_base_url(url)?);
+        }
+        Ok(self)
+    }
+}
+
+/// An http(s) URL without query or fragment, kept without its trailing slash.
+fn checked_base_url(url: &str) -> Result<String, String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split('/').next().unwrap_or_default()).unwrap_or_default();
+    if host.is_empty() || url.contains(['?', '#', ' ']) || !url.is_ascii() {
+        return Err(format!(
+            "public_base_url: '{url}' must be an http:// or https:// URL with a host and no query or fragment"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_base_url;
+
+    #[test]
+    fn a_public_base_url_is_an_http_url_without_query() {
+        assert_eq!(checked_base_url("https://pki.example.com/").unwrap(), "https://pki.example.com");
+        assert_eq!(checked_base_url("http://127.0.0.1:8080/shedu").unwrap(), "http://127.0.0.1:8080/shedu");
+        for bad in ["pki.example.com", "ftp://x", "https://", "https://x/?a=1", "https://x/#f"] {
+            assert!(checked_base_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -245,7 +245,7 @@ fn certificate_write(
         let revoked = CertificateEvent::StatusChanged(CertificateStatusChanged {
             status: Status::Revoked,
             previous: Status::Active,
-            revocation: Some(Revocation { reason: RevocationReason::KeyCompromise, revoked_at: at }),
+            revocation: Some(Revocation::new(RevocationReason::KeyCompromise, at)),
             cascaded_from: None,
             at,
         });

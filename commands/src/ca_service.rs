@@ -29,6 +29,7 @@ use crate::event_store::{EventStore, StoreError, StreamGuard};
 use crate::read_cache::ReadCache;
 use crate::runner::Runner;
 use crate::turns::Turns;
+use crate::x509::build::IssuerUrls;
 
 /// CAs (and, separately, profiles) whose state issuance keeps in memory: a few MiB at most.
 const CACHED_STATES: usize = 1024;
@@ -71,6 +72,10 @@ pub struct CaService {
     key_generations: Arc<tokio::sync::Semaphore>,
     /// How securely CA keys must be held (`[policy]`); every rule off by default.
     policy: SecurityPolicy,
+    /// Where relying parties reach Shedu (`public_base_url`): written into what CAs sign.
+    public_base_url: Option<String>,
+    /// Whether delta CRLs are published, and so named in what CAs sign.
+    delta_crls: bool,
 }
 
 /// What signing needs of a CA, with its certificate already decoded.
@@ -114,15 +119,31 @@ impl CaService {
             profiles: ReadCache::new(CACHED_STATES),
             key_generations: Arc::new(tokio::sync::Semaphore::new(DEFAULT_KEY_GENERATIONS)),
             policy: SecurityPolicy::default(),
+            public_base_url: None,
+            delta_crls: false,
         }
     }
 
-    /// At most `permits` key generations at once; the others wait their turn.
+    /// Certificates signed from now on say where to find their issuer's CRL (and delta CRL,
+    /// when `delta_crls`) and certificate, below `url`.
+    pub fn with_public_base_url(mut self, url: Option<String>, delta_crls: bool) -> Self {
+        self.public_base_url = url;
+        self.delta_crls = delta_crls;
+        self
+    }
+
+    /// Where relying parties find what `issuer` publishes, when Shedu has a public URL.
+    fn issuer_urls(&self, issuer: &CaId) -> Option<IssuerUrls> {
+        self.public_base_url.as_deref().map(|base| IssuerUrls::below(base, issuer, self.delta_crls))
+    }
+
+    /// How securely CA keys must be held, checked on create, import and rekey.
     pub fn with_policy(mut self, policy: SecurityPolicy) -> Self {
         self.policy = policy;
         self
     }
 
+    /// At most `permits` key generations at once; the others wait their turn.
     pub fn with_key_generations(mut self, permits: usize) -> Self {
         self.key_generations = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
         self

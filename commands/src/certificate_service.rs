@@ -9,6 +9,7 @@ use shedu_domain::ids::{CaId, SerialNumber};
 use shedu_domain::issued::{CertificateCommand, IssuedCertificate};
 use shedu_domain::status::{RevocationReason, Status};
 use shedu_domain::{DomainError, Resource};
+use time::OffsetDateTime;
 
 use crate::CommandError;
 use crate::clock::Clock;
@@ -46,8 +47,10 @@ impl CertificateService {
         serial: &SerialNumber,
         status: Status,
         reason: Option<RevocationReason>,
+        invalidity_date: Option<OffsetDateTime>,
     ) -> Result<Outcome<IssuedCertificate>, CommandError> {
-        self.certificates.execute(ctx, serial, &CertificateCommand::ChangeStatus { status, reason }).await
+        let command = CertificateCommand::ChangeStatus { status, reason, invalidity_date };
+        self.certificates.execute(ctx, serial, &command).await
     }
 
     pub async fn update_metadata(

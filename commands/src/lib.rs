@@ -10,6 +10,7 @@ pub mod canonical;
 pub mod certificate_service;
 pub mod clock;
 pub mod context;
+pub mod crl_service;
 pub mod crypto;
 pub mod error;
 pub mod event_store;

@@ -1,7 +1,9 @@
 //! X.509: building CA certificates signed through a crypto engine, and reading certificates.
 
 pub mod build;
+pub mod crl;
 pub mod csr;
+pub(crate) mod der_out;
 pub mod keys;
 pub mod parse;
 pub mod pem_text;

@@ -64,6 +64,12 @@ pub enum DomainError {
     /// RFC 5789 §2.2: a JSON Patch `test` that fails because the document changed is a conflict.
     #[error("the patch's test operation {operation} does not hold for the current metadata")]
     PatchTestFailed { operation: usize },
+    /// The views have yet to show revocations the CA's last CRL lists (another process published
+    /// it); the next CRL waits for them rather than list less.
+    #[error("CRL {number} of CA '{ca}' lists revocations the views have yet to show")]
+    CrlBehind { ca: CaId, number: u64 },
+    #[error("CA '{ca}' has no full CRL for a delta CRL to complete")]
+    NoBaseCrl { ca: CaId },
     #[error("its issuer, CA '{issuer}', is revoked; a subordinate of a revoked CA cannot be imported")]
     IssuerRevoked { issuer: CaId },
     /// The same certificate is already a CA in Shedu, imported or created here.

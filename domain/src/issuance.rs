@@ -35,6 +35,8 @@ pub struct IssuancePlan {
     pub subject_alt_names: Vec<SubjectAltName>,
     pub is_ca: bool,
     pub path_len: Option<u32>,
+    /// Whether the certificate says where to check its revocation (the profile's choice).
+    pub revocation_urls: bool,
 }
 
 /// RSA below 2048 bits is refused whatever a profile says (NIST SP 800-131A).
@@ -111,7 +113,9 @@ pub fn narrow(
         (base, inline) if base.contains(inline) => inline.clone(),
         _ => return widens("crypto_enforcement"),
     };
-    Ok(IssuanceProfile { crypto_enforcement, require_subject_alt_names, ..inline.clone() })
+    // Leaving out where to check revocation is the inline profile's to choose; adding it is not.
+    let revocation_urls = base.revocation_urls && inline.revocation_urls;
+    Ok(IssuanceProfile { crypto_enforcement, require_subject_alt_names, revocation_urls, ..inline.clone() })
 }
 
 fn subset<T: PartialEq>(small: &[T], large: &[T]) -> bool {
@@ -247,6 +251,7 @@ fn plan_contents(
         subject_alt_names,
         is_ca: profile.sign_as_ca,
         path_len: profile.path_len,
+        revocation_urls: profile.revocation_urls,
     })
 }
 
@@ -284,7 +289,7 @@ mod tests {
         let hold = CaEvent::StatusChanged(CaStatusChanged {
             status: Status::Revoked,
             previous: Status::Active,
-            revocation: Some(Revocation { reason: RevocationReason::CertificateHold, revoked_at: NOW }),
+            revocation: Some(Revocation::new(RevocationReason::CertificateHold, NOW)),
             cascaded_from: None,
             at: NOW,
         });

@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod ca;
 pub mod certificate;
+pub mod crl;
 pub mod duration;
 pub mod error;
 pub mod expiry;

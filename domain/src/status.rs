@@ -74,15 +74,18 @@ impl RevocationReason {
     /// Accepts the RFC name case-insensitively (`keyCompromise`, `KeyCompromise`) or its code.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         if let Ok(code) = raw.parse::<u8>() {
-            return RevocationReason::ALL
-                .into_iter()
-                .find(|r| *r as u8 == code)
+            return RevocationReason::from_code(code)
                 .ok_or_else(|| InvalidInput::new("revocation_reason", format!("no reason has code {code}")));
         }
         RevocationReason::ALL
             .into_iter()
             .find(|r| format!("{r:?}").eq_ignore_ascii_case(raw))
             .ok_or_else(|| InvalidInput::new("revocation_reason", format!("unknown reason {}", shown(raw))))
+    }
+
+    /// The reason with CRL reason code `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        RevocationReason::ALL.into_iter().find(|r| *r as u8 == code)
     }
 
     /// RemoveFromCRL only appears in delta CRLs; it cannot be a reason to revoke.
@@ -96,6 +99,16 @@ pub struct Revocation {
     pub reason: RevocationReason,
     #[serde(with = "time::serde::rfc3339")]
     pub revoked_at: OffsetDateTime,
+    /// RFC 5280 §5.3.2: when the key is known or suspected to have been compromised, or the
+    /// certificate otherwise became invalid; absent when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+impl Revocation {
+    pub fn new(reason: RevocationReason, revoked_at: OffsetDateTime) -> Self {
+        Revocation { reason, revoked_at, invalidity_date: None }
+    }
 }
 
 #[cfg(test)]

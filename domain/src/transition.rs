@@ -14,6 +14,14 @@ pub struct Transition {
     pub revocation: Option<Revocation>,
 }
 
+/// A status change as asked for: the status and, for REVOKED, why and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requested {
+    pub status: Status,
+    pub reason: Option<RevocationReason>,
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
 /// The status rules shared by CAs and certificates. `current` is the status at `now` (expiry
 /// included); `on_hold` whether the current revocation is a CertificateHold. `Ok(None)` means the
 /// target is already in place.
@@ -22,10 +30,10 @@ pub fn transition(
     current: Status,
     on_hold: bool,
     current_reason: Option<RevocationReason>,
-    target: Status,
-    reason: Option<RevocationReason>,
+    requested: Requested,
     now: OffsetDateTime,
 ) -> Result<Option<Transition>, DomainError> {
+    let Requested { status: target, reason, invalidity_date } = requested;
     if target == Status::Expired {
         return Err(DomainError::invalid(
             "status",
@@ -34,6 +42,15 @@ pub fn transition(
     }
     if reason.is_some() && target != Status::Revoked {
         return Err(DomainError::invalid("revocation_reason", "only applies to status REVOKED"));
+    }
+    if invalidity_date.is_some() && target != Status::Revoked {
+        return Err(DomainError::invalid("invalidity_date", "only applies to status REVOKED"));
+    }
+    if invalidity_date.is_some_and(|at| at > now) {
+        return Err(DomainError::invalid(
+            "invalidity_date",
+            "is in the future; it says since when the certificate was invalid",
+        ));
     }
     if current == Status::Expired {
         return Err(DomainError::AlreadyExpired(what));
@@ -50,7 +67,8 @@ pub fn transition(
             if current_reason == Some(reason) {
                 return Ok(None);
             }
-            Ok(Some(Transition { status: Status::Revoked, revocation: Some(Revocation { reason, revoked_at: now }) }))
+            let revocation = Revocation { invalidity_date, ..Revocation::new(reason, now) };
+            Ok(Some(Transition { status: Status::Revoked, revocation: Some(revocation) }))
         }
         _ if target == current => Ok(None),
         _ => Ok(Some(Transition { status: target, revocation: None })),
@@ -64,6 +82,6 @@ pub fn cascade(current: Status, on_hold: bool, now: OffsetDateTime) -> Option<Tr
     }
     Some(Transition {
         status: Status::Revoked,
-        revocation: Some(Revocation { reason: RevocationReason::CessationOfOperation, revoked_at: now }),
+        revocation: Some(Revocation::new(RevocationReason::CessationOfOperation, now)),
     })
 }

@@ -13,9 +13,11 @@ use zeroize::Zeroizing;
 
 use crate::private_files::create_private_dir;
 
+mod crl;
 mod engines;
 use crate::relay::RelaySettings;
 use crate::software_engine::{Kek, Rotation, SoftwareEngine, rotate_kek};
+pub use crl::CrlSettings;
 
 /// The file's shape. Every setting also has a flag or environment variable.
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +35,11 @@ pub struct FileConfig {
     pub relay: RelaySettings,
     #[serde(default)]
     pub policy: SecurityPolicy,
+    #[serde(default)]
+    pub crl: CrlSettings,
+    /// The URL relying parties reach Shedu at, written into the CRL distribution points and
+    /// authority information access of the certificates it issues.
+    pub public_base_url: Option<String>,
 }
 
 /// Bounds on what one request may ask of Shedu (`[limits]` in the file).

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use shedu_commands::ca_service::CaLookup;
 use shedu_commands::certificate_service::CertificateLookup;
+use shedu_commands::crl_service::CrlStore;
 use shedu_commands::event_store::{EventStore, StoreError};
 use shedu_commands::idempotency::IdempotencyStore;
 use shedu_commands::profile_service::ProfileUsage;
@@ -97,6 +98,13 @@ impl Database {
     }
 
     pub fn certificate_lookup(&self) -> Arc<dyn CertificateLookup> {
+        match self {
+            Database::Sqlite(db) => Arc::new(Views(db.clone())),
+            Database::Postgres(db) => Arc::new(Views(db.clone())),
+        }
+    }
+
+    pub fn crl_store(&self) -> Arc<dyn CrlStore> {
         match self {
             Database::Sqlite(db) => Arc::new(Views(db.clone())),
             Database::Postgres(db) => Arc::new(Views(db.clone())),

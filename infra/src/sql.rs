@@ -36,6 +36,7 @@ pub(crate) enum Bind {
     Text(String),
     Int(i64),
     MaybeText(Option<String>),
+    MaybeInt(Option<i64>),
     Bytes(Vec<u8>),
 }
 
@@ -60,6 +61,12 @@ impl From<i64> for Bind {
 impl From<Option<String>> for Bind {
     fn from(text: Option<String>) -> Self {
         Bind::MaybeText(text)
+    }
+}
+
+impl From<Option<i64>> for Bind {
+    fn from(n: Option<i64>) -> Self {
+        Bind::MaybeInt(n)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod ca_lookup;
 mod certificate_lookup;
+mod crl_store;
 mod idempotency;
 mod lease;
 mod profile_usage;

@@ -4,13 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shedu_commands::clock::micros;
-use shedu_commands::event_store::RecordedEvent;
+use shedu_commands::event_store::{LogCursor, RecordedEvent};
 use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::ca::{self, Ca, CaEvent};
+use shedu_domain::certificate::CertificateInfo;
+use shedu_domain::crl::{Covered, RevocationRecord};
 use shedu_domain::expiry::{self, Due};
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
 use shedu_domain::issued::{self, CertificateEvent, IssuedCertificate};
 use shedu_domain::profile::{self, ProfileEvent, ProfileState};
+use shedu_domain::status::{Revocation, Status};
 
 use crate::counters;
 use crate::error::ProjectionError;
@@ -134,11 +137,21 @@ async fn project_cas(
         let event = CaEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
         let state = states.remove(&id).flatten();
         states.insert(id.clone(), ca::evolve(state, &event));
-        positions.insert(id, recorded.position);
+        positions.insert(id, recorded.cursor());
     }
-    for (id, position) in positions {
+    for (id, cursor) in positions {
+        let position = cursor.position;
         let old = before.get(&id).map(counters::ca_keys);
         let after = states.get(&id).cloned().flatten().filter(|ca| !ca.deleted);
+        if let Some(ca) = states.get(&id).cloned().flatten() {
+            let was = before.get(&id).map(|b| (b.recorded_status, b.revocation));
+            // A subordinate's revocation goes on its issuer's CRLs.
+            if let Some(issuer) = &ca.issuer_metadata {
+                let record =
+                    revocation_record(&issuer.id, &ca.certificate, was, (ca.recorded_status, ca.revocation), cursor);
+                batch.revocations.extend(record);
+            }
+        }
         schedule(batch, id.stream_id(), before.get(&id).map(ca_pending), after.as_ref().map(ca_pending));
         match states.remove(&id).flatten().filter(|ca| !ca.deleted) {
             Some(ca) => {
@@ -176,10 +189,15 @@ async fn project_certificates(
         let event = CertificateEvent::from_stored(&recorded.event_type, recorded.schema_version, &recorded.data)?;
         let state = states.remove(&serial).flatten();
         states.insert(serial.clone(), issued::evolve(state, &event));
-        positions.insert(serial, recorded.position);
+        positions.insert(serial, recorded.cursor());
     }
-    for (serial, position) in positions {
+    for (serial, cursor) in positions {
+        let position = cursor.position;
         if let Some(certificate) = states.remove(&serial).flatten() {
+            let was = before.get(&serial).map(|b| (b.recorded_status, b.revocation));
+            let now = (certificate.recorded_status, certificate.revocation);
+            let issuer = &certificate.issuer_metadata.id;
+            batch.revocations.extend(revocation_record(issuer, &certificate.certificate, was, now, cursor));
             let pending = certificate_pending(&certificate);
             schedule(batch, issued::stream_id(&serial), before.get(&serial).map(certificate_pending), Some(pending));
             let old = before.get(&serial).map(counters::certificate_keys);
@@ -188,6 +206,31 @@ async fn project_certificates(
         }
     }
     Ok(())
+}
+
+/// The revocation view's row for a certificate whose revocation changed from `was` to `now`: it
+/// was revoked, revoked for another reason, or released from a hold (kept as not revoked, for
+/// a delta CRL's removeFromCRL). Nothing when its revocation did not change.
+fn revocation_record(
+    issuer: &CaId,
+    certificate: &CertificateInfo,
+    was: Option<(Status, Option<Revocation>)>,
+    now: (Status, Option<Revocation>),
+    cursor: LogCursor,
+) -> Option<RevocationRecord> {
+    let revoked = |(status, revocation): (Status, Option<Revocation>)| revocation.filter(|_| status == Status::Revoked);
+    let (before, after) = (was.and_then(revoked), revoked(now));
+    if before == after {
+        return None;
+    }
+    Some(RevocationRecord {
+        issuer: issuer.clone(),
+        serial: certificate.serial_number.clone(),
+        revoked: after.is_some(),
+        revocation: after.or(before)?,
+        valid_to: certificate.valid_to,
+        changed: Covered { tx: cursor.tx, position: cursor.position },
+    })
 }
 
 fn ca_pending(ca: &Ca) -> Vec<Due> {

@@ -6,6 +6,7 @@ pub mod adoption;
 pub mod ca_projection;
 pub mod cascade;
 pub mod counters;
+pub mod crl_publisher;
 pub mod error;
 pub mod fresh;
 pub mod lease;

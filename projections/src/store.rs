@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use shedu_commands::event_store::{LogCursor, StoreError};
 use shedu_domain::ca::Ca;
+use shedu_domain::crl::RevocationRecord;
 use shedu_domain::expiry::{Due, Trigger};
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
 use shedu_domain::issued::IssuedCertificate;
@@ -23,6 +24,8 @@ pub struct ViewBatch {
     pub delete_profiles: Vec<ProfileId>,
     /// Increments to the statistics counters.
     pub counters: Counters,
+    /// Changes to the revocation view CRLs are built from, oldest first.
+    pub revocations: Vec<RevocationRecord>,
     /// The scheduler's index: each stream listed here has its entries replaced by these.
     pub schedule: Vec<Scheduling>,
     /// The checkpoint this batch was read after. The commit fails with a conflict, changing

@@ -15,9 +15,10 @@ use shedu_commands::clock::{Clock, SystemClock};
 use shedu_commands::event_store::{EventStore, LogCursor, RecordedEvent};
 use shedu_domain::ca::SecurityPolicy;
 use shedu_infra::Database;
-use shedu_infra::config::{EngineConfig, KekSource, Limits};
+use shedu_infra::config::{CrlSettings, EngineConfig, KekSource, Limits};
 use shedu_infra::software_engine::Rotation;
 
+pub mod crls;
 pub mod engines;
 pub mod nats;
 
@@ -214,6 +215,10 @@ pub struct TestApp {
     pub limits: Limits,
     /// The `[policy]` of a configuration file.
     pub policy: SecurityPolicy,
+    /// The `[crl]` of a configuration file.
+    pub crl: CrlSettings,
+    /// `public_base_url`, written into the certificates Shedu issues.
+    pub public_base_url: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     clock: Arc<dyn Clock>,
     /// The first instance on a database removes its directory when dropped; others leave it.
@@ -242,6 +247,8 @@ impl TestApp {
             engines,
             limits: Limits::default(),
             policy: SecurityPolicy::default(),
+            crl: CrlSettings::default(),
+            public_base_url: None,
             stop: None,
             clock,
             owns_dir: true,
@@ -259,6 +266,8 @@ impl TestApp {
             engines: self.engines.clone(),
             limits: self.limits,
             policy: self.policy,
+            crl: self.crl,
+            public_base_url: self.public_base_url.clone(),
             stop: None,
             clock: self.clock.clone(),
             owns_dir: false,
@@ -277,6 +286,8 @@ impl TestApp {
             limits: self.limits,
             relay: Default::default(),
             policy: self.policy,
+            crl: self.crl,
+            public_base_url: self.public_base_url.clone(),
         }
     }
 
@@ -321,8 +332,11 @@ impl TestApp {
         shedu_api::app::rebuild_projections(&self.settings()).await.expect("rebuild").0
     }
 
-    pub async fn log_head(&self) -> i64 {
-        self.db.open().await.event_store().head().await.expect("head")
+    /// How many events commands appended: CRL publications, which the CRL publisher appends on
+    /// its own schedule, aside.
+    pub async fn command_events(&self) -> i64 {
+        let log = read_log(self.db.open().await.event_store().as_ref()).await;
+        log.iter().filter(|e| !e.stream_id.starts_with("crl-")).count() as i64
     }
 
     pub async fn call(
@@ -530,6 +544,19 @@ pub fn pkilint(dir: &Path, pem: &str) -> String {
         .arg(&file)
         .output()
         .unwrap_or_else(|e| panic!("pkilint ({linter}) is required; scripts/test.sh installs it: {e}"));
+    if output.status.success() { String::new() } else { String::from_utf8_lossy(&output.stdout).into_owned() }
+}
+
+/// Lints the DER CRL `file` (in `dir`) with pkilint's PKIX CRL linter at WARNING and above;
+/// returns the findings (empty when clean). The linter sits beside `SHEDU_PKILINT`'s.
+pub fn pkilint_crl(dir: &Path, file: &str) -> String {
+    let certificate_linter = std::env::var("SHEDU_PKILINT").unwrap_or_else(|_| "lint_pkix_cert".into());
+    let linter = Path::new(&certificate_linter).with_file_name("lint_crl");
+    let output = Command::new(&linter)
+        .args(["lint", "-t", "CRL", "-p", "PKIX", "-s", "WARNING"])
+        .arg(dir.join(file))
+        .output()
+        .unwrap_or_else(|e| panic!("pkilint ({}) is required; scripts/test.sh installs it: {e}", linter.display()));
     if output.status.success() { String::new() } else { String::from_utf8_lossy(&output.stdout).into_owned() }
 }
 

@@ -113,6 +113,7 @@ pub(super) struct ReissueBody {
 pub(super) struct StatusBody {
     pub status: String,
     pub revocation_reason: Option<String>,
+    pub invalidity_date: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

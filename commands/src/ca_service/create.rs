@@ -95,7 +95,7 @@ impl CaService {
                 let parent_key = p.key.clone().ok_or_else(|| DomainError::CaHoldsNoKey { id: p.id.clone() })?;
                 let parent_engine = self.engines.resolve(Some(&parent_key.engine_id))?;
                 let parent_der = certificates_from_pem(&p.certificate.pem, "parent certificate")?.remove(0);
-                Some((parent_engine, parent_key, parent_der))
+                Some((parent_engine, parent_key, parent_der, self.issuer_urls(&p.id)))
             }
             None => None,
         };
@@ -103,10 +103,10 @@ impl CaService {
             let subject_key = EngineSigner::new(engine, key)?;
             match issuer {
                 None => self_signed_ca(&plan, &subject_key),
-                Some((parent_engine, parent_key, parent_der)) => {
+                Some((parent_engine, parent_key, parent_der, urls)) => {
                     let parent_public = parent_engine.public_key(&parent_key.key_id)?;
                     let issuer_key = EngineSigner::new(parent_engine, parent_public)?;
-                    subordinate_ca(&plan, &subject_key, &parent_der, issuer_key)
+                    subordinate_ca(&plan, &subject_key, &parent_der, issuer_key, urls.as_ref())
                 }
             }
         })

@@ -32,25 +32,28 @@ impl CaService {
         id: &CaId,
         status: Status,
         reason: Option<RevocationReason>,
+        invalidity_date: Option<OffsetDateTime>,
     ) -> Result<Outcome<Ca>, CommandError> {
         let _turn = self.turns.take(&id.stream_id()).await;
-        exactly_once(self.store.as_ref(), ctx, self.change_status_once(ctx, id, status, reason)).await
+        let command = CaCommand::ChangeStatus { status, reason, invalidity_date };
+        exactly_once(self.store.as_ref(), ctx, self.change_status_once(ctx, id, &command)).await
     }
 
     async fn change_status_once(
         &self,
         ctx: &CommandContext,
         id: &CaId,
-        status: Status,
-        reason: Option<RevocationReason>,
+        command: &CaCommand,
     ) -> Result<Outcome<Ca>, CommandError> {
+        let CaCommand::ChangeStatus { status, reason, .. } = *command else {
+            return Err(DomainError::BrokenInvariant("change_status_once takes a status change").into());
+        };
         let stream = id.stream_id();
-        let command = CaCommand::ChangeStatus { status, reason };
         for attempt in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let loaded = self.cas.load(id).await?;
             let ca = loaded.require(id)?;
-            let events = decide(id, Some(ca), &command, now)?;
+            let events = decide(id, Some(ca), command, now)?;
             if events.is_empty() {
                 return Ok(Outcome { state: ca.clone(), position: loaded.last_position });
             }

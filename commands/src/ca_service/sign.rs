@@ -108,9 +108,10 @@ impl CaService {
         let engine = self.engines.resolve(Some(&key.engine_id))?;
         let issuer_der = signing.state.issuer_der.clone();
         let planned = plan.clone();
+        let urls = self.issuer_urls(ca_id);
         let der = blocking(move || {
             let signer = EngineSigner::new(engine.clone(), engine.public_key(&key.key_id)?)?;
-            issued_certificate(&planned, &csr.spki_der, &issuer_der, signer)
+            issued_certificate(&planned, &csr.spki_der, &issuer_der, signer, urls.as_ref())
         })
         .await?;
         let certificate = certificate_info(&der, "certificate")

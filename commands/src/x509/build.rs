@@ -4,21 +4,23 @@
 //! a random positive serial, RFC 5280 method-1 key identifiers, AKI on everything but roots.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SignatureAlgorithm,
 };
 use sha1::{Digest, Sha1};
 use shedu_domain::DomainError;
 use shedu_domain::ca::CaCertificatePlan;
+use shedu_domain::ids::CaId;
 use shedu_domain::issuance::IssuancePlan;
 use shedu_domain::key::KeySpec;
 use shedu_domain::names::SubjectAltName;
 use shedu_domain::subject::Subject;
 use shedu_domain::usage::{ExtendedKeyUsage, KeyUsage};
-use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 use crate::CommandError;
+use crate::x509::der_out;
 use crate::x509::keys::{key_spec_of_spki, subject_public_key_bits};
+use crate::x509::parse::issuer_facts;
 use crate::x509::signer::{EngineSigner, signature_algorithm};
 use crate::x509::splice::{Placeholder, sign_with_issuer};
 
@@ -29,14 +31,65 @@ pub fn self_signed_ca(plan: &CaCertificatePlan, key: &EngineSigner) -> Result<Ve
     Ok(cert.der().to_vec())
 }
 
+/// Where relying parties find what an issuer publishes: its CRL, its certificate (caIssuers)
+/// and, where one answers, its OCSP responder (RFC 5280 §4.2.1.13, §4.2.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerUrls {
+    pub crl: String,
+    /// The delta CRL (Freshest CRL, §4.2.1.15), when deltas are published: relying parties
+    /// such as openssl only look for deltas where a certificate names one.
+    pub delta_crl: Option<String>,
+    pub ca_issuers: String,
+    pub ocsp: Option<String>,
+}
+
+impl IssuerUrls {
+    /// The URLs Shedu serves for `issuer` below `public_base_url`.
+    pub fn below(public_base_url: &str, issuer: &CaId, delta_crls: bool) -> Self {
+        let base = public_base_url.trim_end_matches('/');
+        IssuerUrls {
+            crl: format!("{base}/v2/cas/{issuer}/crl"),
+            delta_crl: delta_crls.then(|| format!("{base}/v2/cas/{issuer}/crl?delta=true")),
+            ca_issuers: format!("{base}/v2/cas/{issuer}/certificate"),
+            ocsp: None,
+        }
+    }
+
+    fn apply(&self, params: &mut CertificateParams) -> Result<(), CommandError> {
+        params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![self.crl.clone()] }];
+        let access = |method: &str, uri: &str| -> Result<Vec<u8>, CommandError> {
+            Ok(der_out::sequence(&[&der_out::oid(method)?, &der_out::tlv(0x86, uri.as_bytes())]))
+        };
+        let mut descriptions = Vec::new();
+        if let Some(ocsp) = &self.ocsp {
+            descriptions.push(access("1.3.6.1.5.5.7.48.1", ocsp)?);
+        }
+        descriptions.push(access("1.3.6.1.5.5.7.48.2", &self.ca_issuers)?);
+        let value = der_out::tlv(der_out::SEQUENCE, &descriptions.concat());
+        params.custom_extensions.push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], value));
+        if let Some(delta) = &self.delta_crl {
+            // CRLDistributionPoints syntax: one DistributionPoint whose fullName is the URI.
+            let full_name = der_out::explicit(0, &der_out::tlv(0x86, delta.as_bytes()));
+            let point = der_out::sequence(&[&der_out::explicit(0, &full_name)]);
+            let value = der_out::sequence(&[&point]);
+            params.custom_extensions.push(CustomExtension::from_oid_content(&[2, 5, 29, 46], value));
+        }
+        Ok(())
+    }
+}
+
 /// A subordinate CA certificate for `subject_key`, signed by the issuer's key; DER.
 pub fn subordinate_ca(
     plan: &CaCertificatePlan,
     subject_key: &EngineSigner,
     issuer_certificate_der: &[u8],
     issuer_key: EngineSigner,
+    urls: Option<&IssuerUrls>,
 ) -> Result<Vec<u8>, CommandError> {
-    let params = ca_params(plan, subject_key, true)?;
+    let mut params = ca_params(plan, subject_key, true)?;
+    if let Some(urls) = urls {
+        urls.apply(&mut params)?;
+    }
     signed_under(params, subject_key, issuer_certificate_der, &issuer_key)
 }
 
@@ -110,20 +163,12 @@ fn signed_under(
     issuer_certificate_der: &[u8],
     issuer_key: &EngineSigner,
 ) -> Result<Vec<u8>, CommandError> {
-    let (_, issuer_certificate) = X509Certificate::from_der(issuer_certificate_der)
-        .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
-    let key_identifier = issuer_certificate
-        .iter_extensions()
-        .find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-            _ => None,
-        })
-        .unwrap_or_else(|| Sha1::digest(issuer_certificate.public_key().subject_public_key.as_ref()).to_vec());
+    let (issuer_name, key_identifier) = issuer_facts(issuer_certificate_der)?;
     let mut issuer_params = CertificateParams::default();
     issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier);
     let issuer = Issuer::new(issuer_params, Placeholder(issuer_key));
     let draft = params.signed_by(subject_key, &issuer).map_err(signing_failed)?;
-    sign_with_issuer(draft.der(), issuer_certificate.subject().as_raw(), issuer_key)
+    sign_with_issuer(draft.der(), &issuer_name, issuer_key)
 }
 
 fn signing_failed(e: rcgen::Error) -> CommandError {
@@ -152,6 +197,7 @@ pub fn issued_certificate(
     subject_spki_der: &[u8],
     issuer_certificate_der: &[u8],
     issuer_key: EngineSigner,
+    urls: Option<&IssuerUrls>,
 ) -> Result<Vec<u8>, CommandError> {
     let raw = subject_public_key_bits(subject_spki_der).map_err(|e| DomainError::invalid("csr", e))?;
     let (key_type, bits) = key_spec_of_spki(subject_spki_der).map_err(|e| DomainError::invalid("csr", e))?;
@@ -172,6 +218,9 @@ pub fn issued_certificate(
     params.extended_key_usages = plan.extended_key_usage.iter().map(|u| extended_key_usage_purpose(*u)).collect();
     params.key_identifier_method = KeyIdMethod::PreSpecified(Sha1::digest(&subject_key.raw).to_vec());
     params.use_authority_key_identifier_extension = true;
+    if let Some(urls) = urls.filter(|_| plan.revocation_urls) {
+        urls.apply(&mut params)?;
+    }
     signed_under(params, &subject_key, issuer_certificate_der, &issuer_key)
 }
 

@@ -12,6 +12,7 @@ use shedu_domain::subject::Subject;
 use time::OffsetDateTime;
 use x509_parser::prelude::{ASN1Time, AttributeTypeAndValue, FromDer, ParsedExtension, X509Certificate, X509Name};
 
+use crate::CommandError;
 use crate::x509::keys::key_spec;
 use crate::x509::pem_text;
 use crate::x509::verify::verify;
@@ -26,6 +27,22 @@ pub fn to_pem(der: &[u8]) -> String {
         &pem::Pem::new("CERTIFICATE", der.to_vec()),
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
+}
+
+/// What a CA signs with besides its key: its subject name, DER byte for byte, and its key
+/// identifier (its SKI, else RFC 5280 §4.2.1.2 method 1, the SHA-1 of its key), which becomes
+/// the authority key identifier of what it signs.
+pub fn issuer_facts(ca_certificate_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CommandError> {
+    let (_, certificate) = X509Certificate::from_der(ca_certificate_der)
+        .map_err(|e| CommandError::Internal(format!("issuer certificate unreadable: {e}")))?;
+    let key_identifier = certificate
+        .iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        })
+        .unwrap_or_else(|| Sha1::digest(certificate.public_key().subject_public_key.as_ref()).to_vec());
+    Ok((certificate.subject().as_raw().to_vec(), key_identifier))
 }
 
 /// Parses a DER certificate completely (no trailing bytes) into its recorded facts.

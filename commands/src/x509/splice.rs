@@ -7,6 +7,7 @@
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 
 use crate::CommandError;
+use crate::x509::der_out::tlv;
 use crate::x509::signer::EngineSigner;
 
 /// Stands in for the issuer's key while rcgen drafts: the same public key and algorithm, and
@@ -87,40 +88,9 @@ fn header(der: &[u8]) -> Result<(usize, usize), CommandError> {
     Ok((2 + octets, length))
 }
 
-/// A DER TLV with a definite length in its shortest form.
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match contents.len() {
-        n if n < 0x80 => out.push(n as u8),
-        n => {
-            let bytes = n.to_be_bytes();
-            let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
-            out.push(0x80 | significant.len() as u8);
-            out.extend(significant);
-        }
-    }
-    out.extend_from_slice(contents);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lengths_are_written_in_their_shortest_form_and_read_back() {
-        for n in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536] {
-            let encoded = tlv(0x04, &vec![7; n]);
-            assert_eq!(contents(&encoded).unwrap().len(), n, "{n}");
-            let expected_header = match n {
-                0..=127 => 2,
-                128..=255 => 3,
-                256..=65_535 => 4,
-                _ => 5,
-            };
-            assert_eq!(encoded.len() - n, expected_header, "{n}");
-        }
-    }
 
     #[test]
     fn truncated_or_overlong_input_is_refused() {

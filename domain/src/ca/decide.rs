@@ -18,7 +18,7 @@ use crate::expiry::{self, Fired, Trigger};
 use crate::ids::{CaId, ProfileId};
 use crate::metadata::{apply_patch, check_size};
 use crate::status::{RevocationReason, Status};
-use crate::transition::{cascade, transition};
+use crate::transition::{Requested, cascade, transition};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaCommand {
@@ -27,6 +27,8 @@ pub enum CaCommand {
     ChangeStatus {
         status: Status,
         reason: Option<RevocationReason>,
+        /// RFC 5280 §5.3.2: since when the certificate was invalid (a key compromise's date).
+        invalidity_date: Option<OffsetDateTime>,
     },
     /// An ancestor was revoked: revoke this CA too, unless already revoked for good or expired.
     CascadeRevoke {
@@ -147,7 +149,9 @@ pub fn decide(
         command => {
             let ca = state.filter(|ca| !ca.deleted).ok_or_else(|| DomainError::NotFound(Resource::Ca(id.clone())))?;
             match command {
-                CaCommand::ChangeStatus { status, reason } => change_status(ca, *status, *reason, now),
+                CaCommand::ChangeStatus { status, reason, invalidity_date } => {
+                    change_status(ca, *status, *reason, *invalidity_date, now)
+                }
                 CaCommand::UpdateMetadata { patch } => {
                     let metadata = apply_patch(&ca.metadata, patch)?;
                     check_size(&metadata)?;
@@ -244,12 +248,21 @@ fn change_status(
     ca: &Ca,
     target: Status,
     reason: Option<RevocationReason>,
+    invalidity_date: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> Result<Vec<CaEvent>, DomainError> {
     let current = ca.status_at(now);
     let what = Resource::Ca(ca.id.clone());
     let current_reason = ca.revocation.map(|r| r.reason);
-    let Some(change) = transition(what, current, ca.is_on_hold(), current_reason, target, reason, now)? else {
+    let Some(change) = transition(
+        what,
+        current,
+        ca.is_on_hold(),
+        current_reason,
+        Requested { status: target, reason, invalidity_date },
+        now,
+    )?
+    else {
         return Ok(vec![]);
     };
     Ok(vec![CaEvent::StatusChanged(CaStatusChanged {

@@ -26,7 +26,7 @@ fn status_changed(status: Status, reason: Option<RevocationReason>) -> CaEvent {
     CaEvent::StatusChanged(CaStatusChanged {
         status,
         previous: Status::Active,
-        revocation: reason.map(|reason| Revocation { reason, revoked_at: NOW }),
+        revocation: reason.map(|reason| Revocation::new(reason, NOW)),
         cascaded_from: None,
         at: NOW,
     })
@@ -41,11 +41,11 @@ fn deleted() -> CaEvent {
 }
 
 fn revoke(reason: RevocationReason) -> CaCommand {
-    CaCommand::ChangeStatus { status: Status::Revoked, reason: Some(reason) }
+    CaCommand::ChangeStatus { status: Status::Revoked, reason: Some(reason), invalidity_date: None }
 }
 
 fn set_status(status: Status) -> CaCommand {
-    CaCommand::ChangeStatus { status, reason: None }
+    CaCommand::ChangeStatus { status, reason: None, invalidity_date: None }
 }
 
 const LATER: OffsetDateTime = datetime!(2047-01-01 0:00 UTC);

@@ -14,7 +14,7 @@ use crate::expiry::{self, Fired, Trigger, mark_triggered};
 use crate::ids::{CaId, ProfileId, SerialNumber};
 use crate::metadata::{Metadata, apply_patch, check_size};
 use crate::status::{RevocationReason, Status};
-use crate::transition::{Transition, cascade, transition};
+use crate::transition::{Requested, Transition, cascade, transition};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CertificateCommand {
@@ -27,6 +27,8 @@ pub enum CertificateCommand {
     ChangeStatus {
         status: Status,
         reason: Option<RevocationReason>,
+        /// RFC 5280 §5.3.2: since when the certificate was invalid (a key compromise's date).
+        invalidity_date: Option<OffsetDateTime>,
     },
     /// The issuing CA (or an ancestor) was revoked.
     CascadeRevoke {
@@ -106,13 +108,20 @@ pub fn decide(
                 .into_iter()
                 .collect())
         }
-        (Some(c), CertificateCommand::ChangeStatus { status, reason }) => {
+        (Some(c), CertificateCommand::ChangeStatus { status, reason, invalidity_date }) => {
             let current = c.status_at(now);
             let current_reason = c.revocation.map(|r| r.reason);
-            Ok(transition(what(), current, c.is_on_hold(), current_reason, *status, *reason, now)?
-                .map(|t| status_changed(current, t, None, now))
-                .into_iter()
-                .collect())
+            Ok(transition(
+                what(),
+                current,
+                c.is_on_hold(),
+                current_reason,
+                Requested { status: *status, reason: *reason, invalidity_date: *invalidity_date },
+                now,
+            )?
+            .map(|t| status_changed(current, t, None, now))
+            .into_iter()
+            .collect())
         }
         (Some(c), CertificateCommand::UpdateMetadata { patch }) => {
             let metadata = apply_patch(&c.metadata, patch)?;
@@ -229,14 +238,14 @@ mod tests {
         CertificateEvent::StatusChanged(CertificateStatusChanged {
             status: Status::Revoked,
             previous: Status::Active,
-            revocation: Some(Revocation { reason, revoked_at: NOW }),
+            revocation: Some(Revocation::new(reason, NOW)),
             cascaded_from: None,
             at: NOW,
         })
     }
 
     fn set_status(status: Status, reason: Option<RevocationReason>) -> CertificateCommand {
-        CertificateCommand::ChangeStatus { status, reason }
+        CertificateCommand::ChangeStatus { status, reason, invalidity_date: None }
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct ProfileInput {
     pub allow_validity_beyond_issuer: bool,
     #[serde(default)]
     pub crypto_enforcement: CryptoEnforcement,
+    /// Write where relying parties check revocation (CRL distribution point, authority
+    /// information access) into the certificates, when Shedu has a `public_base_url`.
+    #[serde(default = "yes")]
+    pub revocation_urls: bool,
 }
 
 /// A validated profile.
@@ -133,6 +137,9 @@ pub struct IssuanceProfile {
     pub require_subject_alt_names: Option<bool>,
     pub allow_validity_beyond_issuer: bool,
     pub crypto_enforcement: CryptoEnforcement,
+    /// Profiles stored before this setting existed read as on.
+    #[serde(default = "yes")]
+    pub revocation_urls: bool,
 }
 
 impl IssuanceProfile {
@@ -204,6 +211,7 @@ impl IssuanceProfile {
             require_subject_alt_names: input.require_subject_alt_names,
             allow_validity_beyond_issuer: input.allow_validity_beyond_issuer,
             crypto_enforcement: input.crypto_enforcement,
+            revocation_urls: input.revocation_urls,
         })
     }
 

@@ -36,6 +36,7 @@ where
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     fn execute<'e, E>(executor: E, sql: Sql) -> impl Future<Output = Result<(), StoreError>> + Send + 'e
@@ -75,6 +76,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
 {
     use sqlx::Arguments as _;
     let mut arguments = DB::Arguments::default();
@@ -83,6 +85,7 @@ where
             Bind::Text(text) => arguments.add(text),
             Bind::Int(n) => arguments.add(n),
             Bind::MaybeText(text) => arguments.add(text),
+            Bind::MaybeInt(n) => arguments.add(n),
             Bind::Bytes(bytes) => arguments.add(bytes),
         }
         .map_err(|e| StoreError::InvalidAppend(e.to_string()))?;

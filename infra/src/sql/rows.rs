@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use shedu_commands::event_store::StoreError;
 use shedu_domain::ca::Ca;
+use shedu_domain::crl::RevocationRecord;
 use shedu_domain::issued::IssuedCertificate;
 use shedu_domain::profile::ProfileState;
 
@@ -57,6 +58,21 @@ pub(crate) const UPSERT_PROFILE: Upsert = Upsert {
 pub(crate) const UPSERT_SCHEDULED: Upsert = Upsert {
     into: "INSERT INTO expiry_schedule (stream_id, trigger, due_at_us)",
     on_conflict: "ON CONFLICT (stream_id, trigger) DO UPDATE SET due_at_us = excluded.due_at_us",
+};
+
+pub(crate) const UPSERT_REVOCATION: Upsert = Upsert {
+    into: "INSERT INTO revocation_view (issuer_id, serial_number, revoked, reason, revoked_at_us, invalidity_at_us, \
+           valid_to_us, changed_tx, changed_position)",
+    on_conflict: "ON CONFLICT (issuer_id, serial_number) DO UPDATE SET revoked = excluded.revoked, \
+                  reason = excluded.reason, revoked_at_us = excluded.revoked_at_us, \
+                  invalidity_at_us = excluded.invalidity_at_us, valid_to_us = excluded.valid_to_us, \
+                  changed_tx = excluded.changed_tx, changed_position = excluded.changed_position",
+};
+
+pub(crate) const UPSERT_CRL_DIRTY: Upsert = Upsert {
+    into: "INSERT INTO crl_dirty (issuer_id, changed_tx, changed_position)",
+    on_conflict: "ON CONFLICT (issuer_id) DO UPDATE SET changed_tx = excluded.changed_tx, \
+                  changed_position = excluded.changed_position",
 };
 
 pub(crate) const ADD_COUNTER: Upsert = Upsert {
@@ -119,6 +135,21 @@ pub(crate) fn certificate_row(c: &IssuedCertificate, position: i64) -> Result<Ve
     ])
 }
 
+/// The values of a revocation's [`UPSERT_REVOCATION`] row.
+pub(crate) fn revocation_row(r: &RevocationRecord) -> Vec<Bind> {
+    vec![
+        r.issuer.as_str().into(),
+        r.serial.as_str().into(),
+        i64::from(r.revoked).into(),
+        i64::from(r.revocation.reason as u8).into(),
+        micros(r.revocation.revoked_at).into(),
+        r.revocation.invalidity_date.map(micros).into(),
+        micros(r.valid_to).into(),
+        (r.changed.tx as i64).into(),
+        r.changed.position.into(),
+    ]
+}
+
 /// The values of a profile's [`UPSERT_PROFILE`] row.
 pub(crate) fn profile_row(state: &ProfileState) -> Result<Vec<Bind>, StoreError> {
     Ok(vec![state.profile.id.as_str().into(), state.profile.name.as_str().into(), to_doc(state)?.into()])
@@ -168,5 +199,7 @@ mod tests {
         assert_eq!(columns(&UPSERT_CERTIFICATE), 12);
         assert_eq!(columns(&UPSERT_PROFILE), 3);
         assert_eq!(columns(&ADD_COUNTER), 2);
+        assert_eq!(columns(&UPSERT_REVOCATION), 9);
+        assert_eq!(columns(&UPSERT_CRL_DIRTY), 3);
     }
 }

@@ -8,8 +8,8 @@ use shedu_projections::store::ViewBatch;
 use super::{VIEWS, save_checkpoint};
 use crate::backend::{Backend, Column, WriteTx};
 use crate::sql::rows::{
-    ADD_COUNTER, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_PROFILE, UPSERT_SCHEDULED, ca_row, certificate_row, profile_row,
-    upsert_groups,
+    ADD_COUNTER, UPSERT_CA, UPSERT_CERTIFICATE, UPSERT_CRL_DIRTY, UPSERT_PROFILE, UPSERT_REVOCATION, UPSERT_SCHEDULED,
+    ca_row, certificate_row, profile_row, revocation_row, upsert_groups,
 };
 use crate::sql::{Dialect, Sql};
 use crate::timestamps::{micros, now_us};
@@ -67,6 +67,24 @@ pub(super) async fn commit<B: Backend>(backend: &B, batch: ViewBatch) -> Result<
     for group in upsert_groups(entries.collect()) {
         tx.execute(UPSERT_SCHEDULED.statement(dialect, group)).await?;
     }
+    // One row per certificate: PostgreSQL refuses an upsert that reaches a row twice.
+    let mut revocations = std::collections::BTreeMap::new();
+    for record in &batch.revocations {
+        revocations.insert((record.issuer.as_str(), record.serial.as_str()), revocation_row(record));
+    }
+    for group in upsert_groups(revocations.into_values().collect()) {
+        tx.execute(UPSERT_REVOCATION.statement(dialect, group)).await?;
+    }
+    // The latest change per issuer, for the CRL publisher to compare with its CRLs.
+    let mut latest = std::collections::BTreeMap::new();
+    for record in &batch.revocations {
+        let entry = latest.entry(record.issuer.as_str()).or_insert(record.changed);
+        *entry = (*entry).max(record.changed);
+    }
+    let dirty = latest.into_iter().map(|(issuer, at)| vec![issuer.into(), (at.tx as i64).into(), at.position.into()]);
+    for group in upsert_groups(dirty.collect()) {
+        tx.execute(UPSERT_CRL_DIRTY.statement(dialect, group)).await?;
+    }
     for (key, delta) in &batch.counters {
         tx.execute(ADD_COUNTER.statement(dialect, [vec![key.as_str().into(), (*delta).into()]])).await?;
     }
@@ -84,7 +102,10 @@ pub(super) async fn reset<B: Backend>(backend: &B) -> Result<(), StoreError> {
     let mut lock = Sql::with(dialect, "SELECT tx FROM checkpoints WHERE name = {}", vec![VIEWS.into()]);
     lock.push(dialect.row_lock());
     tx.execute(lock).await?;
-    for table in ["ca_view", "certificate_view", "profile_view", "stats", "expiry_schedule"] {
+    // The signed CRLs (crl_documents) stay: they are not views, and the log holds their numbers.
+    for table in
+        ["ca_view", "certificate_view", "profile_view", "stats", "expiry_schedule", "revocation_view", "crl_dirty"]
+    {
         tx.execute(Sql::new(dialect, &format!("DELETE FROM {table}"))).await?;
     }
     // Reactors' checkpoints go too: they would otherwise wait on views that start over.

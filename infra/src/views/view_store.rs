@@ -139,7 +139,7 @@ impl<B: Backend> Views<B> {
         Ok(found)
     }
 
-    async fn checkpoint_of(&self, name: &str) -> Result<LogCursor, StoreError> {
+    pub(super) async fn checkpoint_of(&self, name: &str) -> Result<LogCursor, StoreError> {
         let sql = Sql::with(B::DIALECT, "SELECT tx, position FROM checkpoints WHERE name = {}", vec![name.into()]);
         let rows = self.0.readers().fetch(sql, &[Column::Int, Column::Int]).await?;
         match rows.into_iter().next() {

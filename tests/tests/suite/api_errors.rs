@@ -11,7 +11,7 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
     assert_eq!(app.set_status("root", "REVOKED", Some("KeyCompromise")).await.status, 200);
     let short = app.create_ca(ca_body("short", None, "Short", ("ECDSA", 256), "1d")).await;
     assert_eq!(short.status, 201);
-    let head = app.log_head().await;
+    let head = app.command_events().await;
 
     let garbage_pem =
         "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBBQUA\n-----END CERTIFICATE-----\n";
@@ -207,5 +207,5 @@ async fn bad_input_is_refused_and_the_log_is_unchanged(backend: Backend) {
         assert!(!reply.text.contains("PRIVATE KEY"), "{name} leaks key material");
         assert!(!reply.text.contains("\\u001b"), "{name} echoes a control character");
     }
-    assert_eq!(app.log_head().await, head, "refused commands must append nothing");
+    assert_eq!(app.command_events().await, head, "refused commands must append nothing");
 }

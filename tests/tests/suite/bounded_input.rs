@@ -29,7 +29,7 @@ async fn a_list_right_after_a_write_shows_it_without_being_asked(backend: Backen
 
 async fn bodies_actors_and_positions_out_of_bounds_are_refused_and_nothing_is_appended(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let mut big = ca_body("big", None, "Big", ("ECDSA", 256), "1y");
     big["metadata"] = json!({ "blob": "x".repeat(2 * 1024 * 1024) });
     // A declared length over the limit is refused before the body is read (so the test sends
@@ -76,7 +76,7 @@ async fn bodies_actors_and_positions_out_of_bounds_are_refused_and_nothing_is_ap
         .await
         .unwrap();
     assert_eq!(twice.status(), 400, "two actors: which one acted?");
-    assert_eq!(app.log_head().await, head, "a refused request appended");
+    assert_eq!(app.command_events().await, head, "a refused request appended");
 
     // An actor is recorded as sent.
     let actor = "svc:pki-bot@acme (ci)";
@@ -85,7 +85,7 @@ async fn bodies_actors_and_positions_out_of_bounds_are_refused_and_nothing_is_ap
     assert_eq!(app.events("actor").await.json()["list"][0]["actor"], actor);
 
     // Positions: negative or beyond the head are answered at once.
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     for position in ["-1".to_owned(), (head + 1000).to_string(), "soon".to_owned()] {
         let started = Instant::now();
         let reply = app.list_cas(&format!("min_position={position}")).await;

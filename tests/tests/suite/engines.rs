@@ -1,13 +1,14 @@
 //! Crypto engines with real devices: a SoftHSM2 token (PKCS#11) and a moto KMS endpoint. For
 //! each: a root and an intermediate, CSRs signed, a reissue, 16 signatures at once, every chain
 //! verified by openssl and every leaf linted by pkilint; keys deleted with their CA; keys that
-//! stay on the token, sensitive and never extractable.
+//! stay on the token, sensitive and never extractable; CRLs signed there and checked by openssl.
 
 use serde_json::{Value, json};
 use shedu_domain::ca::{SecurityLevel, SecurityPolicy};
 use shedu_infra::config::EngineConfig;
+use shedu_tests::crls::{crl_until, fetch_crl, listed};
 use shedu_tests::engines::{HSM_PIN, Moto, SoftHsmToken};
-use shedu_tests::{Backend, TestApp, ca_body, openssl, openssl_ca, openssl_csr, pkilint, temp_dir};
+use shedu_tests::{Backend, TestApp, ca_body, openssl, openssl_ca, openssl_csr, pkilint, pkilint_crl, temp_dir};
 
 /// The software engine beside the one under test, as a configuration file would give it.
 fn software(dir: &std::path::Path) -> EngineConfig {
@@ -67,12 +68,12 @@ struct Exercised {
 async fn exercise(app: &TestApp, engine: &str, level: &str) -> Exercised {
     let dir = temp_dir("engine");
     let engines = app.get("/v2/engines").await.json();
-    let listed = engines.as_array().unwrap().iter().find(|e| e["id"] == engine).cloned().expect("engine listed");
-    assert_eq!(listed["reachable"], true, "{listed}");
-    assert_eq!(listed["security_level"], level);
-    assert_eq!(listed["default"], false);
-    let ecdsa = listed["supported_key_types"].as_array().unwrap().iter().find(|t| t["type"] == "ECDSA").cloned();
-    assert!(ecdsa.is_some_and(|t| t["sizes"].as_array().unwrap().contains(&json!(256))), "{listed}");
+    let info = engines.as_array().unwrap().iter().find(|e| e["id"] == engine).cloned().expect("engine listed");
+    assert_eq!(info["reachable"], true, "{info}");
+    assert_eq!(info["security_level"], level);
+    assert_eq!(info["default"], false);
+    let ecdsa = info["supported_key_types"].as_array().unwrap().iter().find(|t| t["type"] == "ECDSA").cloned();
+    assert!(ecdsa.is_some_and(|t| t["sizes"].as_array().unwrap().contains(&json!(256))), "{info}");
 
     let reply = app.create_ca(on(ca_body("root", None, "Engine Root", ("ECDSA", 256), "10y"), engine)).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -112,10 +113,25 @@ async fn exercise(app: &TestApp, engine: &str, level: &str) -> Exercised {
         })
         .collect();
     let replies = futures_util::future::join_all(csrs.iter().map(|csr| app.sign("int", json!({"csr": csr})))).await;
+    let mut serials = Vec::new();
     for reply in replies {
         assert_eq!(reply.status, 201, "{}", reply.text);
         verify_chain(&dir, &pem(&root), &pem(&intermediate), &pem(&reply.json()));
+        serials.push(reply.json()["serial_number"].as_str().unwrap().to_owned());
     }
+
+    // CRLs are signed in the engine too: the intermediate's (RSA) lists a revoked certificate.
+    assert_eq!(app.set_certificate_status(&serials[0], "REVOKED", Some("KeyCompromise")).await.status, 200);
+    crl_until(app, &dir, "int", "", |t| listed(t, &serials[0])).await;
+    std::fs::write(dir.join("int.pem"), pem(&intermediate)).unwrap();
+    let (ok, out) = openssl(&["crl", "-in", "polled.pem", "-noout", "-CAfile", "int.pem"], &dir);
+    assert!(ok && out.contains("verify OK"), "{engine}: {out}");
+    assert_eq!(pkilint_crl(&dir, "polled.der"), "", "pkilint on the CRL");
+    // And the root's (ECDSA), with nothing on it yet.
+    fetch_crl(app, &dir, "root", "", "root-crl").await;
+    std::fs::write(dir.join("root.pem"), pem(&root)).unwrap();
+    let (ok, out) = openssl(&["crl", "-in", "root-crl.pem", "-noout", "-CAfile", "root.pem"], &dir);
+    assert!(ok && out.contains("verify OK"), "{engine}: {out}");
     Exercised { root, intermediate }
 }
 

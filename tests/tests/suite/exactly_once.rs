@@ -54,7 +54,7 @@ async fn a_retry_after_a_crash_between_commit_and_answer_returns_the_first_outco
     let sign_key = [("idempotency-key", "sign-1"), ("shedu-actor", "alice")];
     let first = app.call(reqwest::Method::POST, SIGN, Some(body.clone()), &sign_key).await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let head = app.log_head().await;
+    let head = app.command_events().await;
 
     app.stop().await;
     forget_answers(&app.db).await;
@@ -72,7 +72,7 @@ async fn a_retry_after_a_crash_between_commit_and_answer_returns_the_first_outco
     let recreated = app.call(reqwest::Method::POST, "/v2/cas", Some(issuing_ca()), &create_key).await;
     assert_eq!(recreated.status, 201, "{}", recreated.text);
     assert_eq!(recreated.json()["certificate"], created.json()["certificate"]);
-    assert_eq!(app.log_head().await, head, "a retry appended");
+    assert_eq!(app.command_events().await, head, "a retry appended");
     assert_eq!(issued_certificates(&app.db).await, 1);
 
     // Once answered, the key replays as before; another request under it is refused.
@@ -80,7 +80,7 @@ async fn a_retry_after_a_crash_between_commit_and_answer_returns_the_first_outco
     assert_eq!(replay.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     let other = app.call(reqwest::Method::POST, SIGN, Some(json!({"csr": csr()})), &sign_key).await;
     assert_eq!(other.status, 422, "{}", other.text);
-    assert_eq!(app.log_head().await, head);
+    assert_eq!(app.command_events().await, head);
 }
 
 /// Two processes holding no live attempt of a pending claim both run it: the log takes one

@@ -56,14 +56,14 @@ async fn a_hold_on_an_intermediate_stops_every_ca_below_it(backend: Backend) {
 
     assert_eq!(app.set_status("int", "REVOKED", Some("CertificateHold")).await.status, 200);
     assert_eq!(app.ca("issuing").await.json()["status"], "ACTIVE", "a hold does not cascade");
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let refused = app.sign("issuing", body.clone()).await;
     assert_eq!(refused.status, 409, "a CA under a held intermediate signed: {}", refused.text);
     assert_eq!(refused.json()["type"], "urn:shedu:problem:ancestor-not-active");
     assert!(refused.text.contains("'int'"), "{}", refused.text);
     let sub = app.create_ca(ca_body("sub", Some("issuing"), "Sub", ("ECDSA", 256), "1y")).await;
     assert_eq!(sub.status, 409, "a subordinate created under a held ancestor: {}", sub.text);
-    assert_eq!(app.log_head().await, head, "refusals appended events");
+    assert_eq!(app.command_events().await, head, "refusals appended events");
 
     assert_eq!(app.set_status("int", "ACTIVE", None).await.status, 200);
     assert_eq!(app.sign("issuing", body).await.status, 201, "signs again once the hold is lifted");

@@ -36,7 +36,7 @@ async fn hostile_names_are_refused_and_what_is_signed_lints_clean() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     pki(&app).await;
     let dir = temp_dir("hostile");
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let good = crafted_csr("svc.example.test", vec![dns("svc.example.test")]);
     let cases: Vec<(&str, String, &str)> = vec![
         (
@@ -77,7 +77,7 @@ async fn hostile_names_are_refused_and_what_is_signed_lints_clean() {
         assert!(matches!(reply.status.as_u16(), 400 | 422), "{name}: {}", reply.text);
         assert!(!reply.text.contains("evil"), "{name}: the error echoes the submitted name: {}", reply.text);
     }
-    assert_eq!(app.log_head().await, head, "refused requests appended events");
+    assert_eq!(app.command_events().await, head, "refused requests appended events");
 
     let signed = app.sign("root", sign_body(&good)).await;
     assert_eq!(signed.status, 201, "{}", signed.text);
@@ -125,7 +125,7 @@ async fn csr_algorithms_come_from_an_allow_list_and_p521_is_supported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ca_subjects_with_unsafe_characters_are_refused_on_creation_and_import() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let mut body = ca_body("nul", None, "Root", ("ECDSA", 256), "1y");
     body["subject"]["organization"] = json!("a\u{0}b");
     let created = app.create_ca(body).await;
@@ -141,7 +141,7 @@ async fn ca_subjects_with_unsafe_characters_are_refused_on_creation_and_import()
     let imported = app.import_ca(json!({"id": "rlo", "certificate": certificate})).await;
     assert_eq!(imported.status, 422, "{}", imported.text);
     assert_eq!(imported.json()["type"], "urn:shedu:problem:unsafe-characters");
-    assert_eq!(app.log_head().await, head);
+    assert_eq!(app.command_events().await, head);
 }
 
 /// Anyone who can sign could once name any stored profile: a `sign_as_ca` one minted an
@@ -155,7 +155,7 @@ async fn a_ca_signs_only_under_the_profiles_bound_to_it() {
         "sign_as_ca": true, "key_usage": ["CertSign", "CRLSign"]});
     assert_eq!(app.create_profile(sub_ca).await.status, 201);
     let good = crafted_csr("svc.example.test", vec![dns("svc.example.test")]);
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let minted = app.sign("root", json!({"csr": good, "profile_id": "sub-ca"})).await;
     assert_eq!(minted.status, 422, "a TLS CA minted a sub-CA: {}", minted.text);
     assert_eq!(minted.json()["type"], "urn:shedu:problem:profile-not-allowed");
@@ -167,7 +167,7 @@ async fn a_ca_signs_only_under_the_profiles_bound_to_it() {
     let more_usages = json!({"csr": good, "profile": {"name": "more", "validity": {"type": "Duration", "duration": "7d"},
         "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth", "CodeSigning", "OCSPSigning"]}});
     assert_eq!(app.sign("root", more_usages).await.json()["type"], "urn:shedu:problem:inline-profile-widens");
-    assert_eq!(app.log_head().await, head, "refused requests appended events");
+    assert_eq!(app.command_events().await, head, "refused requests appended events");
 
     let narrower = json!({"csr": good, "profile": {"name": "week", "validity": {"type": "Duration", "duration": "7d"},
         "key_usage": ["DigitalSignature"], "extended_key_usages": ["ServerAuth"]}});

@@ -81,7 +81,7 @@ async fn a_certificate_naming_itself_but_signed_by_another_key_is_nobodys_child(
 async fn imported_cas_must_be_able_to_issue() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let dir = temp_dir("importable");
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let (no_cert_sign, key) = openssl_root(
         &dir,
         "nocertsign",
@@ -96,7 +96,7 @@ async fn imported_cas_must_be_able_to_issue() {
     let refused = app.import_ca(json!({"id": "weak", "certificate": weak})).await;
     assert_eq!(refused.status, 422, "an RSA-1024 trust anchor was accepted: {}", refused.text);
     assert_eq!(refused.json()["type"], "urn:shedu:problem:weak-key");
-    assert_eq!(app.log_head().await, head, "refused imports appended events");
+    assert_eq!(app.command_events().await, head, "refused imports appended events");
 
     // P-521 with SHA-512 verifies, so the root is recognised as self-signed.
     let (p521, _) = openssl_root(
@@ -170,12 +170,12 @@ async fn an_import_brings_its_chain_in_first() {
     let sub = ca_params("Chain Issuing").signed_by(&sub_key, &int_issuer).unwrap();
     let chain = format!("{}{}", root.pem(), int.pem());
     // With the wrong key, refused before anything of it is appended: its chain neither.
-    let head = app.log_head().await;
+    let head = app.command_events().await;
     let wrong =
         json!({"id": "issuing", "certificate": sub.pem(), "private_key": int_key.serialize_pem(), "chain": chain});
     let refused = app.import_ca(wrong).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
-    assert_eq!(app.log_head().await, head, "a refused import left its chain behind");
+    assert_eq!(app.command_events().await, head, "a refused import left its chain behind");
     let body =
         json!({"id": "issuing", "certificate": sub.pem(), "private_key": sub_key.serialize_pem(), "chain": chain});
     let reply = app.import_ca(body).await;

@@ -180,7 +180,7 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     assert_eq!(short.status, 201);
     assert_eq!(app.create_ca(ca_body("revoked", Some("root"), "Revoked", ("ECDSA", 256), "1y")).await.status, 201);
     assert_eq!(app.set_status("revoked", "REVOKED", Some("KeyCompromise")).await.status, 200);
-    let head = app.log_head().await;
+    let head = app.command_events().await;
 
     // (what, reply, status, problem type, a word the detail must contain)
     let cases: Vec<(&str, shedu_tests::Reply, u16, &str, &str)> = vec![
@@ -260,7 +260,7 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     assert_eq!(expired.status, 409, "an expired CA signs nothing: {}", expired.text);
     assert!(expired.text.contains("EXPIRED"), "{}", expired.text);
     assert_eq!(expired.json()["type"], "urn:shedu:problem:ca-not-active");
-    assert_eq!(app.log_head().await, head, "refused requests appended events");
+    assert_eq!(app.command_events().await, head, "refused requests appended events");
 
     // A retried request with the same Idempotency-Key gets the same certificate.
     clock.set(time::OffsetDateTime::now_utc());
@@ -271,7 +271,7 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
         app.call(reqwest::Method::POST, "/v2/cas/issuing/certificates/sign", Some(csr_body(&good, None)), &key).await;
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(first.text, again.text);
-    assert_eq!(app.log_head().await, head + 1);
+    assert_eq!(app.command_events().await, head + 1);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -19,4 +19,5 @@ mod metadata_and_issuance;
 mod projections;
 mod reissue;
 mod relay;
+mod revocation_publishing;
 mod scheduler;

@@ -65,11 +65,20 @@ async fn assert_published_once(nats: &NatsServer, db: &TestDb) -> Vec<Received> 
     received
 }
 
+/// A configuration file that turns CRL publishing off.
+fn no_crls(db: &TestDb) -> String {
+    let path = db.dir.join("no-crls.toml");
+    std::fs::write(&path, "[crl]\nenabled = false\n").unwrap();
+    path.display().to_string()
+}
+
 async fn every_event_reaches_a_subscriber_once_across_outages_and_crashes(backend: Backend) {
     let mut nats = NatsServer::start().await;
     let db = TestDb::new(backend).await;
     let url = nats.url();
-    let args = ["--nats-url", url.as_str()];
+    // What is published here is what the commands append: no CRLs beside them.
+    let config = no_crls(&db);
+    let args = ["--nats-url", url.as_str(), "--config", config.as_str()];
     let mut shedu = ShedProcess::start_with(&db, &args).await;
     commands(&shedu.base, "before-outage", 5).await;
 
@@ -125,7 +134,9 @@ async fn two_relays_publish_one_at_a_time_and_take_over_when_one_dies(backend: B
     let nats = NatsServer::start().await;
     let db = TestDb::new(backend).await;
     let url = nats.url();
-    let args = ["--nats-url", url.as_str()];
+    // What is published here is what the commands append: no CRLs beside them.
+    let config = no_crls(&db);
+    let args = ["--nats-url", url.as_str(), "--config", config.as_str()];
     let mut first = ShedProcess::start_with(&db, &args).await;
     let mut second = ShedProcess::start_with(&db, &args).await;
     commands(&first.base, "one", 3).await;
