@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shedu-target}"
 cargo build --release --quiet -p shedu-api -p shedu-bench
+# The CRL figures (--crls) publish in-process with the software engine the servers use.
+export SHEDU_KEK="${SHEDU_KEK:-$(printf '5a%.0s' {1..32})}"
 # The engines' figures (--engines) need a SoftHSM token and moto, prepared as scripts/test.sh does.
 if [[ " $* " == *" --engines "* ]]; then
-  export SHEDU_KEK="${SHEDU_KEK:-$(printf '5a%.0s' {1..32})}"
   moto_venv="$CARGO_TARGET_DIR/moto-venv"
   [ -x "$moto_venv/bin/moto_server" ] || { python3 -m venv "$moto_venv" && "$moto_venv/bin/pip" install --quiet 'moto[server]'; }
   export SHEDU_MOTO_SERVER="$moto_venv/bin/moto_server" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true

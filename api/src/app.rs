@@ -107,7 +107,7 @@ impl App {
             CaService::new(store.clone(), engines, clock.clone(), lookup.clone(), lookup.clone())
                 .with_key_generations(settings.limits.key_generations)
                 .with_policy(settings.policy)
-                .with_public_base_url(settings.public_base_url.clone(), settings.crl.enabled && settings.crl.delta),
+                .with_public_base_url(settings.public_base_url.clone(), settings.crl.publishing()),
         );
         let certificates = Arc::new(CertificateService::new(store.clone(), clock.clone()));
         let profiles = ProfileService::new(store.clone(), clock.clone(), lookup.clone());

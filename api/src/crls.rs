@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use shedu_commands::context::CommandContext;
@@ -33,7 +33,7 @@ struct Wanted {
 fn wanted(query: Option<String>, delta_allowed: bool) -> Result<Wanted, ApiError> {
     let mut wanted = Wanted { pem: false, delta: false };
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match (key.as_ref(), value.as_ref()) {
+        match (key.as_ref(), value.to_ascii_lowercase().as_str()) {
             ("format", "der") => wanted.pem = false,
             ("format", "pem") => wanted.pem = true,
             ("format", other) => {
@@ -52,11 +52,13 @@ fn wanted(query: Option<String>, delta_allowed: bool) -> Result<Wanted, ApiError
     Ok(wanted)
 }
 
-/// The CA's current CRL; the first request for a CA without one yet has it signed.
+/// The CA's current CRL; the first request for a CA without one yet has it signed. A deleted
+/// CA's last CRL is still served (its key is gone: nothing is signed for it any more).
 async fn current_crl(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = CaId::parse(&id)?;
     let wanted = wanted(query, true)?;
@@ -64,39 +66,44 @@ async fn current_crl(
     if !state.crl.enabled {
         return Err(ApiError::NoCrl("CRL publishing is off (crl.enabled = false)".into()));
     }
-    if ca.key.is_none() {
-        return Err(ApiError::NoCrl(format!("CA '{id}' holds no private key, so Shedu signs no CRL for it")));
-    }
     let kind = match wanted.delta {
         false => CrlKind::Full,
         true if state.crl.delta => CrlKind::Delta,
         true => return Err(ApiError::NoCrl("delta CRLs are off (crl.delta = false)".into())),
     };
-    let document = match state.crls.current(&id, kind).await? {
+    let kept = state.crls.current(&id, kind).await?;
+    let document = match kept {
         Some(document) => document,
+        None if ca.deleted => return Err(ApiError::NoCrl(format!("CA '{id}' was deleted before it had a CRL"))),
+        None if ca.key.is_none() => {
+            return Err(ApiError::NoCrl(format!("CA '{id}' holds no private key, so Shedu signs no CRL for it")));
+        }
         None => first_crl(&state, &id, kind).await?,
     };
-    Ok(crl_response(&document, wanted.pem))
+    Ok(crl_response(&document, wanted.pem, &headers))
 }
 
 /// Publishes what a first request finds missing: the full CRL, and the delta after it.
 async fn first_crl(state: &AppState, id: &CaId, kind: CrlKind) -> Result<CrlDocument, ApiError> {
     let ctx =
         CommandContext { actor: "shedu-crl-publisher".into(), correlation_id: format!("crl:{id}"), request_key: None };
-    let full = match state.crls.current(id, CrlKind::Full).await? {
-        Some(full) => full,
-        None => state.crls.publish(&ctx, id, CrlKind::Full).await?,
-    };
+    let full = state.crls.kept_or_publish(&ctx, id, CrlKind::Full).await?;
     match kind {
         CrlKind::Full => Ok(full),
-        CrlKind::Delta => Ok(state.crls.publish(&ctx, id, CrlKind::Delta).await?),
+        CrlKind::Delta => Ok(state.crls.kept_or_publish(&ctx, id, CrlKind::Delta).await?),
     }
 }
 
-fn crl_response(document: &CrlDocument, pem: bool) -> Response {
+/// The CRL with its ETag (number and format) and Last-Modified (thisUpdate); 304 when the
+/// client's `If-None-Match` names the CRL it has.
+fn crl_response(document: &CrlDocument, pem: bool, request: &HeaderMap) -> Response {
     let last_modified = document.this_update.format(&Rfc2822).unwrap_or_default().replace("+0000", "GMT");
-    let etag = format!("\"crl-{}-{}\"", document.ca_id, document.number);
-    let headers = [(header::LAST_MODIFIED, last_modified), (header::ETAG, etag)];
+    let etag = format!("\"crl-{}-{}-{}\"", document.ca_id, document.number, if pem { "pem" } else { "der" });
+    let headers = [(header::LAST_MODIFIED, last_modified), (header::ETAG, etag.clone())];
+    let held = request.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok());
+    if held.flat_map(|v| v.split(',')).any(|tag| tag.trim() == etag || tag.trim() == "*") {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
     if pem {
         (headers, [(header::CONTENT_TYPE, "application/x-pem-file")], crl::pem(&document.der)).into_response()
     } else {

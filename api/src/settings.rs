@@ -175,16 +175,28 @@ impl Settings {
     }
 }
 
-/// An http(s) URL without query or fragment, kept without its trailing slash.
+/// An http(s) URL with a host (at most 253 characters, no user or password: it is written into
+/// every certificate) and no query or fragment, kept without its trailing slash.
 fn checked_base_url(url: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    let host = rest.map(|r| r.split('/').next().unwrap_or_default()).unwrap_or_default();
-    if host.is_empty() || url.contains(['?', '#', ' ']) || !url.is_ascii() {
+    let lower = url.to_ascii_lowercase();
+    let scheme = ["https://", "http://"].into_iter().find(|s| lower.starts_with(s));
+    let rest = scheme.map(|s| &url[s.len()..]).unwrap_or_default();
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+    let fine = !host.is_empty()
+        && host.len() <= 253
+        && url.len() <= 1024
+        && url.is_ascii()
+        && !authority.contains('@')
+        && !url.chars().any(|c| c.is_ascii_control() || matches!(c, '?' | '#' | ' ' | '"' | '<' | '>' | '\\'));
+    if !fine {
         return Err(format!(
-            "public_base_url: '{url}' must be an http:// or https:// URL with a host and no query or fragment"
+            "public_base_url: '{url}' must be an http:// or https:// URL with a host (no user or password) and \
+             no query or fragment"
         ));
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    let scheme = scheme.unwrap_or_default();
+    Ok(format!("{scheme}{}", rest.trim_end_matches('/')))
 }
 
 #[cfg(test)]
@@ -195,7 +207,10 @@ mod tests {
     fn a_public_base_url_is_an_http_url_without_query() {
         assert_eq!(checked_base_url("https://pki.example.com/").unwrap(), "https://pki.example.com");
         assert_eq!(checked_base_url("http://127.0.0.1:8080/shedu").unwrap(), "http://127.0.0.1:8080/shedu");
-        for bad in ["pki.example.com", "ftp://x", "https://", "https://x/?a=1", "https://x/#f"] {
+        assert_eq!(checked_base_url("HTTPS://PKI.example.com").unwrap(), "https://PKI.example.com");
+        let long = format!("https://{}.example", "a".repeat(3000));
+        for bad in ["pki.example.com", "ftp://x", "https://", "https://x/?a=1", "https://x/#f", "https://u:p@x", &long]
+        {
             assert!(checked_base_url(bad).is_err(), "{bad}");
         }
     }

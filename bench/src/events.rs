@@ -92,7 +92,7 @@ pub(crate) async fn run(binary: &Path, scratch: &Path, backlog: usize, cell: Dur
     let url = format!("sqlite://{}", data.join("shedu.db").display());
     let db = Database::open(&url).await?;
     let template = db.event_store().read_stream(&format!("certificate-{}", issuing.1)).await?.remove(0).data;
-    scale::seed_certificates(db.event_store(), &template, &issuing.0, backlog, false).await?;
+    scale::seed_certificates(db.event_store(), &template, &issuing.0, backlog, scale::REVOKED_EVERY, false).await?;
     let head = db.event_store().head().await?;
     drop(db);
     eprintln!("  seeded a log of {head} events");

@@ -8,6 +8,7 @@
 
 mod append;
 mod ceiling;
+mod crls;
 mod engines;
 mod events;
 mod lists;
@@ -75,6 +76,16 @@ async fn main() -> anyhow::Result<()> {
     // docs/benchmarks-engines.json.
     if args.iter().any(|a| a == "--engines") {
         return engines_only(quick).await;
+    }
+    // `--crls`: only revocation publishing (issue 13), printed and written to
+    // docs/benchmarks-crls.json.
+    if args.iter().any(|a| a == "--crls") {
+        return crls_only(quick).await;
+    }
+    // `--issuance`: only the issuance cells, Shedu on both databases and cfssl, printed
+    // (SHEDU_BENCH_SERVER picks the binary, so that two builds can be compared).
+    if args.iter().any(|a| a == "--issuance") {
+        return issuance_only(Duration::from_secs(if quick { 3 } else { 10 })).await;
     }
     // `--lists`: only list latency under issuance, printed (SHEDU_BENCH_SERVER picks the binary,
     // so that two builds can be compared).
@@ -206,6 +217,59 @@ async fn events_only(quick: bool) -> anyhow::Result<()> {
         std::fs::write("docs/benchmarks-events.json", serde_json::to_string_pretty(&report)?)?;
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+async fn crls_only(quick: bool) -> anyhow::Result<()> {
+    let binary = procs::build_shedu()?;
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    let (revoked, revocations) = if quick { (10_000, 10) } else { (100_000, 50) };
+    let mut results = Vec::new();
+    for name in ["sqlite", "postgres"] {
+        eprintln!("CRLs on {name}: a CA with {revoked} revoked certificates");
+        let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
+        results
+            .push(crls::run(&binary, &scratch.join(name), database_url.as_deref(), name, revoked, revocations).await?);
+    }
+    let report = json!({"machine": machine(), "date": time::OffsetDateTime::now_utc().date().to_string(),
+        "commit": git_commit(), "mode": if quick { "quick" } else { "full" }, "crls": results});
+    if !quick {
+        std::fs::write("docs/benchmarks-crls.json", serde_json::to_string_pretty(&report)?)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+async fn issuance_only(cell: Duration) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("shedu-bench-{}", uuid::Uuid::new_v4().simple()));
+    let (pems, _) = csrs(64)?;
+    let binary = procs::build_shedu()?;
+    let sign_bodies: Arc<Vec<String>> = Arc::new(pems.iter().map(|p| json!({ "csr": p }).to_string()).collect());
+    for name in ["sqlite", "postgres"] {
+        let database_url = if name == "postgres" { Some(fresh_pg_database().await?) } else { None };
+        let server = procs::start_shedu(&binary, &scratch.join(name), database_url.as_deref()).await?;
+        setup(&server.base).await?;
+        let url = format!("{}/v2/cas/issuing/certificates/sign", server.base);
+        for level in LEVELS {
+            let r = load::run(&url, sign_bodies.clone(), level, cell, server.pid()).await;
+            println!(
+                "{name} {level:>3} clients: {:.0} certs/s, p50 {:.1} ms, p99 {:.1} ms",
+                r.per_second, r.p50_ms, r.p99_ms
+            );
+        }
+        server.stop();
+    }
+    let cfssl_bodies: Arc<Vec<String>> =
+        Arc::new(pems.iter().map(|p| json!({ "certificate_request": p }).to_string()).collect());
+    let cfssl = procs::start_cfssl(&scratch.join("cfssl")).await?;
+    let url = format!("{}/api/v1/cfssl/sign", cfssl.base);
+    for level in LEVELS {
+        let r = load::run(&url, cfssl_bodies.clone(), level, cell, cfssl.pid()).await;
+        println!("cfssl {level:>3} clients: {:.0} certs/s", r.per_second);
+    }
+    cfssl.stop();
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }

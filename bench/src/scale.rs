@@ -28,7 +28,7 @@ use crate::procs::{self, Server};
 /// One CA in this many is a root; the others are issuing CAs spread over the roots.
 const CAS_PER_ROOT: usize = 100;
 /// One certificate in this many is revoked, so status filters have something to find.
-const REVOKED_EVERY: usize = 100;
+pub(crate) const REVOKED_EVERY: usize = 100;
 /// One certificate in this many comes from the first issuing CA: a busy CA beside typical ones.
 const BUSY_SHARE: usize = 10;
 const SEED_BATCH: usize = 1000;
@@ -86,7 +86,7 @@ pub(crate) async fn run(
         .next()
         .ok_or_else(|| anyhow::anyhow!("the signed certificate is not in the log"))?
         .data;
-    seed_certificates(store, &template, &issuing, size.certificates, database_url.is_some()).await?;
+    seed_certificates(store, &template, &issuing, size.certificates, REVOKED_EVERY, database_url.is_some()).await?;
     drop(db);
     let seed_seconds = seeding.elapsed().as_secs_f64();
     eprintln!("  seeded {} CAs and {} certificates in {seed_seconds:.0} s", size.cas, size.certificates);
@@ -186,13 +186,14 @@ pub(crate) async fn sign_one(base: &str, ca: &str) -> anyhow::Result<String> {
     signed["serial_number"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no serial_number"))
 }
 
-/// Appends `count` certificates in batches of a thousand streams per append; every hundredth
-/// is revoked in the same write. PostgreSQL takes four appenders at once.
+/// Appends `count` certificates in batches of a thousand streams per append; one in
+/// `revoked_every` is revoked in the same write. PostgreSQL takes four appenders at once.
 pub(crate) async fn seed_certificates(
     store: Arc<dyn EventStore>,
     template: &Value,
     issuing: &[String],
     count: usize,
+    revoked_every: usize,
     parallel: bool,
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(if parallel { 4 } else { 1 }));
@@ -201,7 +202,7 @@ pub(crate) async fn seed_certificates(
     let seeded_at = now.replace_nanosecond(now.microsecond() * 1000).unwrap_or(now);
     for start in (0..count).step_by(SEED_BATCH) {
         let writes: Vec<StreamWrite> = (start..(start + SEED_BATCH).min(count))
-            .map(|i| certificate_write(template, issuing, i, count, seeded_at))
+            .map(|i| certificate_write(template, issuing, i, count, revoked_every, seeded_at))
             .collect();
         let (store, permit) = (store.clone(), permits.clone().acquire_owned().await?);
         tasks.push(tokio::spawn(async move {
@@ -226,6 +227,7 @@ fn certificate_write(
     issuing: &[String],
     i: usize,
     count: usize,
+    revoked_every: usize,
     seeded_at: OffsetDateTime,
 ) -> StreamWrite {
     let serial = format!("5e{}", uuid::Uuid::new_v4().simple());
@@ -241,7 +243,7 @@ fn certificate_write(
     data["certificate"]["valid_to"] = json!(rfc3339(at + time::Duration::days(365)));
     data["issuer_metadata"]["id"] = json!(ca);
     let mut events = vec![new_event("ca.sign.certificate", data, seeded_at)];
-    if i % REVOKED_EVERY == REVOKED_EVERY - 1 {
+    if i % revoked_every == revoked_every - 1 {
         let revoked = CertificateEvent::StatusChanged(CertificateStatusChanged {
             status: Status::Revoked,
             previous: Status::Active,

@@ -29,7 +29,7 @@ use crate::event_store::{EventStore, StoreError, StreamGuard};
 use crate::read_cache::ReadCache;
 use crate::runner::Runner;
 use crate::turns::Turns;
-use crate::x509::build::IssuerUrls;
+use crate::x509::build::{IssuerUrls, Publishing};
 
 /// CAs (and, separately, profiles) whose state issuance keeps in memory: a few MiB at most.
 const CACHED_STATES: usize = 1024;
@@ -74,8 +74,8 @@ pub struct CaService {
     policy: SecurityPolicy,
     /// Where relying parties reach Shedu (`public_base_url`): written into what CAs sign.
     public_base_url: Option<String>,
-    /// Whether delta CRLs are published, and so named in what CAs sign.
-    delta_crls: bool,
+    /// Which CRLs are published, and so named in what CAs sign.
+    crls: Publishing,
 }
 
 /// What signing needs of a CA, with its certificate already decoded.
@@ -120,21 +120,21 @@ impl CaService {
             key_generations: Arc::new(tokio::sync::Semaphore::new(DEFAULT_KEY_GENERATIONS)),
             policy: SecurityPolicy::default(),
             public_base_url: None,
-            delta_crls: false,
+            crls: Publishing::Nothing,
         }
     }
 
-    /// Certificates signed from now on say where to find their issuer's CRL (and delta CRL,
-    /// when `delta_crls`) and certificate, below `url`.
-    pub fn with_public_base_url(mut self, url: Option<String>, delta_crls: bool) -> Self {
+    /// Certificates signed from now on say where to find their issuer's certificate and the
+    /// CRLs `crls` names, below `url`.
+    pub fn with_public_base_url(mut self, url: Option<String>, crls: Publishing) -> Self {
         self.public_base_url = url;
-        self.delta_crls = delta_crls;
+        self.crls = crls;
         self
     }
 
     /// Where relying parties find what `issuer` publishes, when Shedu has a public URL.
     fn issuer_urls(&self, issuer: &CaId) -> Option<IssuerUrls> {
-        self.public_base_url.as_deref().map(|base| IssuerUrls::below(base, issuer, self.delta_crls))
+        self.public_base_url.as_deref().map(|base| IssuerUrls::below(base, issuer, self.crls))
     }
 
     /// How securely CA keys must be held, checked on create, import and rekey.

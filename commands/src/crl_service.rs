@@ -21,6 +21,7 @@ use crate::event_store::{AppendRequest, EventStore, StoreError};
 use crate::once::append;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::runner::{self, Runner, new_events};
+use crate::turns::Turns;
 use crate::x509::crl::{CrlHeader, assemble, tbs};
 use crate::x509::parse::{certificates_from_pem, issuer_facts};
 
@@ -98,6 +99,9 @@ pub struct CrlService {
     clock: Arc<dyn Clock>,
     series: Runner<CrlSeries>,
     validity: CrlValidity,
+    /// Publications of one CA in this process take turns: a burst of first requests for a new
+    /// CA's CRL signs it once.
+    turns: Turns,
 }
 
 const CACHED_SERIES: usize = 1024;
@@ -111,7 +115,7 @@ impl CrlService {
         validity: CrlValidity,
     ) -> Self {
         let series = Runner::new(store.clone(), clock.clone(), CACHED_SERIES);
-        CrlService { store, crls, engines, clock, series, validity }
+        CrlService { store, crls, engines, clock, series, validity, turns: Turns::new(64) }
     }
 
     pub fn store(&self) -> &Arc<dyn CrlStore> {
@@ -120,6 +124,30 @@ impl CrlService {
 
     /// Signs and records the next CRL of `kind` for CA `id`, and keeps it for serving.
     pub async fn publish(&self, ctx: &CommandContext, id: &CaId, kind: CrlKind) -> Result<CrlDocument, CommandError> {
+        let _turn = self.turns.take(&crl::stream_id(id)).await;
+        self.publish_in_turn(ctx, id, kind).await
+    }
+
+    /// The CA's CRL of `kind` as kept, or, when there is none yet, the one this signs.
+    pub async fn kept_or_publish(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        kind: CrlKind,
+    ) -> Result<CrlDocument, CommandError> {
+        let _turn = self.turns.take(&crl::stream_id(id)).await;
+        match self.crls.crl(id, kind).await? {
+            Some(kept) => Ok(kept),
+            None => self.publish_in_turn(ctx, id, kind).await,
+        }
+    }
+
+    async fn publish_in_turn(
+        &self,
+        ctx: &CommandContext,
+        id: &CaId,
+        kind: CrlKind,
+    ) -> Result<CrlDocument, CommandError> {
         let loaded = runner::read::<Ca>(self.store.as_ref(), id).await?;
         let ca = loaded.require(id)?.clone();
         let key = ca.key.clone().ok_or(DomainError::CaHoldsNoKey { id: id.clone() })?;
@@ -203,10 +231,11 @@ impl CrlService {
         Ok(self.crls.crl(id, kind).await?)
     }
 
-    /// Whether CA `id` exists (a CRL request for an unknown CA is a 404, not a wait).
+    /// CA `id`, deleted or not: relying parties still fetch a deleted CA's last CRL and its
+    /// certificate. A CA that never existed is a 404.
     pub async fn ca(&self, id: &CaId) -> Result<Ca, CommandError> {
         let loaded = runner::read::<Ca>(self.store.as_ref(), id).await?;
-        loaded.state.filter(|ca| !ca.deleted).ok_or_else(|| DomainError::NotFound(Resource::Ca(id.clone())).into())
+        loaded.state.ok_or_else(|| DomainError::NotFound(Resource::Ca(id.clone())).into())
     }
 }
 

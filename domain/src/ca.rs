@@ -25,4 +25,4 @@ pub use reissue::{
     CaReissued, DEFAULT_REASON, REISSUE_REASON, REISSUED_AT, REISSUED_FROM, Reissue, decide_reissue, ensure_reissuable,
     plan_reissue,
 };
-pub use state::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};
+pub use state::{Ca, CaType, EarlierCertificate, IssuerMetadata, KeyRef, SecurityLevel};

@@ -7,13 +7,13 @@ use shedu_commands::clock::micros;
 use shedu_commands::event_store::{LogCursor, RecordedEvent};
 use shedu_domain::aggregate::DomainEvent;
 use shedu_domain::ca::{self, Ca, CaEvent};
-use shedu_domain::certificate::CertificateInfo;
 use shedu_domain::crl::{Covered, RevocationRecord};
 use shedu_domain::expiry::{self, Due};
 use shedu_domain::ids::{CaId, ProfileId, SerialNumber};
 use shedu_domain::issued::{self, CertificateEvent, IssuedCertificate};
 use shedu_domain::profile::{self, ProfileEvent, ProfileState};
 use shedu_domain::status::{Revocation, Status};
+use time::OffsetDateTime;
 
 use crate::counters;
 use crate::error::ProjectionError;
@@ -144,13 +144,7 @@ async fn project_cas(
         let old = before.get(&id).map(counters::ca_keys);
         let after = states.get(&id).cloned().flatten().filter(|ca| !ca.deleted);
         if let Some(ca) = states.get(&id).cloned().flatten() {
-            let was = before.get(&id).map(|b| (b.recorded_status, b.revocation));
-            // A subordinate's revocation goes on its issuer's CRLs.
-            if let Some(issuer) = &ca.issuer_metadata {
-                let record =
-                    revocation_record(&issuer.id, &ca.certificate, was, (ca.recorded_status, ca.revocation), cursor);
-                batch.revocations.extend(record);
-            }
+            ca_revocations(batch, &ca, before.get(&id), cursor);
         }
         schedule(batch, id.stream_id(), before.get(&id).map(ca_pending), after.as_ref().map(ca_pending));
         match states.remove(&id).flatten().filter(|ca| !ca.deleted) {
@@ -197,7 +191,8 @@ async fn project_certificates(
             let was = before.get(&serial).map(|b| (b.recorded_status, b.revocation));
             let now = (certificate.recorded_status, certificate.revocation);
             let issuer = &certificate.issuer_metadata.id;
-            batch.revocations.extend(revocation_record(issuer, &certificate.certificate, was, now, cursor));
+            let facts = (&certificate.certificate.serial_number, certificate.certificate.valid_to);
+            batch.revocations.extend(revocation_record(issuer, facts, was, now, cursor));
             let pending = certificate_pending(&certificate);
             schedule(batch, issued::stream_id(&serial), before.get(&serial).map(certificate_pending), Some(pending));
             let old = before.get(&serial).map(counters::certificate_keys);
@@ -208,12 +203,32 @@ async fn project_certificates(
     Ok(())
 }
 
+/// A subordinate's revocation goes on its issuer's CRLs, for its certificate and for each earlier
+/// one a reissue replaced (they stay valid until they expire).
+fn ca_revocations(batch: &mut ViewBatch, ca: &Ca, before: Option<&Ca>, cursor: LogCursor) {
+    let was = before.map(|b| (b.recorded_status, b.revocation));
+    let now = (ca.recorded_status, ca.revocation);
+    if let Some(issuer) = ca.issuer_metadata.as_ref().filter(|_| !ca.certificate.is_self_signed()) {
+        let current = (&ca.certificate.serial_number, ca.certificate.valid_to);
+        batch.revocations.extend(revocation_record(&issuer.id, current, was, now, cursor));
+    }
+    for earlier in &ca.earlier_certificates {
+        // An earlier certificate new to this batch (a reissue) takes the CA's revocation too.
+        let known = before.is_some_and(|b| b.earlier_certificates.contains(earlier));
+        if let Some(issuer) = &earlier.issuer {
+            let was = if known { was } else { None };
+            let certificate = (&earlier.serial_number, earlier.valid_to);
+            batch.revocations.extend(revocation_record(issuer, certificate, was, now, cursor));
+        }
+    }
+}
+
 /// The revocation view's row for a certificate whose revocation changed from `was` to `now`: it
 /// was revoked, revoked for another reason, or released from a hold (kept as not revoked, for
 /// a delta CRL's removeFromCRL). Nothing when its revocation did not change.
 fn revocation_record(
     issuer: &CaId,
-    certificate: &CertificateInfo,
+    (serial, valid_to): (&SerialNumber, OffsetDateTime),
     was: Option<(Status, Option<Revocation>)>,
     now: (Status, Option<Revocation>),
     cursor: LogCursor,
@@ -225,10 +240,10 @@ fn revocation_record(
     }
     Some(RevocationRecord {
         issuer: issuer.clone(),
-        serial: certificate.serial_number.clone(),
+        serial: serial.clone(),
         revoked: after.is_some(),
         revocation: after.or(before)?,
-        valid_to: certificate.valid_to,
+        valid_to,
         changed: Covered { tx: cursor.tx, position: cursor.position },
     })
 }

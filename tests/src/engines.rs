@@ -77,6 +77,14 @@ impl SoftHsmToken {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Whether the token still takes its PIN (a locked user PIN would not).
+    pub fn logs_in(&self) -> bool {
+        Command::new("pkcs11-tool")
+            .args(["--module", SOFTHSM_MODULE, "--token-label", &self.label, "--login", "--pin", HSM_PIN, "-O"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
     /// The attribute block `pkcs11-tool -O` prints for the object labelled `label`.
     pub fn object(&self, kind: &str, key_id: &str) -> Option<String> {
         let label = format!("label:      shedu-{key_id}");

@@ -31,11 +31,21 @@ pub fn self_signed_ca(plan: &CaCertificatePlan, key: &EngineSigner) -> Result<Ve
     Ok(cert.der().to_vec())
 }
 
+/// Which CRLs Shedu publishes, and so names in what it signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Publishing {
+    #[default]
+    Nothing,
+    Full,
+    FullAndDelta,
+}
+
 /// Where relying parties find what an issuer publishes: its CRL, its certificate (caIssuers)
 /// and, where one answers, its OCSP responder (RFC 5280 §4.2.1.13, §4.2.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerUrls {
-    pub crl: String,
+    /// None when Shedu publishes no CRLs.
+    pub crl: Option<String>,
     /// The delta CRL (Freshest CRL, §4.2.1.15), when deltas are published: relying parties
     /// such as openssl only look for deltas where a certificate names one.
     pub delta_crl: Option<String>,
@@ -45,18 +55,20 @@ pub struct IssuerUrls {
 
 impl IssuerUrls {
     /// The URLs Shedu serves for `issuer` below `public_base_url`.
-    pub fn below(public_base_url: &str, issuer: &CaId, delta_crls: bool) -> Self {
+    pub fn below(public_base_url: &str, issuer: &CaId, crls: Publishing) -> Self {
         let base = public_base_url.trim_end_matches('/');
         IssuerUrls {
-            crl: format!("{base}/v2/cas/{issuer}/crl"),
-            delta_crl: delta_crls.then(|| format!("{base}/v2/cas/{issuer}/crl?delta=true")),
+            crl: (crls != Publishing::Nothing).then(|| format!("{base}/v2/cas/{issuer}/crl")),
+            delta_crl: (crls == Publishing::FullAndDelta).then(|| format!("{base}/v2/cas/{issuer}/crl?delta=true")),
             ca_issuers: format!("{base}/v2/cas/{issuer}/certificate"),
             ocsp: None,
         }
     }
 
     fn apply(&self, params: &mut CertificateParams) -> Result<(), CommandError> {
-        params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![self.crl.clone()] }];
+        if let Some(crl) = &self.crl {
+            params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![crl.clone()] }];
+        }
         let access = |method: &str, uri: &str| -> Result<Vec<u8>, CommandError> {
             Ok(der_out::sequence(&[&der_out::oid(method)?, &der_out::tlv(0x86, uri.as_bytes())]))
         };

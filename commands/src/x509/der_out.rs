@@ -1,11 +1,10 @@
 //! DER that Shedu writes itself (CRLs, OCSP responses, the issuer splice): TLVs assembled from
 //! contents, with the `der` crate encoding the leaves whose rules are easy to get wrong
-//! (integers, object identifiers, times).
-
-use std::time::Duration;
+//! (integers, object identifiers). Times are written here: the `der` crate's start in 1970, and
+//! an invalidity date may lie before.
 
 use der::Encode;
-use der::asn1::{GeneralizedTime, ObjectIdentifier, UintRef, UtcTime};
+use der::asn1::{ObjectIdentifier, UintRef};
 use time::OffsetDateTime;
 
 use crate::CommandError;
@@ -64,25 +63,28 @@ pub(crate) fn oid(dotted: &str) -> Result<Vec<u8>, CommandError> {
     encoded(&oid)
 }
 
-fn since_epoch(at: OffsetDateTime) -> Result<Duration, CommandError> {
-    u64::try_from(at.unix_timestamp())
-        .map(Duration::from_secs)
-        .map_err(|_| CommandError::Internal(format!("{at} is before 1970")))
-}
-
-/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, whole seconds.
+/// RFC 5280 §4.1.2.5: UTCTime from 1950 through 2049, GeneralizedTime otherwise; whole seconds,
+/// in UTC.
 pub(crate) fn time(at: OffsetDateTime) -> Result<Vec<u8>, CommandError> {
-    if at.year() <= 2049 {
-        let t = UtcTime::from_unix_duration(since_epoch(at)?).map_err(|e| CommandError::Internal(e.to_string()))?;
-        encoded(&t)
+    let at = at.to_offset(time::UtcOffset::UTC);
+    if (1950..=2049).contains(&at.year()) {
+        Ok(tlv(0x17, format!("{:02}{}", at.year() % 100, clock(at)).as_bytes()))
     } else {
         generalized_time(at)
     }
 }
 
 pub(crate) fn generalized_time(at: OffsetDateTime) -> Result<Vec<u8>, CommandError> {
-    let t = GeneralizedTime::from_unix_duration(since_epoch(at)?).map_err(|e| CommandError::Internal(e.to_string()))?;
-    encoded(&t)
+    let at = at.to_offset(time::UtcOffset::UTC);
+    if !(0..=9999).contains(&at.year()) {
+        return Err(CommandError::Internal(format!("{at} cannot be written as a GeneralizedTime")));
+    }
+    Ok(tlv(0x18, format!("{:04}{}", at.year(), clock(at)).as_bytes()))
+}
+
+/// `MMDDHHMMSSZ`.
+fn clock(at: OffsetDateTime) -> String {
+    format!("{:02}{:02}{:02}{:02}{:02}Z", u8::from(at.month()), at.day(), at.hour(), at.minute(), at.second())
 }
 
 /// An X.509 Extension: `extnID`, `critical` when set, `extnValue` wrapping `value`.
@@ -113,9 +115,12 @@ mod tests {
     }
 
     #[test]
-    fn times_switch_to_generalized_in_2050() {
+    fn times_are_utc_from_1950_to_2049_and_generalized_outside() {
         assert_eq!(time(datetime!(2049-12-31 23:59:59 UTC)).unwrap()[0], 0x17);
         assert_eq!(time(datetime!(2050-01-01 00:00:00 UTC)).unwrap()[0], 0x18);
         assert_eq!(&time(datetime!(2026-12-03 12:00:00 UTC)).unwrap()[2..], b"261203120000Z");
+        assert_eq!(&time(datetime!(1949-12-31 23:59:59 UTC)).unwrap()[..], b"\x18\x0f19491231235959Z");
+        assert_eq!(&generalized_time(datetime!(0001-01-01 0:00 UTC)).unwrap()[2..], b"00010101000000Z");
+        assert_eq!(&time(datetime!(2026-12-03 13:00:00 +1)).unwrap()[2..], b"261203120000Z");
     }
 }

@@ -20,6 +20,7 @@ pub fn evolve(state: Option<Ca>, event: &CaEvent) -> Option<Ca> {
                 certificate: e.certificate.clone(),
                 key: e.key.clone(),
                 retired_keys: Vec::new(),
+                earlier_certificates: Vec::new(),
                 security_level: e.security_level,
                 profile_id: e.profile_id.clone(),
                 allowed_profile_ids: Vec::new(),

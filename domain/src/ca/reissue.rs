@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::new::{CaCertificatePlan, Custody, check_can_sign_subordinate, ensure_ca_certificate};
-use super::state::{Ca, CaType, IssuerMetadata, KeyRef, SecurityLevel};
+use super::state::{Ca, CaType, EarlierCertificate, IssuerMetadata, KeyRef, SecurityLevel};
 use crate::DomainError;
 use crate::certificate::CertificateInfo;
 use crate::duration::{Period, Validity};
@@ -119,6 +119,11 @@ pub fn decide_reissue(ca: &Ca, reissue: &Reissue, now: OffsetDateTime) -> Result
 /// Folds `ca.reissue`: the new certificate (and key), the reissue recorded in the metadata, the
 /// expiration deltas armed again for the new `valid_to`.
 pub(super) fn apply_reissue(ca: &mut Ca, e: &CaReissued) {
+    ca.earlier_certificates.push(EarlierCertificate {
+        serial_number: ca.certificate.serial_number.clone(),
+        valid_to: ca.certificate.valid_to,
+        issuer: ca.issuer_metadata.as_ref().map(|i| i.id.clone()).filter(|_| !ca.certificate.is_self_signed()),
+    });
     ca.certificate = e.certificate.clone();
     if let Some(key) = &e.key {
         if let Some(old) = ca.key.replace(key.clone())

@@ -65,6 +65,16 @@ pub struct KeyRef {
     pub key_id: KeyId,
 }
 
+/// A certificate of the CA that a reissue replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierCertificate {
+    pub serial_number: SerialNumber,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_to: OffsetDateTime,
+    /// The CA in Shedu that signed it; none for a self-signed one.
+    pub issuer: Option<CaId>,
+}
+
 /// A CA as its events describe it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ca {
@@ -78,6 +88,10 @@ pub struct Ca {
     /// destroyed with the CA.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_keys: Vec<KeyRef>,
+    /// The certificates a reissue replaced, oldest first: each stays valid until it expires, so
+    /// a revocation of the CA goes on its issuer's CRL for each of them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_certificates: Vec<EarlierCertificate>,
     pub security_level: Option<SecurityLevel>,
     pub profile_id: Option<ProfileId>,
     /// Stored profiles besides the default that a signing request may name.

@@ -76,6 +76,14 @@ fn read_pin_file(path: &Path) -> Result<Zeroizing<String>, String> {
 
 pub(super) fn kms(config: &EngineConfig, id: EngineId, level: SecurityLevel) -> Result<KmsEngine, String> {
     only(config, &["region", "endpoint_url", "profile", "alias_prefix", "deletion_window_days"])?;
+    if let Some(url) = &config.endpoint_url {
+        let lower = url.to_ascii_lowercase();
+        let host = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+        if host.is_none_or(|h| h.split('/').next().unwrap_or_default().is_empty()) || url.contains(char::is_whitespace)
+        {
+            return Err(format!("engine '{id}': endpoint_url '{url}' must be an http:// or https:// URL"));
+        }
+    }
     let settings = KmsSettings {
         region: config.region.clone(),
         endpoint_url: config.endpoint_url.clone(),

@@ -64,11 +64,14 @@ impl Module {
     }
 
     /// Finalizes and initialises the module again, unless it was restarted since `epoch` or
-    /// less than a second ago. Waits for the calls in flight on it.
-    pub(super) fn restart(&self, epoch: u64) {
+    /// less than a second ago (then how long until it may be). Waits for the calls in flight on it.
+    pub(super) fn restart(&self, epoch: u64) -> Result<(), Duration> {
         let mut gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        if gate.epoch != epoch || gate.restarted.is_some_and(|at| at.elapsed() < RESTART_INTERVAL) {
-            return;
+        if gate.epoch != epoch {
+            return Ok(());
+        }
+        if let Some(at) = gate.restarted.filter(|at| at.elapsed() < RESTART_INTERVAL) {
+            return Err(RESTART_INTERVAL.saturating_sub(at.elapsed()));
         }
         if gate.initialized {
             let _ = self.context.clone().finalize();
@@ -78,6 +81,7 @@ impl Module {
         if let Err(e) = self.initialize(&mut gate) {
             tracing::warn!(error = %e, "PKCS#11 module does not initialise again");
         }
+        Ok(())
     }
 
     fn initialize(&self, gate: &mut Gate) -> Result<(), Error> {

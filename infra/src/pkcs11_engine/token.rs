@@ -45,6 +45,9 @@ struct State {
     seen: Option<Instant>,
     /// When connecting last failed, in which module start, and why.
     failed: Option<(Instant, u64, String)>,
+    /// Why the token refused the PIN. It is never tried again until Shedu restarts: every
+    /// wrong try counts toward the token locking its user PIN.
+    pin_refused: Option<String>,
 }
 
 pub(super) struct Token {
@@ -62,6 +65,8 @@ enum NoSession {
     /// The token could not be found or logged in to: the module may need starting afresh.
     Missing(String),
     Busy(String),
+    /// The token refused the PIN: nothing is tried again.
+    Refused(String),
 }
 
 impl Token {
@@ -81,6 +86,7 @@ impl Token {
     /// is broken drops every session and runs `op` once more on a fresh connection.
     pub(super) fn run<T>(&self, op: impl Fn(&Session, &Connection) -> Result<T, Error>) -> Result<T, EngineError> {
         let mut reason = String::from("the token broke");
+        let mut waited = false;
         for _ in 0..3 {
             let gate = self
                 .module
@@ -89,11 +95,19 @@ impl Token {
             let epoch = gate.epoch;
             let (session, connection) = match self.checkout(epoch) {
                 Ok(checked_out) => checked_out,
-                Err(NoSession::Busy(why)) => return Err(self.unavailable(why)),
+                Err(NoSession::Busy(why) | NoSession::Refused(why)) => return Err(self.unavailable(why)),
                 Err(NoSession::Missing(why)) => {
-                    // SoftHSM, for one, sees a token that came back only after a restart.
+                    // SoftHSM, for one, sees a token that came back (or was created after the
+                    // module started) only after a restart. Another token's restart a moment ago
+                    // is waited out once, so that a new token is found on first use.
                     drop(gate);
-                    self.module.restart(epoch);
+                    if let Err(wait) = self.module.restart(epoch)
+                        && !waited
+                    {
+                        waited = true;
+                        std::thread::sleep(wait);
+                        let _ = self.module.restart(epoch);
+                    }
                     reason = why;
                     continue;
                 }
@@ -158,6 +172,9 @@ impl Token {
                     std::mem::forget(session);
                 }
             }
+            if let Some(reason) = &state.pin_refused {
+                return Err(NoSession::Refused(reason.clone()));
+            }
             if state.connection.is_none() {
                 // A module started afresh since may see the token: try at once.
                 if let Some((at, failed_epoch, reason)) = &state.failed
@@ -167,6 +184,9 @@ impl Token {
                     return Err(NoSession::Missing(reason.clone()));
                 }
                 if let Err(reason) = self.connect(&mut state, epoch) {
+                    if state.pin_refused.is_some() {
+                        return Err(NoSession::Refused(reason));
+                    }
                     state.failed = Some((Instant::now(), epoch, reason.clone()));
                     return Err(NoSession::Missing(reason));
                 }
@@ -226,6 +246,26 @@ impl Token {
         match session.login(UserType::User, Some(&self.pin)) {
             Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             // The PIN is never part of the message.
+            Err(
+                e @ Error::Pkcs11(
+                    RvError::PinIncorrect
+                    | RvError::PinInvalid
+                    | RvError::PinLenRange
+                    | RvError::PinExpired
+                    | RvError::PinLocked,
+                    _,
+                ),
+            ) => {
+                let reason = format!(
+                    "token '{}' refused the PIN ({}); Shedu will not try it again until restarted with the right one, \
+                     so as not to lock the token",
+                    self.label,
+                    describe(&e)
+                );
+                tracing::error!(engine = %self.engine, token = %self.label, "{reason}");
+                state.pin_refused = Some(reason.clone());
+                return Err(reason);
+            }
             Err(e) => return Err(format!("login to token '{}' failed: {}", self.label, describe(&e))),
         }
         let mechanisms = context

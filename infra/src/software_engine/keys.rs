@@ -33,7 +33,24 @@ pub(crate) fn key_id_of(key_pair: &KeyPair) -> String {
     hex::encode(Sha256::digest(key_pair.subject_public_key_info()))
 }
 
+/// `pkcs8` or `pkcs1`, as the DER says: after a PKCS#8 PrivateKeyInfo's version comes the
+/// algorithm (a SEQUENCE), after an RSAPrivateKey's the modulus (an INTEGER).
+pub(crate) fn der_encoding(der: &[u8]) -> &'static str {
+    let header = match der.get(1) {
+        Some(b) if *b < 0x80 => 2,
+        Some(b) => 2 + usize::from(b & 0x7f),
+        None => return "pkcs8",
+    };
+    // version: INTEGER 0, three octets.
+    match (der.get(header..header + 3), der.get(header + 3)) {
+        (Some([0x02, 0x01, 0x00]), Some(0x02)) => "pkcs1",
+        _ => "pkcs8",
+    }
+}
+
 pub(crate) fn key_pair_from_der(der: &[u8], encoding: &str, alg: &'static SignatureAlgorithm) -> Option<KeyPair> {
+    // Files an earlier version labelled PKCS#1 may hold PKCS#8: the DER decides.
+    let encoding = if encoding == "pkcs1" { der_encoding(der) } else { encoding };
     let mut key = match encoding {
         "pkcs1" => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())),
         "sec1" => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.to_vec())),

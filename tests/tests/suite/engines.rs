@@ -334,3 +334,29 @@ async fn a_removed_token_gives_503_for_its_cas_only_and_recovers_when_it_returns
     assert!(log.contains("PKCS#11 token"), "the log tells what happened: {log}");
     assert!(!log.contains(HSM_PIN), "the PIN is never logged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_pin_is_tried_once_and_not_again_until_a_restart() {
+    let token = SoftHsmToken::new();
+    let dir = temp_dir("wrong-pin");
+    let wrong = dir.join("wrong-pin");
+    std::fs::write(&wrong, "0000-not-the-pin").unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let engine = EngineConfig { pin_file: Some(wrong), ..token.engine("hsm") };
+    let app = app_with(engine, SecurityPolicy::default()).await;
+    // Each of these would have tried the PIN again: a token counts every wrong try toward locking
+    // its user PIN, and anyone reaching /ready could drive the count.
+    for _ in 0..3 {
+        let reply = app.create_ca(on(ca_body("r", None, "Root", ("ECDSA", 256), "1y"), "hsm")).await;
+        assert_eq!(reply.status, 503, "{}", reply.text);
+        assert!(!reply.text.contains("0000-not-the-pin"));
+        let engines = app.get("/v2/engines").await.text;
+        assert!(engines.contains("refused the PIN") && engines.contains("will not try it again"), "{engines}");
+        assert!(!engines.contains("0000-not-the-pin"));
+        let ready = app.get("/ready").await.json();
+        assert_eq!(ready["status"], "degraded", "{ready}");
+    }
+    // The token was not locked: the right PIN still logs in.
+    assert!(token.logs_in(), "the right PIN no longer works");
+}

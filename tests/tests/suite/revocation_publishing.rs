@@ -71,7 +71,7 @@ async fn crls_list_revocations_as_openssl_and_pkilint_check_them(backend: Backen
     assert!(pkilint(&dir, &std::fs::read_to_string(dir.join("good.pem")).unwrap()).is_empty());
 
     let revoke =
-        json!({"status": "REVOKED", "revocation_reason": "KeyCompromise", "invalidity_date": "2026-01-02T03:04:05Z"});
+        json!({"status": "REVOKED", "revocation_reason": "KeyCompromise", "invalidity_date": "1969-12-31T23:59:59Z"});
     let reply = app
         .client
         .post(format!("{}/v2/certificates/{compromised}/status", app.base))
@@ -83,7 +83,8 @@ async fn crls_list_revocations_as_openssl_and_pkilint_check_them(backend: Backen
     assert_eq!(app.set_certificate_status(&held, "REVOKED", Some("CertificateHold")).await.status, 200);
     let text = crl_until(&app, &dir, "issuing", "", |t| listed(t, &compromised) && listed(t, &held)).await;
     assert!(text.contains("Key Compromise") && text.contains("Certificate Hold"), "{text}");
-    assert!(text.contains("Invalidity Date") && text.contains("Jan  2 03:04:05 2026 GMT"), "{text}");
+    // A date before 1970 too: written as a GeneralizedTime.
+    assert!(text.contains("Invalidity Date") && text.contains("Dec 31 23:59:59 1969 GMT"), "{text}");
     assert!(!listed(&text, &good), "{text}");
     let first = crl_number(&text);
 
@@ -119,10 +120,15 @@ async fn crls_list_revocations_as_openssl_and_pkilint_check_them(backend: Backen
     let text = crl_until(&app, &dir, "issuing", "", |t| !listed(t, &held)).await;
     assert!(listed(&text, &compromised) && crl_number(&text) > first, "{text}");
 
-    // Revoking the issuing CA puts it on the root's CRL and what it issued on its own.
+    // Revoking the issuing CA puts it on the root's CRL, with the certificate a reissue replaced
+    // (it stays valid until it expires), and what it issued on its own.
+    let earlier = app.ca("issuing").await.json()["certificate"]["serial_number"].as_str().unwrap().to_owned();
+    let reply = app.call(reqwest::Method::POST, "/v2/cas/issuing/reissue", Some(json!({})), &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(app.set_status("issuing", "REVOKED", Some("KeyCompromise")).await.status, 200);
     let issuing_serial = app.ca("issuing").await.json()["certificate"]["serial_number"].as_str().unwrap().to_owned();
-    let text = crl_until(&app, &dir, "root", "", |t| listed(t, &issuing_serial)).await;
+    assert_ne!(earlier, issuing_serial);
+    let text = crl_until(&app, &dir, "root", "", |t| listed(t, &issuing_serial) && listed(t, &earlier)).await;
     assert!(text.contains("Key Compromise"), "{text}");
     std::fs::copy(dir.join("polled.der"), dir.join("root-crl.der")).unwrap();
     assert_eq!(pkilint_crl(&dir, "root-crl.der"), "", "pkilint on the root's CRL");
@@ -131,16 +137,23 @@ async fn crls_list_revocations_as_openssl_and_pkilint_check_them(backend: Backen
 
     // Every CRL was recorded in the log, numbered without a gap; the last is the one served.
     let served = fetch_crl(&app, &dir, "issuing", "", "last").await;
-    let published: Vec<Value> = read_log(app.db.open().await.event_store().as_ref())
-        .await
-        .into_iter()
-        .filter(|e| e.stream_id == "crl-issuing")
-        .map(|e| e.data)
-        .collect();
-    let numbers: Vec<u64> = published.iter().map(|e| e["number"].as_u64().unwrap()).collect();
-    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+    let (published, _) = published_crls(&app, "issuing").await;
     let digest = sha256_hex(&served);
     assert_eq!(published.last().unwrap()["sha256"], digest);
+
+    // A client holding the current CRL is told so; DER and PEM are told apart.
+    let reply = app.client.get(format!("{}/v2/cas/issuing/crl", app.base)).send().await.unwrap();
+    let etag = reply.headers()["etag"].to_str().unwrap().to_owned();
+    let pem_reply = app.client.get(format!("{}/v2/cas/issuing/crl?format=PEM", app.base)).send().await.unwrap();
+    assert_ne!(pem_reply.headers()["etag"].to_str().unwrap(), etag);
+    assert!(pem_reply.text().await.unwrap().starts_with("-----BEGIN X509 CRL-----"));
+    let again = app.client.get(format!("{}/v2/cas/issuing/crl", app.base)).header("if-none-match", &etag).send();
+    assert_eq!(again.await.unwrap().status(), 304);
+
+    // A deleted CA's last CRL and its certificate stay where its certificates point.
+    assert_eq!(app.delete_ca("issuing").await.status, 204);
+    assert_eq!(fetch_crl(&app, &dir, "issuing", "", "after-delete").await, served);
+    assert_eq!(app.get("/v2/cas/issuing/certificate").await.status, 200);
 
     // Asking wrongly.
     assert_eq!(app.get("/v2/cas/nobody/crl").await.status, 404);
@@ -149,6 +162,17 @@ async fn crls_list_revocations_as_openssl_and_pkilint_check_them(backend: Backen
     let reply = app.get("/v2/cas/issuing/crl?delta=true").await;
     assert_eq!((reply.status.as_u16(), reply.json()["type"].as_str().unwrap()), (404, "urn:shedu:problem:no-crl"));
     app.stop().await;
+}
+
+/// The CA's `crl.published` events and their numbers, checked to run 1, 2, … without a gap or a
+/// number used twice.
+async fn published_crls(app: &TestApp, ca: &str) -> (Vec<Value>, Vec<u64>) {
+    let stream = format!("crl-{ca}");
+    let log = read_log(app.db.open().await.event_store().as_ref()).await;
+    let published: Vec<Value> = log.into_iter().filter(|e| e.stream_id == stream).map(|e| e.data).collect();
+    let numbers: Vec<u64> = published.iter().map(|e| e["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "one CRL per number");
+    (published, numbers)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -160,7 +184,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 async fn delta_crls_announce_a_hold_and_its_release() {
     let mut app = TestApp::unstarted(Backend::Sqlite, vec![], Arc::new(shedu_commands::clock::SystemClock)).await;
     app.crl.delta = true;
-    app.crl.refresh_before_seconds = 3600;
+    app.crl.refresh_before_seconds = Some(3600);
     app.public_base_url = Some(PUBLIC_URL.into());
     app.try_start().await.unwrap();
     pki(&app).await;
@@ -225,7 +249,7 @@ async fn crls_are_signed_again_before_next_update_and_not_on_restart() {
     let clock = Arc::new(ManualClock::new(t0));
     let mut app = TestApp::unstarted(Backend::Sqlite, vec![], clock.clone()).await;
     app.crl.validity_seconds = 3600;
-    app.crl.refresh_before_seconds = 600;
+    app.crl.refresh_before_seconds = Some(600);
     app.try_start().await.unwrap();
     pki(&app).await;
     let dir = temp_dir("refresh");
@@ -280,14 +304,7 @@ async fn two_processes_never_share_a_crl_number() {
     }
     let text = crl_until(&second, &dir, "issuing", "", |t| serials.iter().all(|s| listed(t, s))).await;
     let served = crl_number(&text);
-    let published: Vec<Value> = read_log(first.db.open().await.event_store().as_ref())
-        .await
-        .into_iter()
-        .filter(|e| e.stream_id == "crl-issuing")
-        .map(|e| e.data)
-        .collect();
-    let numbers: Vec<u64> = published.iter().map(|e| e["number"].as_u64().unwrap()).collect();
-    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "one CRL per number");
+    let (published, numbers) = published_crls(&first, "issuing").await;
     assert!(numbers.contains(&served));
     // A later CRL never lists less than an earlier one: its point in the log only moves forward.
     let covers: Vec<(u64, i64)> = published
@@ -296,4 +313,24 @@ async fn two_processes_never_share_a_crl_number() {
         .collect();
     assert!(covers.windows(2).all(|w| w[0] <= w[1]), "{covers:?}");
     drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_crls_off_certificates_name_no_crl_and_none_is_served() {
+    let mut app = TestApp::unstarted(Backend::Sqlite, vec![], Arc::new(shedu_commands::clock::SystemClock)).await;
+    app.crl.enabled = false;
+    app.public_base_url = Some(PUBLIC_URL.into());
+    app.try_start().await.unwrap();
+    pki(&app).await;
+    let dir = temp_dir("crl-off");
+    issue(&app, &dir, "issuing", "leaf").await;
+    let (ok, leaf) = openssl(&["x509", "-in", "leaf.pem", "-noout", "-text"], &dir);
+    assert!(ok);
+    assert!(!leaf.contains("CRL Distribution Points"), "{leaf}");
+    assert!(leaf.contains(&format!("CA Issuers - URI:{PUBLIC_URL}/v2/cas/issuing/certificate")), "{leaf}");
+    let reply = app.get("/v2/cas/issuing/crl").await;
+    assert_eq!((reply.status.as_u16(), reply.json()["type"].as_str().unwrap()), (404, "urn:shedu:problem:no-crl"));
+    let published = read_log(app.db.open().await.event_store().as_ref()).await;
+    assert!(published.iter().all(|e| !e.stream_id.starts_with("crl-")), "a CRL was published");
+    app.stop().await;
 }

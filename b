@@ -1,0 +1,1 @@
+{"detail":"malformed JSON body: duplicate field `invalidity_date` at line 1 column 114","status":400,"title":"Invalid input","type":"urn:shedu:problem:invalid-input"}
