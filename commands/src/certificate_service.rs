@@ -80,8 +80,9 @@ impl CertificateService {
         ctx: &CommandContext,
         serial: &SerialNumber,
         from: &CaId,
+        cause: Option<RevocationReason>,
     ) -> Result<(), CommandError> {
-        let command = CertificateCommand::CascadeRevoke { from: from.clone() };
+        let command = CertificateCommand::CascadeRevoke { from: from.clone(), cause };
         match self.certificates.execute(ctx, serial, &command).await {
             Ok(_) | Err(CommandError::Domain(DomainError::NotFound(_))) => Ok(()),
             Err(e) => Err(e),

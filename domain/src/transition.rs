@@ -75,13 +75,40 @@ pub fn transition(
     }
 }
 
-/// An ancestor CA was revoked: revoke too, unless already revoked for good or expired.
-pub fn cascade(current: Status, on_hold: bool, now: OffsetDateTime) -> Option<Transition> {
+/// An ancestor CA was revoked for `cause`: revoke too, unless already revoked for good or
+/// expired. The reason is cACompromise when the ancestor's key was compromised (RFC 5280
+/// §5.3.1: what it signed can no longer be trusted), cessationOfOperation otherwise.
+pub fn cascade(
+    current: Status,
+    on_hold: bool,
+    cause: Option<RevocationReason>,
+    now: OffsetDateTime,
+) -> Option<Transition> {
     if current == Status::Expired || (current == Status::Revoked && !on_hold) {
         return None;
     }
-    Some(Transition {
-        status: Status::Revoked,
-        revocation: Some(Revocation::new(RevocationReason::CessationOfOperation, now)),
-    })
+    let reason = match cause {
+        Some(RevocationReason::KeyCompromise | RevocationReason::CACompromise) => RevocationReason::CACompromise,
+        _ => RevocationReason::CessationOfOperation,
+    };
+    Some(Transition { status: Status::Revoked, revocation: Some(Revocation::new(reason, now)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn a_cascade_says_ca_compromise_when_the_ancestor_key_was_compromised() {
+        let now = datetime!(2026-12-03 12:00 UTC);
+        let reason = |cause| cascade(Status::Active, false, cause, now).and_then(|t| t.revocation).map(|r| r.reason);
+        assert_eq!(reason(Some(RevocationReason::KeyCompromise)), Some(RevocationReason::CACompromise));
+        assert_eq!(reason(Some(RevocationReason::CACompromise)), Some(RevocationReason::CACompromise));
+        assert_eq!(reason(Some(RevocationReason::Superseded)), Some(RevocationReason::CessationOfOperation));
+        assert_eq!(reason(None), Some(RevocationReason::CessationOfOperation));
+        assert_eq!(cascade(Status::Revoked, false, None, now), None, "revoked for good stays as it is");
+        assert!(cascade(Status::Revoked, true, None, now).is_some(), "a hold is revoked for good");
+    }
 }

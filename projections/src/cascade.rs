@@ -67,7 +67,8 @@ impl CascadeReactor {
                 held.finish();
                 return Ok(());
             };
-            let mut revoked: BTreeMap<CaId, bool> = BTreeMap::new();
+            // Per CA: whether it is revoked for good, and why.
+            let mut revoked: BTreeMap<CaId, (bool, Option<RevocationReason>)> = BTreeMap::new();
             for event in &events {
                 self.react(event, &mut revoked).await?;
             }
@@ -75,7 +76,11 @@ impl CascadeReactor {
         }
     }
 
-    async fn react(&self, event: &RecordedEvent, revoked: &mut BTreeMap<CaId, bool>) -> Result<(), CommandError> {
+    async fn react(
+        &self,
+        event: &RecordedEvent,
+        revoked: &mut BTreeMap<CaId, (bool, Option<RevocationReason>)>,
+    ) -> Result<(), CommandError> {
         let ctx = CommandContext {
             actor: "shedu-cascade".into(),
             correlation_id: event.event_id.to_string(),
@@ -93,7 +98,8 @@ impl CascadeReactor {
                 return Ok(());
             }
             let ca_id = CaId::parse(ca_id)?;
-            revoked.insert(ca_id.clone(), true);
+            let cause = change.revocation.map(|r| r.reason);
+            revoked.insert(ca_id.clone(), (true, cause));
             // Everything ordered before the revocation must be in the views before asking them.
             while !self
                 .progress
@@ -101,7 +107,7 @@ impl CascadeReactor {
                 .await?
             {}
             for certificate in self.lookup.revocable_issued_by(std::slice::from_ref(&ca_id)).await? {
-                self.certificates.cascade_revoke(&ctx, certificate.serial(), &ca_id).await?;
+                self.certificates.cascade_revoke(&ctx, certificate.serial(), &ca_id, cause).await?;
             }
         } else if event.stream_id.starts_with("certificate-") {
             let CertificateEvent::Issued(issued) =
@@ -110,20 +116,23 @@ impl CascadeReactor {
                 return Ok(());
             };
             let issuer = issued.issuer_metadata.id.clone();
-            let is_revoked = match revoked.get(&issuer) {
+            let (is_revoked, cause) = match revoked.get(&issuer) {
                 Some(known) => *known,
                 None => {
                     // A deleted CA was revoked, expired or keyless: it vouches for nothing.
                     let known = match self.cas.ca_record(&issuer).await? {
-                        Some(ca) => ca.deleted || (ca.recorded_status == Status::Revoked && !ca.is_on_hold()),
-                        None => false,
+                        Some(ca) => (
+                            ca.deleted || (ca.recorded_status == Status::Revoked && !ca.is_on_hold()),
+                            ca.revocation.map(|r| r.reason),
+                        ),
+                        None => (false, None),
                     };
                     revoked.insert(issuer.clone(), known);
                     known
                 }
             };
             if is_revoked {
-                self.certificates.cascade_revoke(&ctx, &issued.certificate.serial_number, &issuer).await?;
+                self.certificates.cascade_revoke(&ctx, &issued.certificate.serial_number, &issuer, cause).await?;
             }
         }
         Ok(())

@@ -61,14 +61,15 @@ impl CaService {
             let cause = new_events[0].event_id;
             let mut request = AppendRequest::single(stream.clone(), loaded.expected(), new_events);
             if status == Status::Revoked && reason != Some(RevocationReason::CertificateHold) {
-                let (writes, mut revoked) = self.cascade_writes(ca, ctx, cause, now).await?;
+                let (writes, mut revoked) = self.cascade_writes(ca, reason, ctx, cause, now).await?;
                 request.writes.extend(writes);
                 revoked.push(ca.id.clone());
                 // The certificates ride along while that works. If they keep conflicting (a
                 // lagging view, busy certificates), the CA revocation goes ahead without them and
                 // the cascade reactor revokes them right after (docs/adr/0008).
                 if attempt < 2 {
-                    request.writes.extend(self.certificate_cascade(&revoked, &ca.id, ctx, cause, now).await?);
+                    let certificates = self.certificate_cascade(&revoked, &ca.id, reason, ctx, cause, now).await?;
+                    request.writes.extend(certificates);
                 }
             }
             match append(self.store.as_ref(), ctx, request).await {
@@ -90,6 +91,7 @@ impl CaService {
     async fn cascade_writes(
         &self,
         root: &Ca,
+        reason: Option<RevocationReason>,
         ctx: &CommandContext,
         cause: Uuid,
         now: OffsetDateTime,
@@ -98,7 +100,7 @@ impl CaService {
         let mut revoked = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue: VecDeque<CaId> = root.subordinates.iter().cloned().collect();
-        let command = CaCommand::CascadeRevoke { from: root.id.clone() };
+        let command = CaCommand::CascadeRevoke { from: root.id.clone(), cause: reason };
         while let Some(child_id) = queue.pop_front() {
             if !seen.insert(child_id.clone()) {
                 continue;
@@ -132,12 +134,13 @@ impl CaService {
         &self,
         issuers: &[CaId],
         root: &CaId,
+        reason: Option<RevocationReason>,
         ctx: &CommandContext,
         cause: Uuid,
         now: OffsetDateTime,
     ) -> Result<Vec<StreamWrite>, CommandError> {
         let mut writes = Vec::new();
-        let command = CertificateCommand::CascadeRevoke { from: root.clone() };
+        let command = CertificateCommand::CascadeRevoke { from: root.clone(), cause: reason };
         for certificate in self.certificates.revocable_issued_by(issuers).await? {
             let events = issued::decide(certificate.serial(), Some(&certificate), &command, now)?;
             if !events.is_empty() {

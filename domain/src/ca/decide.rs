@@ -30,9 +30,11 @@ pub enum CaCommand {
         /// RFC 5280 §5.3.2: since when the certificate was invalid (a key compromise's date).
         invalidity_date: Option<OffsetDateTime>,
     },
-    /// An ancestor was revoked: revoke this CA too, unless already revoked for good or expired.
+    /// An ancestor was revoked (for `cause`): revoke this CA too, unless already revoked for
+    /// good or expired.
     CascadeRevoke {
         from: CaId,
+        cause: Option<RevocationReason>,
     },
     UpdateMetadata {
         patch: Value,
@@ -143,8 +145,8 @@ pub fn decide(
             Some(ca) if ca.deleted => vec![],
             _ => return Err(DomainError::BrokenInvariant("a key is destroyed after its CA is deleted")),
         }),
-        CaCommand::CascadeRevoke { from } => {
-            Ok(state.filter(|ca| !ca.deleted).map_or_else(Vec::new, |ca| cascade_revoke(ca, from, now)))
+        CaCommand::CascadeRevoke { from, cause } => {
+            Ok(state.filter(|ca| !ca.deleted).map_or_else(Vec::new, |ca| cascade_revoke(ca, from, *cause, now)))
         }
         command => {
             let ca = state.filter(|ca| !ca.deleted).ok_or_else(|| DomainError::NotFound(Resource::Ca(id.clone())))?;
@@ -274,9 +276,9 @@ fn change_status(
     })])
 }
 
-fn cascade_revoke(ca: &Ca, from: &CaId, now: OffsetDateTime) -> Vec<CaEvent> {
+fn cascade_revoke(ca: &Ca, from: &CaId, cause: Option<RevocationReason>, now: OffsetDateTime) -> Vec<CaEvent> {
     let current = ca.status_at(now);
-    let Some(change) = cascade(current, ca.is_on_hold(), now) else {
+    let Some(change) = cascade(current, ca.is_on_hold(), cause, now) else {
         return vec![];
     };
     vec![CaEvent::StatusChanged(CaStatusChanged {

@@ -118,7 +118,7 @@ fn setting_the_current_status_again_changes_nothing() {
 
 #[test]
 fn a_cascade_revokes_active_and_held_cas_but_not_revoked_ones() {
-    let cascade = CaCommand::CascadeRevoke { from: CaId::parse("parent").unwrap() };
+    let cascade = CaCommand::CascadeRevoke { from: CaId::parse("parent").unwrap(), cause: None };
     let events = history([ca_created("root")]).when(cascade.clone()).events();
     assert!(matches!(&events[..], [CaEvent::StatusChanged(e)]
         if e.revocation.unwrap().reason == RevocationReason::CessationOfOperation && e.cascaded_from.is_some()));

@@ -30,9 +30,10 @@ pub enum CertificateCommand {
         /// RFC 5280 §5.3.2: since when the certificate was invalid (a key compromise's date).
         invalidity_date: Option<OffsetDateTime>,
     },
-    /// The issuing CA (or an ancestor) was revoked.
+    /// The issuing CA (or an ancestor) was revoked, for `cause`.
     CascadeRevoke {
         from: CaId,
+        cause: Option<RevocationReason>,
     },
     UpdateMetadata {
         patch: Value,
@@ -101,9 +102,9 @@ pub fn decide(
                 .into_iter()
                 .collect())
         }
-        (Some(c), CertificateCommand::CascadeRevoke { from }) => {
+        (Some(c), CertificateCommand::CascadeRevoke { from, cause }) => {
             let current = c.status_at(now);
-            Ok(cascade(current, c.is_on_hold(), now)
+            Ok(cascade(current, c.is_on_hold(), *cause, now)
                 .map(|t| status_changed(current, t, Some(from.clone()), now))
                 .into_iter()
                 .collect())
@@ -280,7 +281,7 @@ mod tests {
     #[test]
     fn a_cascade_revokes_what_is_still_valid_and_names_its_cause() {
         let root = CaId::parse("root").unwrap();
-        let cascade = CertificateCommand::CascadeRevoke { from: root.clone() };
+        let cascade = CertificateCommand::CascadeRevoke { from: root.clone(), cause: None };
         let events = certificate([issued()]).when(cascade.clone()).events();
         assert!(matches!(&events[..], [CertificateEvent::StatusChanged(e)]
             if e.cascaded_from == Some(root.clone())

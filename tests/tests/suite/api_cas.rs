@@ -217,7 +217,8 @@ async fn lifecycle_hold_unhold_revoke_cascade_and_delete(backend: Backend) {
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     let issuing = app.ca("issuing").await.json();
     assert_eq!(issuing["status"], "REVOKED");
-    assert_eq!(issuing["revocation"]["reason"], "CessationOfOperation");
+    // Its parent's key was compromised: what the parent signed is compromised with it.
+    assert_eq!(issuing["revocation"]["reason"], "CACompromise");
     assert_eq!(app.ca("root").await.json()["status"], "ACTIVE");
     let listed = app.list_cas(&format!("min_position={}&filter=status[eq]REVOKED", revoked.position())).await;
     assert_eq!(listed.json()["list"].as_array().unwrap().len(), 2, "{}", listed.text);
