@@ -276,10 +276,11 @@ async fn everything_survives_a_restart_and_a_rebuild_gives_the_same_views(backen
     assert_eq!(before, after_restart);
     assert_eq!(app.ca("root").await.json()["metadata"]["owner"], "pki-team");
 
-    // Every event so far, CRL publications among them (the publisher may add one meanwhile).
-    let head = app.db.open().await.event_store().head().await.unwrap();
+    // The running server's projector replays beside the rebuild (whichever commits a batch
+    // first applies it), so the rebuild applies at most the whole log; the views must come out
+    // the same either way.
     let replayed = app.rebuild_projections().await as i64;
-    assert!(replayed >= head && replayed <= app.db.open().await.event_store().head().await.unwrap(), "{replayed}");
+    assert!(replayed <= app.db.open().await.event_store().head().await.unwrap(), "{replayed}");
     let rebuilt: Value = app.list_cas(&all).await.json();
     assert_eq!(before, rebuilt, "rebuilt views differ from incrementally built ones");
 
