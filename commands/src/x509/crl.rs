@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 
 use crate::CommandError;
 use crate::x509::der_out::{
-    BIT_STRING, ENUMERATED, explicit, extension, generalized_time, integer, oid, sequence, time, tlv, unsigned,
+    BIT_STRING, ENUMERATED, explicit, extension, generalized_time, integer, oid, sequence, time, time_into, tlv,
+    tlv_into, unsigned,
 };
 
 const AUTHORITY_KEY_IDENTIFIER: &str = "2.5.29.35";
 const CRL_NUMBER: &str = "2.5.29.20";
 const DELTA_CRL_INDICATOR: &str = "2.5.29.27";
-const REASON_CODE: &str = "2.5.29.21";
 const INVALIDITY_DATE: &str = "2.5.29.24";
 
 /// What goes into one CRL besides its entries.
@@ -38,9 +38,10 @@ pub fn tbs(header: &CrlHeader<'_>, entries: &[CrlEntry], spec: KeySpec) -> Resul
         // §5.1.2.6: with no revoked certificates the list is absent, not empty.
         Vec::new()
     } else {
-        let mut all = Vec::with_capacity(entries.len() * 40);
+        let mut all = Vec::with_capacity(entries.len() * 52);
+        let mut scratch = Vec::with_capacity(64);
         for entry in entries {
-            all.extend(revoked_certificate(entry)?);
+            revoked_certificate(entry, &mut scratch, &mut all)?;
         }
         tlv(0x30, &all)
     };
@@ -69,23 +70,53 @@ pub fn assemble(tbs: &[u8], spec: KeySpec, signature: &[u8]) -> Result<Vec<u8>, 
     Ok(sequence(&[tbs, &algorithm_identifier(spec)?, &bits]))
 }
 
-fn revoked_certificate(entry: &CrlEntry) -> Result<Vec<u8>, CommandError> {
-    let serial = hex::decode(padded(entry.serial.as_str()))
-        .map_err(|e| CommandError::Internal(format!("serial {} is not hex: {e}", entry.serial)))?;
-    let mut extensions = Vec::new();
+/// The reasonCode extension (§5.3.1) up to its value: SEQUENCE { OID 2.5.29.21, OCTET STRING {
+/// ENUMERATED } }. A CRL has an entry per revoked certificate, so the one entry part that never
+/// changes is written from here rather than encoded afresh each time.
+const REASON_CODE_EXTENSION: [u8; 11] = [0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, ENUMERATED, 0x01];
+
+/// Appends one revokedCertificates entry to `out`, built in `scratch`.
+fn revoked_certificate(entry: &CrlEntry, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<(), CommandError> {
+    scratch.clear();
+    let serial = serial_octets(entry)?;
+    scratch.extend_from_slice(&unsigned(&serial)?);
+    time_into(scratch, entry.revoked_at)?;
     // §5.3.1: the reason code unspecified SHOULD be absent.
-    if entry.reason != RevocationReason::Unspecified {
-        extensions.push(extension(REASON_CODE, false, &tlv(ENUMERATED, &[entry.reason as u8]))?);
+    let reason = entry.reason != RevocationReason::Unspecified;
+    if reason || entry.invalidity_date.is_some() {
+        let mut extensions = Vec::with_capacity(40);
+        if reason {
+            extensions.extend_from_slice(&REASON_CODE_EXTENSION);
+            extensions.push(entry.reason as u8);
+        }
+        if let Some(invalid_since) = entry.invalidity_date {
+            extensions.extend(extension(INVALIDITY_DATE, false, &generalized_time(invalid_since)?)?);
+        }
+        tlv_into(scratch, 0x30, &extensions);
     }
-    if let Some(invalid_since) = entry.invalidity_date {
-        extensions.push(extension(INVALIDITY_DATE, false, &generalized_time(invalid_since)?)?);
-    }
-    let extensions = if extensions.is_empty() { Vec::new() } else { tlv(0x30, &extensions.concat()) };
-    Ok(sequence(&[&unsigned(&serial)?, &time(entry.revoked_at)?, &extensions]))
+    tlv_into(out, 0x30, scratch);
+    Ok(())
 }
 
-fn padded(hex: &str) -> String {
-    if hex.len() % 2 == 1 { format!("0{hex}") } else { hex.to_owned() }
+/// The serial number's octets from its hex (at most 20 octets: `SerialNumber` checks).
+fn serial_octets(entry: &CrlEntry) -> Result<Vec<u8>, CommandError> {
+    let hex = entry.serial.as_str().as_bytes();
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut octets = Vec::with_capacity(hex.len().div_ceil(2));
+    // An odd count of digits reads as if led by a zero.
+    let (first, rest) = if hex.len() % 2 == 1 { hex.split_at(1) } else { hex.split_at(0) };
+    if let Some(c) = first.first() {
+        octets.push(digit(*c).ok_or_else(|| bad_serial(entry))?);
+    }
+    for pair in rest.chunks(2) {
+        let (high, low) = (digit(pair[0]), pair.get(1).and_then(|c| digit(*c)));
+        octets.push(high.zip(low).map(|(h, l)| h << 4 | l).ok_or_else(|| bad_serial(entry))?);
+    }
+    Ok(octets)
+}
+
+fn bad_serial(entry: &CrlEntry) -> CommandError {
+    CommandError::Internal(format!("serial {} is not hex", entry.serial))
 }
 
 /// The signature AlgorithmIdentifier for a key: the algorithm every engine signs with
@@ -156,6 +187,12 @@ mod tests {
         assert_eq!(listed, [(vec![0x00, 0xff, 0x01], Some(1)), (vec![0x0a, 0xbc], None)]);
         let delta = crl.extensions().iter().find(|e| e.oid.to_id_string() == DELTA_CRL_INDICATOR).unwrap();
         assert!(delta.critical);
+    }
+
+    #[test]
+    fn the_written_reason_code_extension_is_the_encoded_one() {
+        let encoded = extension("2.5.29.21", false, &tlv(ENUMERATED, &[1])).unwrap();
+        assert_eq!(encoded, [&REASON_CODE_EXTENSION[..], &[1]].concat());
     }
 
     #[test]

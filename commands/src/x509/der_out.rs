@@ -18,18 +18,23 @@ pub(crate) const BOOLEAN_TRUE: [u8; 3] = [0x01, 0x01, 0xff];
 /// A DER TLV with a definite length in its shortest form.
 pub(crate) fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(contents.len() + 6);
+    tlv_into(&mut out, tag, contents);
+    out
+}
+
+/// [`tlv`], appended to `out`: for the many small values of a long list, without a buffer each.
+pub(crate) fn tlv_into(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
     out.push(tag);
     match contents.len() {
         n if n < 0x80 => out.push(n as u8),
         n => {
             let bytes = n.to_be_bytes();
-            let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
-            out.push(0x80 | significant.len() as u8);
-            out.extend(significant);
+            let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+            out.push(0x80 | (bytes.len() - first) as u8);
+            out.extend_from_slice(&bytes[first..]);
         }
     }
     out.extend_from_slice(contents);
-    out
 }
 
 pub(crate) fn sequence(parts: &[&[u8]]) -> Vec<u8> {
@@ -66,25 +71,52 @@ pub(crate) fn oid(dotted: &str) -> Result<Vec<u8>, CommandError> {
 /// RFC 5280 §4.1.2.5: UTCTime from 1950 through 2049, GeneralizedTime otherwise; whole seconds,
 /// in UTC.
 pub(crate) fn time(at: OffsetDateTime) -> Result<Vec<u8>, CommandError> {
+    let mut out = Vec::with_capacity(17);
+    time_into(&mut out, at)?;
+    Ok(out)
+}
+
+/// [`time`], appended to `out`.
+pub(crate) fn time_into(out: &mut Vec<u8>, at: OffsetDateTime) -> Result<(), CommandError> {
     let at = at.to_offset(time::UtcOffset::UTC);
     if (1950..=2049).contains(&at.year()) {
-        Ok(tlv(0x17, format!("{:02}{}", at.year() % 100, clock(at)).as_bytes()))
+        out.extend_from_slice(&[0x17, 13]);
+        two_digits(out, (at.year() % 100) as u8);
+        clock(out, at);
+        Ok(())
     } else {
-        generalized_time(at)
+        generalized_time_into(out, at)
     }
 }
 
 pub(crate) fn generalized_time(at: OffsetDateTime) -> Result<Vec<u8>, CommandError> {
+    let mut out = Vec::with_capacity(17);
+    generalized_time_into(&mut out, at)?;
+    Ok(out)
+}
+
+fn generalized_time_into(out: &mut Vec<u8>, at: OffsetDateTime) -> Result<(), CommandError> {
     let at = at.to_offset(time::UtcOffset::UTC);
     if !(0..=9999).contains(&at.year()) {
         return Err(CommandError::Internal(format!("{at} cannot be written as a GeneralizedTime")));
     }
-    Ok(tlv(0x18, format!("{:04}{}", at.year(), clock(at)).as_bytes()))
+    out.extend_from_slice(&[0x18, 15]);
+    two_digits(out, (at.year() / 100) as u8);
+    two_digits(out, (at.year() % 100) as u8);
+    clock(out, at);
+    Ok(())
 }
 
 /// `MMDDHHMMSSZ`.
-fn clock(at: OffsetDateTime) -> String {
-    format!("{:02}{:02}{:02}{:02}{:02}Z", u8::from(at.month()), at.day(), at.hour(), at.minute(), at.second())
+fn clock(out: &mut Vec<u8>, at: OffsetDateTime) {
+    for part in [u8::from(at.month()), at.day(), at.hour(), at.minute(), at.second()] {
+        two_digits(out, part);
+    }
+    out.push(b'Z');
+}
+
+fn two_digits(out: &mut Vec<u8>, n: u8) {
+    out.extend_from_slice(&[b'0' + n / 10, b'0' + n % 10]);
 }
 
 /// An X.509 Extension: `extnID`, `critical` when set, `extnValue` wrapping `value`.
