@@ -506,7 +506,14 @@ pub fn openssl_csr(dir: &Path, name: &str, key: &str, cn: &str, san: &str) -> St
 /// A self-signed ECDSA P-256 CA certificate made by openssl (CA:TRUE, keyCertSign and cRLSign,
 /// a year), as an operator would bring one to import: `(certificate PEM, private key PEM)`.
 pub fn openssl_ca(dir: &Path, name: &str, cn: &str) -> (String, String) {
+    openssl_ca_with(dir, name, cn, 365, "CA:TRUE")
+}
+
+/// [`openssl_ca`] valid for `days`, with `basic_constraints` (`CA:TRUE,pathlen:0`, say). Writes
+/// `<name>.pem` and `<name>.key` in `dir`.
+pub fn openssl_ca_with(dir: &Path, name: &str, cn: &str, days: u32, basic_constraints: &str) -> (String, String) {
     let (key, cert, subj) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={cn}"));
+    let (days, constraints) = (days.to_string(), format!("basicConstraints=critical,{basic_constraints}"));
     let args = [
         "req",
         "-x509",
@@ -522,9 +529,9 @@ pub fn openssl_ca(dir: &Path, name: &str, cn: &str) -> (String, String) {
         "-subj",
         &subj,
         "-days",
-        "365",
+        &days,
         "-addext",
-        "basicConstraints=critical,CA:TRUE",
+        &constraints,
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ];

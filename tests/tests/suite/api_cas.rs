@@ -1,7 +1,7 @@
 //! The CA user story of the event-sourced core, end to end over HTTP, on both backends.
 
 use serde_json::{Value, json};
-use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, temp_dir};
+use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, openssl_ca_with, temp_dir};
 
 both_backends!(
     a_three_level_hierarchy_verifies_with_openssl,
@@ -70,33 +70,7 @@ async fn a_three_level_hierarchy_verifies_with_openssl(backend: Backend) {
 async fn cas_import_with_and_without_their_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let dir = temp_dir("import");
-    let (ok, out) = openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ext.key",
-            "-out",
-            "ext.pem",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=External Root",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &dir,
-    );
-    assert!(ok, "{out}");
-    let cert = std::fs::read_to_string(dir.join("ext.pem")).unwrap();
-    let key = std::fs::read_to_string(dir.join("ext.key")).unwrap();
+    let (cert, key) = openssl_ca_with(&dir, "ext", "External Root", 3650, "CA:TRUE");
 
     let with_key = app.import_ca(json!({"id": "ext", "certificate": cert, "private_key": key})).await;
     assert_eq!(with_key.status, 201, "{}", with_key.text);

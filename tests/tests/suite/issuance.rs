@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, openssl_csr, pkilint, read_log, temp_dir};
+use shedu_tests::{
+    Backend, TestApp, both_backends, ca_body, openssl, openssl_ca_with, openssl_csr, pkilint, read_log, temp_dir,
+};
 
 fn tls_server_90d() -> Value {
     json!({"id": "tls-server-90d", "name": "TLS server, 90 days", "validity": {"type": "Duration", "duration": "90d"},
@@ -115,33 +117,8 @@ async fn bad_signing_requests_are_refused_and_append_nothing() {
     let weak = openssl_csr(&dir, "weak", "rsa:1024", "weak.example.test", "DNS:weak.example.test");
     let bad_san = openssl_csr(&dir, "badsan", "ec:P-256", "bad.example.test", "DNS:bad name.example.test");
     // An imported CA whose certificate says pathLen 0: it may sign leaves, never CAs.
-    let (ok, out) = openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "p0.key",
-            "-out",
-            "p0.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=PathLen Zero",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE,pathlen:0",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &dir,
-    );
-    assert!(ok, "{out}");
-    let p0 = json!({"id": "leafonly", "certificate": std::fs::read_to_string(dir.join("p0.pem")).unwrap(),
-        "private_key": std::fs::read_to_string(dir.join("p0.key")).unwrap()});
+    let (certificate, private_key) = openssl_ca_with(&dir, "p0", "PathLen Zero", 365, "CA:TRUE,pathlen:0");
+    let p0 = json!({"id": "leafonly", "certificate": certificate, "private_key": private_key});
     assert_eq!(app.import_ca(p0).await.status, 201);
     app.allow_profiles("leafonly", None, &["sub-ca-5y"]).await;
     // Flip a byte inside the signature: still DER, but no proof of possession.

@@ -3,7 +3,7 @@
 //! history, metadata keeps its keys, and what may not be reissued is refused.
 
 use serde_json::{Value, json};
-use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, openssl_csr, temp_dir};
+use shedu_tests::{Backend, TestApp, both_backends, ca_body, openssl, openssl_ca, openssl_csr, temp_dir};
 
 both_backends!(roots_and_intermediates_are_reissued_with_and_without_a_new_key);
 
@@ -123,32 +123,7 @@ async fn roots_and_intermediates_are_reissued_with_and_without_a_new_key(backend
         (revoked.status.as_u16(), revoked.json()["type"].clone()),
         (409, json!("urn:shedu:problem:ca-not-reissuable"))
     );
-    let (ok, out) = openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ext.key",
-            "-out",
-            "ext.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=External Anchor",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &dir,
-    );
-    assert!(ok, "{out}");
-    let external = std::fs::read_to_string(dir.join("ext.pem")).unwrap();
+    let (external, _) = openssl_ca(&dir, "ext", "External Anchor");
     let anchor = app.import_ca(json!({"id": "anchor", "certificate": external})).await;
     assert_eq!(anchor.status, 201, "{}", anchor.text);
     let keyless = reissue(&app, "anchor", json!({"rekey": true})).await;
