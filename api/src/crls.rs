@@ -78,20 +78,16 @@ async fn current_crl(
         None if ca.key.is_none() => {
             return Err(ApiError::NoCrl(format!("CA '{id}' holds no private key, so Shedu signs no CRL for it")));
         }
-        None => first_crl(&state, &id, kind).await?,
+        None => {
+            let ctx = CommandContext {
+                actor: "shedu-crl-publisher".into(),
+                correlation_id: format!("crl:{id}"),
+                request_key: None,
+            };
+            state.crls.kept_or_publish(&ctx, &id, kind).await?
+        }
     };
     Ok(crl_response(&document, wanted.pem, &headers))
-}
-
-/// Publishes what a first request finds missing: the full CRL, and the delta after it.
-async fn first_crl(state: &AppState, id: &CaId, kind: CrlKind) -> Result<CrlDocument, ApiError> {
-    let ctx =
-        CommandContext { actor: "shedu-crl-publisher".into(), correlation_id: format!("crl:{id}"), request_key: None };
-    let full = state.crls.kept_or_publish(&ctx, id, CrlKind::Full).await?;
-    match kind {
-        CrlKind::Full => Ok(full),
-        CrlKind::Delta => Ok(state.crls.kept_or_publish(&ctx, id, CrlKind::Delta).await?),
-    }
 }
 
 /// The CRL with its ETag (number and format) and Last-Modified (thisUpdate); 304 when the

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use shedu_domain::ca::SecurityPolicy;
-use shedu_infra::config::{CrlSettings, EngineConfig, FileConfig, KekSource, Limits};
+use shedu_infra::config::{CrlSettings, EngineConfig, FileConfig, KekSource, Limits, http_url};
 use shedu_infra::relay::RelaySettings;
 
 #[derive(Debug, Parser)]
@@ -162,56 +162,15 @@ impl Settings {
             relay: file.relay,
             policy: file.policy,
             crl: file.crl,
-            public_base_url: file.public_base_url.map(|url| checked_base_url(&url)).transpose()?,
+            public_base_url: file.public_base_url.map(|url| http_url("public_base_url", &url)).transpose()?,
         })
     }
 
     /// `--public-base-url` over the file's `public_base_url`.
     pub fn with_public_base_url(mut self, url: Option<&str>) -> Result<Self, String> {
         if let Some(url) = url {
-            self.public_base_url = Some(checked_base_url(url)?);
+            self.public_base_url = Some(http_url("public_base_url", url)?);
         }
         Ok(self)
-    }
-}
-
-/// An http(s) URL with a host (at most 253 characters, no user or password: it is written into
-/// every certificate) and no query or fragment, kept without its trailing slash.
-fn checked_base_url(url: &str) -> Result<String, String> {
-    let lower = url.to_ascii_lowercase();
-    let scheme = ["https://", "http://"].into_iter().find(|s| lower.starts_with(s));
-    let rest = scheme.map(|s| &url[s.len()..]).unwrap_or_default();
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
-    let fine = !host.is_empty()
-        && host.len() <= 253
-        && url.len() <= 1024
-        && url.is_ascii()
-        && !authority.contains('@')
-        && !url.chars().any(|c| c.is_ascii_control() || matches!(c, '?' | '#' | ' ' | '"' | '<' | '>' | '\\'));
-    if !fine {
-        return Err(format!(
-            "public_base_url: '{url}' must be an http:// or https:// URL with a host (no user or password) and \
-             no query or fragment"
-        ));
-    }
-    let scheme = scheme.unwrap_or_default();
-    Ok(format!("{scheme}{}", rest.trim_end_matches('/')))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::checked_base_url;
-
-    #[test]
-    fn a_public_base_url_is_an_http_url_without_query() {
-        assert_eq!(checked_base_url("https://pki.example.com/").unwrap(), "https://pki.example.com");
-        assert_eq!(checked_base_url("http://127.0.0.1:8080/shedu").unwrap(), "http://127.0.0.1:8080/shedu");
-        assert_eq!(checked_base_url("HTTPS://PKI.example.com").unwrap(), "https://PKI.example.com");
-        let long = format!("https://{}.example", "a".repeat(3000));
-        for bad in ["pki.example.com", "ftp://x", "https://", "https://x/?a=1", "https://x/#f", "https://u:p@x", &long]
-        {
-            assert!(checked_base_url(bad).is_err(), "{bad}");
-        }
     }
 }

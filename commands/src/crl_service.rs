@@ -128,7 +128,8 @@ impl CrlService {
         self.publish_in_turn(ctx, id, kind).await
     }
 
-    /// The CA's CRL of `kind` as kept, or, when there is none yet, the one this signs.
+    /// The CA's CRL of `kind` as kept, or, when there is none yet, the one this signs (after
+    /// the full CRL a first delta completes).
     pub async fn kept_or_publish(
         &self,
         ctx: &CommandContext,
@@ -136,10 +137,13 @@ impl CrlService {
         kind: CrlKind,
     ) -> Result<CrlDocument, CommandError> {
         let _turn = self.turns.take(&crl::stream_id(id)).await;
-        match self.crls.crl(id, kind).await? {
-            Some(kept) => Ok(kept),
-            None => self.publish_in_turn(ctx, id, kind).await,
+        if let Some(kept) = self.crls.crl(id, kind).await? {
+            return Ok(kept);
         }
+        if kind == CrlKind::Delta && self.crls.crl(id, CrlKind::Full).await?.is_none() {
+            self.publish_in_turn(ctx, id, CrlKind::Full).await?;
+        }
+        self.publish_in_turn(ctx, id, kind).await
     }
 
     async fn publish_in_turn(

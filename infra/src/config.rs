@@ -42,6 +42,31 @@ pub struct FileConfig {
     pub public_base_url: Option<String>,
 }
 
+/// An http(s) URL with a host (at most 253 characters, no user or password: a base URL is written
+/// into every certificate) and no query or fragment, kept without its trailing slash; `field`
+/// names the setting in the error.
+pub fn http_url(field: &str, url: &str) -> Result<String, String> {
+    let lower = url.to_ascii_lowercase();
+    let scheme = ["https://", "http://"].into_iter().find(|s| lower.starts_with(s));
+    let rest = scheme.map(|s| &url[s.len()..]).unwrap_or_default();
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+    let fine = !host.is_empty()
+        && host.len() <= 253
+        && url.len() <= 1024
+        && url.is_ascii()
+        && !authority.contains('@')
+        && !url.chars().any(|c| c.is_ascii_control() || matches!(c, '?' | '#' | ' ' | '"' | '<' | '>' | '\\'));
+    if !fine {
+        return Err(format!(
+            "{field}: '{url}' must be an http:// or https:// URL with a host (no user or password) and no \
+             query or fragment"
+        ));
+    }
+    let scheme = scheme.unwrap_or_default();
+    Ok(format!("{scheme}{}", rest.trim_end_matches('/')))
+}
+
 /// Bounds on what one request may ask of Shedu (`[limits]` in the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -283,4 +308,21 @@ fn key_dir(data_dir: &Path, id: &EngineId) -> Result<PathBuf, String> {
     let keys = data_dir.join("keys");
     create_private_dir(&keys)?;
     Ok(keys.join(id.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_url;
+
+    #[test]
+    fn an_http_url_has_a_host_and_no_user_query_or_fragment() {
+        assert_eq!(http_url("u", "https://pki.example.com/").unwrap(), "https://pki.example.com");
+        assert_eq!(http_url("u", "http://127.0.0.1:8080/shedu").unwrap(), "http://127.0.0.1:8080/shedu");
+        assert_eq!(http_url("u", "HTTPS://PKI.example.com").unwrap(), "https://PKI.example.com");
+        let long = format!("https://{}.example", "a".repeat(3000));
+        for bad in ["pki.example.com", "ftp://x", "https://", "https://x/?a=1", "https://x/#f", "https://u:p@x", &long]
+        {
+            assert!(http_url("u", bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -143,8 +143,8 @@ async fn project_cas(
         let position = cursor.position;
         let old = before.get(&id).map(counters::ca_keys);
         let after = states.get(&id).cloned().flatten().filter(|ca| !ca.deleted);
-        if let Some(ca) = states.get(&id).cloned().flatten() {
-            ca_revocations(batch, &ca, before.get(&id), cursor);
+        if let Some(ca) = states.get(&id).and_then(Option::as_ref) {
+            ca_revocations(batch, ca, before.get(&id), cursor);
         }
         schedule(batch, id.stream_id(), before.get(&id).map(ca_pending), after.as_ref().map(ca_pending));
         match states.remove(&id).flatten().filter(|ca| !ca.deleted) {

@@ -76,17 +76,13 @@ fn read_pin_file(path: &Path) -> Result<Zeroizing<String>, String> {
 
 pub(super) fn kms(config: &EngineConfig, id: EngineId, level: SecurityLevel) -> Result<KmsEngine, String> {
     only(config, &["region", "endpoint_url", "profile", "alias_prefix", "deletion_window_days"])?;
-    if let Some(url) = &config.endpoint_url {
-        let lower = url.to_ascii_lowercase();
-        let host = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
-        if host.is_none_or(|h| h.split('/').next().unwrap_or_default().is_empty()) || url.contains(char::is_whitespace)
-        {
-            return Err(format!("engine '{id}': endpoint_url '{url}' must be an http:// or https:// URL"));
-        }
-    }
+    let endpoint_url = match &config.endpoint_url {
+        Some(url) => Some(super::http_url("endpoint_url", url).map_err(|e| format!("engine '{id}': {e}"))?),
+        None => None,
+    };
     let settings = KmsSettings {
         region: config.region.clone(),
-        endpoint_url: config.endpoint_url.clone(),
+        endpoint_url,
         profile: config.profile.clone(),
         alias_prefix: config.alias_prefix.clone().unwrap_or_else(|| "shedu".into()),
         deletion_window_days: config.deletion_window_days.unwrap_or(7),
